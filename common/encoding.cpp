@@ -1,0 +1,172 @@
+#include "common/encoding.h"
+
+#include <openssl/evp.h>
+
+#include <charconv>
+#include <cstdint>
+#include <ctime>
+
+namespace sluice {
+
+std::string base64_encode(std::string_view bytes) {
+  std::string out;
+  out.resize(4 * ((bytes.size() + 2) / 3));
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(bytes.data()),
+                          static_cast<int>(bytes.size()));
+  out.resize(static_cast<std::size_t>(n));
+  return out;
+}
+
+std::optional<std::string> base64_decode(std::string_view text) {
+  std::string clean;
+  clean.reserve(text.size());
+  for (char c : text) {
+    if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
+      continue;
+    }
+    clean.push_back(c);
+  }
+  if (clean.size() % 4 != 0) {
+    return std::nullopt;
+  }
+  std::string out;
+  out.resize(clean.size() / 4 * 3);
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(clean.data()),
+                          static_cast<int>(clean.size()));
+  if (n < 0) {
+    return std::nullopt;
+  }
+  std::size_t len = static_cast<std::size_t>(n);
+  if (!clean.empty() && clean.back() == '=') --len;
+  if (clean.size() >= 2 && clean[clean.size() - 2] == '=') --len;
+  out.resize(len);
+  return out;
+}
+
+std::string hex_encode(std::string_view bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out.push_back(kHex[c >> 4]);
+    out.push_back(kHex[c & 0xf]);
+  }
+  return out;
+}
+
+std::array<unsigned char, 32> sha256(std::string_view bytes) {
+  std::array<unsigned char, 32> md{};
+  unsigned int len = 0;
+  EVP_Digest(bytes.data(), bytes.size(), md.data(), &len, EVP_sha256(), nullptr);
+  return md;
+}
+
+std::string sha256_hex(std::string_view bytes) {
+  auto md = sha256(bytes);
+  return hex_encode(std::string_view(reinterpret_cast<const char*>(md.data()), md.size()));
+}
+
+std::string format_time_cn(std::int64_t epoch_ms) {
+  std::int64_t secs = epoch_ms / 1000;
+  int millis = static_cast<int>(epoch_ms % 1000);
+  if (millis < 0) {
+    millis += 1000;
+    --secs;
+  }
+  std::time_t t = static_cast<std::time_t>(secs + 8 * 3600);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03d+08:00", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
+  return buf;
+}
+
+namespace {
+
+bool take_int(std::string_view& s, std::size_t digits, int& out) {
+  if (s.size() < digits) {
+    return false;
+  }
+  for (std::size_t i = 0; i < digits; ++i) {
+    if (s[i] < '0' || s[i] > '9') {
+      return false;
+    }
+  }
+  std::from_chars(s.data(), s.data() + digits, out);
+  s.remove_prefix(digits);
+  return true;
+}
+
+bool take_char(std::string_view& s, char c) {
+  if (s.empty() || s[0] != c) {
+    return false;
+  }
+  s.remove_prefix(1);
+  return true;
+}
+
+// Days from 1970-01-01 to y-m-d (proleptic Gregorian).
+std::int64_t days_from_civil(int y, int m, int d) {
+  y -= m <= 2;
+  const int era = (y >= 0 ? y : y - 399) / 400;
+  const int yoe = y - era * 400;
+  const int doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return static_cast<std::int64_t>(era) * 146097 + doe - 719468;
+}
+
+}  // namespace
+
+std::optional<std::int64_t> parse_datetime_ms(std::string_view s) {
+  int year, month, day, hour, minute, second;
+  if (!take_int(s, 4, year) || !take_char(s, '-') || !take_int(s, 2, month) ||
+      !take_char(s, '-') || !take_int(s, 2, day) || !take_char(s, 'T') ||
+      !take_int(s, 2, hour) || !take_char(s, ':') || !take_int(s, 2, minute) ||
+      !take_char(s, ':') || !take_int(s, 2, second)) {
+    return std::nullopt;
+  }
+  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 ||
+      second > 59) {
+    return std::nullopt;
+  }
+  int millis = 0;
+  if (take_char(s, '.')) {
+    std::size_t n = 0;
+    int scale = 100;
+    while (n < s.size() && s[n] >= '0' && s[n] <= '9') {
+      millis += (s[n] - '0') * scale;
+      scale /= 10;
+      ++n;
+    }
+    if (n == 0) {
+      return std::nullopt;
+    }
+    s.remove_prefix(n);
+  }
+  int offset_min = 0;
+  if (take_char(s, 'Z')) {
+    offset_min = 0;
+  } else if (!s.empty() && (s[0] == '+' || s[0] == '-')) {
+    int sign = s[0] == '-' ? -1 : 1;
+    s.remove_prefix(1);
+    int oh, om;
+    if (!take_int(s, 2, oh) || !take_char(s, ':') || !take_int(s, 2, om) || oh > 14 ||
+        om > 59) {
+      return std::nullopt;
+    }
+    offset_min = sign * (oh * 60 + om);
+  } else {
+    return std::nullopt;
+  }
+  if (!s.empty()) {
+    return std::nullopt;
+  }
+  std::int64_t days = days_from_civil(year, month, day);
+  std::int64_t secs = days * 86400 + hour * 3600 + minute * 60 + second - offset_min * 60;
+  return secs * 1000 + millis;
+}
+
+}  // namespace sluice

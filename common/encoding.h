@@ -1,0 +1,24 @@
+// Byte encodings and digests used across Sluice (OpenSSL underneath).
+#pragma once
+
+#include <array>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace sluice {
+
+std::string base64_encode(std::string_view bytes);
+// Decodes standard base64; whitespace is ignored. nullopt on malformed input.
+std::optional<std::string> base64_decode(std::string_view text);
+std::string hex_encode(std::string_view bytes);
+std::array<unsigned char, 32> sha256(std::string_view bytes);
+std::string sha256_hex(std::string_view bytes);
+// Milliseconds since the epoch as RFC 3339 with an explicit +08:00 offset (China time),
+// e.g. 2026-11-23T11:24:05.123+08:00.
+std::string format_time_cn(std::int64_t epoch_ms);
+// Parses an xs:dateTime with an explicit offset (Z or +hh:mm); nullopt if malformed or
+// without an offset.
+std::optional<std::int64_t> parse_datetime_ms(std::string_view text);
+
+}  // namespace sluice

@@ -1,0 +1,76 @@
+#include "common/pii.h"
+
+#include "common/random.h"
+
+namespace sluice {
+namespace {
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+// Length of a canonical UUID starting at text[i], or 0.
+std::size_t uuid_at(std::string_view text, std::size_t i) {
+  if (i + 36 > text.size()) {
+    return 0;
+  }
+  std::string_view candidate = text.substr(i, 36);
+  bool lower_ok = true;
+  for (char c : candidate) {
+    if (c >= 'A' && c <= 'F') {
+      lower_ok = false;
+    }
+  }
+  if (!lower_ok) {
+    std::string lowered(candidate);
+    for (char& c : lowered) {
+      if (c >= 'A' && c <= 'F') c = static_cast<char>(c - 'A' + 'a');
+    }
+    return is_uuid(lowered) ? 36 : 0;
+  }
+  return is_uuid(candidate) ? 36 : 0;
+}
+
+}  // namespace
+
+std::string mask_personal_data(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  std::size_t i = 0;
+  while (i < text.size()) {
+    if (std::size_t n = uuid_at(text, i); n > 0) {
+      out.append(text.substr(i, n));
+      i += n;
+      continue;
+    }
+    if (!is_digit(text[i])) {
+      out.push_back(text[i]);
+      ++i;
+      continue;
+    }
+    std::size_t j = i;
+    while (j < text.size() && is_digit(text[j])) {
+      ++j;
+    }
+    std::size_t digits = j - i;
+    bool x_suffix = digits == 17 && j < text.size() && (text[j] == 'X' || text[j] == 'x');
+    if (x_suffix) {
+      ++j;
+    }
+    std::size_t len = j - i;
+    std::string_view run = text.substr(i, len);
+    if (len == 18 || (len == 15 && !x_suffix)) {
+      out.append(run.substr(0, 4));
+      out.append(len - 8, '*');
+      out.append(run.substr(len - 4));
+    } else if (len == 11 && run[0] == '1' && run[1] >= '3' && run[1] <= '9') {
+      out.append(run.substr(0, 3));
+      out.append("****");
+      out.append(run.substr(7));
+    } else {
+      out.append(run);
+    }
+    i = j;
+  }
+  return out;
+}
+
+}  // namespace sluice

@@ -1,0 +1,64 @@
+#include "queue/lmdb.h"
+
+namespace sluice::queue::lmdb {
+
+Error error(int rc, std::string_view what) {
+  std::string msg = std::string(what) + ": " + mdb_strerror(rc);
+  if (rc == MDB_MAP_FULL) {
+    return Error(Errc::kStoreFull, msg + " (raise store.map_size_mb)");
+  }
+  return Error(Errc::kIo, msg);
+}
+
+Result<Txn> Txn::begin(MDB_env* env, unsigned flags) {
+  MDB_txn* txn = nullptr;
+  if (int rc = mdb_txn_begin(env, nullptr, flags, &txn); rc != 0) {
+    return fail(error(rc, "mdb_txn_begin"));
+  }
+  return Txn(txn);
+}
+
+Result<Cursor> Cursor::open(MDB_txn* txn, MDB_dbi dbi) {
+  MDB_cursor* cur = nullptr;
+  if (int rc = mdb_cursor_open(txn, dbi, &cur); rc != 0) {
+    return fail(error(rc, "mdb_cursor_open"));
+  }
+  return Cursor(cur);
+}
+
+Result<std::optional<std::string_view>> get(MDB_txn* txn, MDB_dbi dbi, std::string_view key) {
+  MDB_val k = val(key);
+  MDB_val v;
+  int rc = mdb_get(txn, dbi, &k, &v);
+  if (rc == MDB_NOTFOUND) {
+    return std::optional<std::string_view>();
+  }
+  if (rc != 0) {
+    return fail(error(rc, "mdb_get"));
+  }
+  return std::optional<std::string_view>(view(v));
+}
+
+Result<void> put(MDB_txn* txn, MDB_dbi dbi, std::string_view key, std::string_view value,
+                 unsigned flags) {
+  MDB_val k = val(key);
+  MDB_val v = val(value);
+  if (int rc = mdb_put(txn, dbi, &k, &v, flags); rc != 0) {
+    return fail(error(rc, "mdb_put"));
+  }
+  return {};
+}
+
+Result<bool> del(MDB_txn* txn, MDB_dbi dbi, std::string_view key) {
+  MDB_val k = val(key);
+  int rc = mdb_del(txn, dbi, &k, nullptr);
+  if (rc == MDB_NOTFOUND) {
+    return false;
+  }
+  if (rc != 0) {
+    return fail(error(rc, "mdb_del"));
+  }
+  return true;
+}
+
+}  // namespace sluice::queue::lmdb

@@ -1,0 +1,202 @@
+#include "queue/record.h"
+
+#include <cstring>
+
+namespace sluice::queue::record {
+namespace {
+
+class Writer {
+ public:
+  void u8(std::uint8_t v) { out_.push_back(static_cast<char>(v)); }
+  void u32(std::uint32_t v) { raw(&v, sizeof v); }
+  void u64(std::uint64_t v) { raw(&v, sizeof v); }
+  void i64(std::int64_t v) { raw(&v, sizeof v); }
+  void str(std::string_view s) {
+    u32(static_cast<std::uint32_t>(s.size()));
+    out_.append(s);
+  }
+  std::string take() { return std::move(out_); }
+
+ private:
+  void raw(const void* p, std::size_t n) { out_.append(static_cast<const char*>(p), n); }
+  std::string out_;
+};
+
+class Reader {
+ public:
+  explicit Reader(std::string_view in) : in_(in) {}
+  bool u8(std::uint8_t& v) { return raw(&v, 1); }
+  bool u32(std::uint32_t& v) { return raw(&v, sizeof v); }
+  bool u64(std::uint64_t& v) { return raw(&v, sizeof v); }
+  bool i64(std::int64_t& v) { return raw(&v, sizeof v); }
+  bool str(std::string& s) {
+    std::uint32_t n;
+    if (!u32(n) || n > in_.size()) {
+      return false;
+    }
+    s.assign(in_.substr(0, n));
+    in_.remove_prefix(n);
+    return true;
+  }
+  bool done() const { return in_.empty(); }
+
+ private:
+  bool raw(void* p, std::size_t n) {
+    if (in_.size() < n) {
+      return false;
+    }
+    std::memcpy(p, in_.data(), n);
+    in_.remove_prefix(n);
+    return true;
+  }
+  std::string_view in_;
+};
+
+}  // namespace
+
+std::string encode(const Message& m) {
+  Writer w;
+  w.u8(kMessageVersion);
+  w.u8(m.state);
+  w.i64(m.received_ms);
+  w.i64(m.expires_ms);
+  w.i64(m.done_ms);
+  w.u32(m.payload_bytes);
+  w.str(m.sender);
+  w.str(m.sender_message_id);
+  w.str(m.doc_type);
+  w.str(m.ordering_key);
+  w.u32(static_cast<std::uint32_t>(m.deliveries.size()));
+  for (const auto& [dest, seq] : m.deliveries) {
+    w.u32(dest);
+    w.u64(seq);
+  }
+  w.u32(static_cast<std::uint32_t>(m.attributes.size()));
+  for (const auto& [k, v] : m.attributes) {
+    w.str(k);
+    w.str(v);
+  }
+  return w.take();
+}
+
+std::optional<Message> decode_message(std::string_view bytes) {
+  Reader r(bytes);
+  Message m;
+  std::uint8_t version;
+  if (!r.u8(version) || version != kMessageVersion) {
+    return std::nullopt;
+  }
+  std::uint32_t n;
+  if (!r.u8(m.state) || !r.i64(m.received_ms) || !r.i64(m.expires_ms) || !r.i64(m.done_ms) ||
+      !r.u32(m.payload_bytes) || !r.str(m.sender) || !r.str(m.sender_message_id) ||
+      !r.str(m.doc_type) || !r.str(m.ordering_key) || !r.u32(n) || n > 4096) {
+    return std::nullopt;
+  }
+  m.deliveries.resize(n);
+  for (auto& [dest, seq] : m.deliveries) {
+    if (!r.u32(dest) || !r.u64(seq)) {
+      return std::nullopt;
+    }
+  }
+  if (!r.u32(n) || n > 4096) {
+    return std::nullopt;
+  }
+  for (std::uint32_t i = 0; i < n; ++i) {
+    std::string k, v;
+    if (!r.str(k) || !r.str(v)) {
+      return std::nullopt;
+    }
+    m.attributes.emplace(std::move(k), std::move(v));
+  }
+  if (!r.done()) {
+    return std::nullopt;
+  }
+  return m;
+}
+
+std::string encode(const Delivery& d) {
+  Writer w;
+  w.u8(kDeliveryVersion);
+  w.u8(d.state);
+  w.u32(d.attempts);
+  w.i64(d.next_at_ms);
+  w.i64(d.last_attempt_ms);
+  w.i64(d.done_ms);
+  w.i64(d.expires_ms);
+  w.u32(d.payload_bytes);
+  w.str(d.message_id);
+  w.str(d.ordering_key);
+  w.str(d.last_error);
+  return w.take();
+}
+
+std::optional<Delivery> decode_delivery(std::string_view bytes) {
+  Reader r(bytes);
+  Delivery d;
+  std::uint8_t version;
+  if (!r.u8(version) || version != kDeliveryVersion) {
+    return std::nullopt;
+  }
+  if (!r.u8(d.state) || !r.u32(d.attempts) || !r.i64(d.next_at_ms) ||
+      !r.i64(d.last_attempt_ms) || !r.i64(d.done_ms) || !r.i64(d.expires_ms) ||
+      !r.u32(d.payload_bytes) || !r.str(d.message_id) || !r.str(d.ordering_key) ||
+      !r.str(d.last_error) || !r.done() || d.message_id.size() != 16) {
+    return std::nullopt;
+  }
+  return d;
+}
+
+void put_u32be(std::string& out, std::uint32_t v) {
+  for (int i = 3; i >= 0; --i) {
+    out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  }
+}
+
+void put_u64be(std::string& out, std::uint64_t v) {
+  for (int i = 7; i >= 0; --i) {
+    out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  }
+}
+
+std::uint32_t get_u32be(std::string_view s) {
+  std::uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) {
+    v = v << 8 | static_cast<unsigned char>(s[i]);
+  }
+  return v;
+}
+
+std::uint64_t get_u64be(std::string_view s) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) {
+    v = v << 8 | static_cast<unsigned char>(s[i]);
+  }
+  return v;
+}
+
+std::string delivery_key(std::uint32_t dest, std::uint64_t seq) {
+  std::string k;
+  k.reserve(12);
+  put_u32be(k, dest);
+  put_u64be(k, seq);
+  return k;
+}
+
+bool parse_delivery_key(std::string_view key, std::uint32_t& dest, std::uint64_t& seq) {
+  if (key.size() != 12) {
+    return false;
+  }
+  dest = get_u32be(key);
+  seq = get_u64be(key.substr(4));
+  return true;
+}
+
+std::string done_key(std::int64_t done_ms, std::string_view message_id16) {
+  std::string k;
+  k.reserve(24);
+  put_u64be(k, static_cast<std::uint64_t>(done_ms));
+  k.append(message_id16);
+  return k;
+}
+
+}  // namespace sluice::queue::record

@@ -1,0 +1,58 @@
+// Internal: the on-disk record formats of the queue (see FORMAT.md). Every record starts
+// with a version byte; decoders refuse versions they do not know.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sluice::queue::record {
+
+inline constexpr std::uint8_t kMessageVersion = 1;
+inline constexpr std::uint8_t kDeliveryVersion = 1;
+
+struct Message {
+  std::uint8_t state = 0;  // DeliveryState of the whole message once ended, 0 while active
+  std::int64_t received_ms = 0;
+  std::int64_t expires_ms = 0;
+  std::int64_t done_ms = 0;
+  std::uint32_t payload_bytes = 0;
+  std::string sender;
+  std::string sender_message_id;
+  std::string doc_type;
+  std::string ordering_key;
+  std::vector<std::pair<std::uint32_t, std::uint64_t>> deliveries;  // (destination id, seq)
+  std::map<std::string, std::string> attributes;
+};
+
+struct Delivery {
+  std::uint8_t state = 0;
+  std::uint32_t attempts = 0;
+  std::int64_t next_at_ms = 0;
+  std::int64_t last_attempt_ms = 0;
+  std::int64_t done_ms = 0;
+  std::int64_t expires_ms = 0;
+  std::uint32_t payload_bytes = 0;
+  std::string message_id;  // 16 raw bytes
+  std::string ordering_key;
+  std::string last_error;
+};
+
+std::string encode(const Message& m);
+std::optional<Message> decode_message(std::string_view bytes);
+std::string encode(const Delivery& d);
+std::optional<Delivery> decode_delivery(std::string_view bytes);
+
+// Big-endian fixed-width keys so LMDB's byte order is numeric order.
+std::string delivery_key(std::uint32_t dest, std::uint64_t seq);
+bool parse_delivery_key(std::string_view key, std::uint32_t& dest, std::uint64_t& seq);
+std::string done_key(std::int64_t done_ms, std::string_view message_id16);
+void put_u32be(std::string& out, std::uint32_t v);
+void put_u64be(std::string& out, std::uint64_t v);
+std::uint64_t get_u64be(std::string_view s);
+std::uint32_t get_u32be(std::string_view s);
+
+}  // namespace sluice::queue::record
