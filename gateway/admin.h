@@ -1,0 +1,48 @@
+// The admin listener's API (admin client certificates only), used by sluicectl:
+//   GET  /admin/v1/health                      store state, listeners
+//   GET  /admin/v1/stats                       queues per destination, store counters
+//   GET  /admin/v1/messages/{id}               any message's status
+//   GET  /admin/v1/dead-letters?destination=&limit=
+//   POST /admin/v1/messages/{id}/redrive?destination=
+//   POST /admin/v1/backup                      {"dir": "..."}: online compacting copy
+//   GET  /metrics                              Prometheus text
+// Feature modules (quarantine, audit, TLS reload) register further routes with add_route().
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "gateway/http.h"
+
+namespace sluice::queue {
+class Store;
+}
+
+namespace sluice::gateway {
+
+class Metrics;
+class AuditLog;
+
+class AdminApi final : public HttpHandler {
+ public:
+  // Returns true if it handled the request (prefix match on method + path).
+  using Route = std::function<bool(HttpRequest& req, Respond& respond)>;
+
+  AdminApi(queue::Store& store, Metrics& metrics, AuditLog* audit)
+      : store_(store), metrics_(metrics), audit_(audit) {}
+  void add_route(Route route) { routes_.push_back(std::move(route)); }
+  void handle(HttpRequest request, Respond respond) override;
+  std::size_t body_limit(std::string_view method, std::string_view path) const override;
+
+ private:
+  queue::Store& store_;
+  Metrics& metrics_;
+  AuditLog* audit_;
+  std::vector<Route> routes_;
+};
+
+// Value of `name` in a query string ("a=1&b=2"), percent-decoded; empty if absent.
+std::string query_param(std::string_view query, std::string_view name);
+
+}  // namespace sluice::gateway

@@ -1,0 +1,42 @@
+// The data listener's HTTP API, for department systems:
+//   POST /v1/messages              one standard envelope -> 202 {messageId, status, receipt}
+//   GET  /v1/messages/{id}         state, attempts and per-destination status
+//   GET  /v1/messages/{id}/receipt the signed acceptance receipt again
+//   POST /v1/submit/{feed}         a department's own format through the feed's adapter
+//   GET  /v1/health
+// A sender sees only its own messages.
+#pragma once
+
+#include "gateway/http.h"
+
+namespace sluice::queue {
+class Store;
+}
+
+namespace sluice::gateway {
+
+class Ingest;
+class FeedIngest;
+class Metrics;
+struct Config;
+
+class DataApi final : public HttpHandler {
+ public:
+  DataApi(const Config& config, Ingest& ingest, queue::Store& store, Metrics& metrics,
+          FeedIngest* feeds = nullptr)
+      : config_(config), ingest_(ingest), store_(store), metrics_(metrics), feeds_(feeds) {}
+  void handle(HttpRequest request, Respond respond) override;
+  std::size_t body_limit(std::string_view method, std::string_view path) const override;
+
+ private:
+  void status(const HttpRequest& req, std::string_view id, Respond& respond);
+  void receipt(const HttpRequest& req, std::string_view id, Respond& respond);
+
+  const Config& config_;
+  Ingest& ingest_;
+  queue::Store& store_;
+  Metrics& metrics_;
+  FeedIngest* feeds_;
+};
+
+}  // namespace sluice::gateway

@@ -1,0 +1,219 @@
+#include "gateway/app.h"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <spdlog/spdlog.h>
+
+#include <condition_variable>
+#include <thread>
+
+#include "common/clock.h"
+#include "common/random.h"
+#include "gateway/admin.h"
+#include "gateway/api.h"
+#include "gateway/audit.h"
+#include "gateway/egress.h"
+#include "gateway/http_server.h"
+#include "gateway/ingest.h"
+#include "gateway/metrics.h"
+#include "gateway/routes.h"
+#include "gateway/tls.h"
+#include "queue/queue.h"
+#include "xml/parse.h"
+
+namespace sluice::gateway {
+
+namespace asio = boost::asio;
+
+class App::Impl {
+ public:
+  Impl(asio::io_context& io, const Config& config) : io_(io), config_(config) {}
+
+  Result<void> start() {
+    xml::initialize(config_.schema_dir);
+    queue::Options so = config_.store;
+    so.extension_tables = {AuditLog::kTable, "quarantine"};
+    auto store = queue::Store::open(so);
+    if (!store) {
+      return fail(store.error());
+    }
+    store_ = std::move(*store);
+    audit_ = std::make_unique<AuditLog>(*store_, SystemClock::instance());
+    routes_ = std::make_unique<RouteTable>(config_.routes);
+    metrics_.add_gauge_source([this](std::string& out) { render_gauges(out); });
+
+    IngestDeps deps;
+    deps.config = &config_;
+    deps.store = store_.get();
+    deps.routes = routes_.get();
+    deps.metrics = &metrics_;
+    deps.clock = &SystemClock::instance();
+    deps.random = &SecureRandom::instance();
+    ingest_ = std::make_unique<Ingest>(deps);
+    data_api_ = std::make_unique<DataApi>(config_, *ingest_, *store_, metrics_);
+    admin_api_ = std::make_unique<AdminApi>(*store_, metrics_, audit_.get());
+
+    if (config_.data.enabled) {
+      auto tls = ServerTls::create(config_.data.tls);
+      if (!tls) {
+        return fail(Errc::kInvalidArgument, "listen.data: " + tls.error().message);
+      }
+      data_tls_ = *tls;
+      if (!config_.data.tls.require_client_cert) {
+        spdlog::warn("listen.data does not require client certificates: senders are not "
+                     "authenticated (development only)");
+      }
+      auto server = HttpServer::start(io_, config_.data, data_tls_, *data_api_, "data");
+      if (!server) {
+        return fail(server.error());
+      }
+      data_server_ = std::move(*server);
+    }
+    if (config_.admin.enabled) {
+      if (config_.admin.tls.client_ca.empty()) {
+        return fail(Errc::kInvalidArgument,
+                    "listen.admin needs client_ca: the admin API accepts admin certificates only");
+      }
+      auto tls = ServerTls::create(config_.admin.tls);
+      if (!tls) {
+        return fail(Errc::kInvalidArgument, "listen.admin: " + tls.error().message);
+      }
+      admin_tls_ = *tls;
+      auto server = HttpServer::start(io_, config_.admin, admin_tls_, *admin_api_, "admin");
+      if (!server) {
+        return fail(server.error());
+      }
+      admin_server_ = std::move(*server);
+    }
+    auto egress = Egress::start(io_, *store_, config_.destinations, metrics_);
+    if (!egress) {
+      return fail(egress.error());
+    }
+    egress_ = std::move(*egress);
+    maintenance_ = std::jthread([this](std::stop_token stop) { maintenance(stop); });
+    audit_->record("system", "gateway.start", config_.gateway_id,
+                   "role " + config_.role + ", config " + config_.source.string());
+    spdlog::info("sluiced {} ({}) up: data port {}, admin port {}, {} destinations, {} routes",
+                 config_.gateway_id, config_.role, data_port(), admin_port(),
+                 config_.destinations.size(), config_.routes.size());
+    return {};
+  }
+
+  std::uint16_t data_port() const { return data_server_ ? data_server_->port() : 0; }
+  std::uint16_t admin_port() const { return admin_server_ ? admin_server_->port() : 0; }
+
+  void begin_shutdown(std::function<void()> done) {
+    if (data_server_) data_server_->stop();
+    if (admin_server_) admin_server_->stop();
+    auto timer = std::make_shared<asio::steady_timer>(io_);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    auto poll = std::make_shared<std::function<void()>>();
+    *poll = [this, timer, deadline, poll, done = std::move(done)]() mutable {
+      std::int64_t in_flight = (data_server_ ? data_server_->counters().in_flight.load() : 0) +
+                               (admin_server_ ? admin_server_->counters().in_flight.load() : 0);
+      if (in_flight > 0 && std::chrono::steady_clock::now() < deadline) {
+        timer->expires_after(std::chrono::milliseconds(10));
+        timer->async_wait([poll](const boost::system::error_code&) { (*poll)(); });
+        return;
+      }
+      if (in_flight > 0) {
+        spdlog::warn("{} requests still in flight after 15 s; stopping anyway", in_flight);
+      }
+      if (egress_) egress_->stop();
+      auto finish = std::move(done);
+      *poll = nullptr;  // break the self-reference
+      finish();
+    };
+    (*poll)();
+  }
+
+  void close() {
+    maintenance_.request_stop();
+    {
+      std::lock_guard lock(maintenance_mutex_);
+    }
+    maintenance_cv_.notify_all();
+    if (maintenance_.joinable()) maintenance_.join();
+    if (egress_) egress_->stop();
+    data_server_.reset();
+    admin_server_.reset();
+    if (store_) {
+      audit_->record_sync("system", "gateway.stop", config_.gateway_id, "clean shutdown");
+      store_->close();
+    }
+  }
+
+ private:
+  void maintenance(std::stop_token stop) {
+    std::unique_lock lock(maintenance_mutex_);
+    while (!stop.stop_requested()) {
+      maintenance_cv_.wait_for(lock, std::chrono::milliseconds(config_.purge_interval_ms),
+                               [&] { return stop.stop_requested(); });
+      if (stop.stop_requested()) break;
+      auto purged = store_->purge_expired_history();
+      if (!purged) {
+        spdlog::warn("retention purge failed: {}", purged.error().describe());
+      } else if (*purged > 0) {
+        spdlog::info("retention purge removed {} delivered messages", *purged);
+      }
+    }
+  }
+
+  void render_gauges(std::string& out) {
+    auto st = store_->stats();
+    out += "# TYPE sluice_queue_pending gauge\n";
+    for (const auto& d : st.destinations) {
+      out += "sluice_queue_pending{destination=\"" + d.destination + "\"} " + std::to_string(d.pending) + "\n";
+    }
+    out += "# TYPE sluice_queue_bytes gauge\nsluice_queue_bytes " + std::to_string(st.queued_bytes) + "\n";
+    out += "# TYPE sluice_store_commits_total counter\nsluice_store_commits_total " +
+           std::to_string(st.commits) + "\n";
+    out += "# TYPE sluice_store_read_only gauge\nsluice_store_read_only " +
+           std::string(st.read_only ? "1" : "0") + "\n";
+    if (data_server_) {
+      const auto& c = data_server_->counters();
+      out += "# TYPE sluice_connections_open gauge\nsluice_connections_open{listener=\"data\"} " +
+             std::to_string(c.open_connections.load()) + "\n";
+      out += "# TYPE sluice_connections_refused_total counter\nsluice_connections_refused_total{listener=\"data\"} " +
+             std::to_string(c.connections_refused.load()) + "\n";
+      out += "# TYPE sluice_tls_handshake_failures_total counter\nsluice_tls_handshake_failures_total{listener=\"data\"} " +
+             std::to_string(c.handshake_failures.load()) + "\n";
+    }
+  }
+
+  asio::io_context& io_;
+  Config config_;
+  std::unique_ptr<queue::Store> store_;
+  std::unique_ptr<AuditLog> audit_;
+  std::unique_ptr<RouteTable> routes_;
+  Metrics metrics_;
+  std::unique_ptr<Ingest> ingest_;
+  std::unique_ptr<DataApi> data_api_;
+  std::unique_ptr<AdminApi> admin_api_;
+  std::shared_ptr<ServerTls> data_tls_;
+  std::shared_ptr<ServerTls> admin_tls_;
+  std::unique_ptr<HttpServer> data_server_;
+  std::unique_ptr<HttpServer> admin_server_;
+  std::unique_ptr<Egress> egress_;
+  std::mutex maintenance_mutex_;
+  std::condition_variable_any maintenance_cv_;
+  std::jthread maintenance_;
+};
+
+App::App(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+App::~App() = default;
+
+Result<std::unique_ptr<App>> App::start(asio::io_context& io, const Config& config) {
+  auto impl = std::make_unique<Impl>(io, config);
+  if (auto r = impl->start(); !r) {
+    return fail(r.error());
+  }
+  return std::unique_ptr<App>(new App(std::move(impl)));
+}
+
+std::uint16_t App::data_port() const { return impl_->data_port(); }
+std::uint16_t App::admin_port() const { return impl_->admin_port(); }
+void App::begin_shutdown(std::function<void()> done) { impl_->begin_shutdown(std::move(done)); }
+void App::close() { impl_->close(); }
+
+}  // namespace sluice::gateway

@@ -1,0 +1,39 @@
+// A running gateway half: the store, the pipeline, the listeners and the delivery workers,
+// wired from a Config. sluiced is a thin main() around it; benchmarks embed it too.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include "common/error.h"
+#include "gateway/config.h"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace sluice::gateway {
+
+class App {
+ public:
+  // Opens the store, loads keys and schemas, binds the listeners and starts delivering.
+  static Result<std::unique_ptr<App>> start(boost::asio::io_context& io, const Config& config);
+  ~App();
+
+  std::uint16_t data_port() const;
+  std::uint16_t admin_port() const;
+  // Stops accepting, waits (bounded) for requests in flight, stops delivery, then calls
+  // `done` on an io thread.
+  void begin_shutdown(std::function<void()> done);
+  // After the io_context has stopped: commits what is waiting and closes the store.
+  void close();
+
+  class Impl;
+
+ private:
+  explicit App(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sluice::gateway

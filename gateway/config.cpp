@@ -1,0 +1,376 @@
+#include "gateway/config.h"
+
+#include <toml++/toml.h>
+
+#include <set>
+#include <sstream>
+
+#include "common/fs.h"
+#include "gateway/default_toml.h"
+
+namespace sluice::gateway {
+namespace {
+
+std::string where(const toml::node& node) {
+  const auto& src = node.source();
+  return "line " + std::to_string(src.begin.line);
+}
+
+// Reads one TOML table, remembering which keys were used so the rest can be reported as
+// unknown. Problems accumulate in `errors`.
+class Section {
+ public:
+  Section(const toml::table& table, std::string name, std::vector<std::string>& errors,
+          const std::filesystem::path& base)
+      : table_(table), name_(std::move(name)), errors_(errors), base_(base) {}
+
+  ~Section() {
+    for (const auto& [key, node] : table_) {
+      if (!used_.contains(std::string(key.str()))) {
+        errors_.push_back("unknown key " + qualified(std::string(key.str())) + " (" + where(node) + ")");
+      }
+    }
+  }
+
+  const toml::node* node(const char* key) {
+    used_.insert(key);
+    return table_.get(key);
+  }
+
+  void str(const char* key, std::string& out) {
+    if (const toml::node* n = node(key)) {
+      if (auto v = n->value<std::string>()) {
+        out = *v;
+      } else {
+        bad(key, *n, "a string");
+      }
+    }
+  }
+
+  void path(const char* key, std::filesystem::path& out) {
+    std::string s;
+    bool had = table_.contains(key);
+    str(key, s);
+    if (had && !s.empty()) {
+      out = resolve(s);
+    } else if (had) {
+      out.clear();
+    }
+  }
+
+  void paths(const char* key, std::vector<std::filesystem::path>& out) {
+    if (const toml::node* n = node(key)) {
+      const toml::array* arr = n->as_array();
+      if (arr == nullptr) {
+        bad(key, *n, "an array of strings");
+        return;
+      }
+      out.clear();
+      for (const auto& item : *arr) {
+        if (auto v = item.value<std::string>()) {
+          out.push_back(resolve(*v));
+        } else {
+          bad(key, item, "an array of strings");
+        }
+      }
+    }
+  }
+
+  void strings(const char* key, std::vector<std::string>& out) {
+    if (const toml::node* n = node(key)) {
+      const toml::array* arr = n->as_array();
+      if (arr == nullptr) {
+        bad(key, *n, "an array of strings");
+        return;
+      }
+      out.clear();
+      for (const auto& item : *arr) {
+        if (auto v = item.value<std::string>()) {
+          out.push_back(*v);
+        } else {
+          bad(key, item, "an array of strings");
+        }
+      }
+    }
+  }
+
+  template <class T>
+  void integer(const char* key, T& out, std::int64_t min, std::int64_t max, std::int64_t scale = 1) {
+    if (const toml::node* n = node(key)) {
+      auto v = n->value_exact<std::int64_t>();
+      if (!v) {
+        bad(key, *n, "an integer");
+        return;
+      }
+      if (*v < min || *v > max) {
+        errors_.push_back(qualified(key) + " = " + std::to_string(*v) + " is out of range [" +
+                          std::to_string(min) + ", " + std::to_string(max) + "] (" + where(*n) + ")");
+        return;
+      }
+      out = static_cast<T>(*v * scale);
+    }
+  }
+
+  void real(const char* key, double& out, double min, double max) {
+    if (const toml::node* n = node(key)) {
+      auto v = n->value<double>();
+      if (!v) {
+        bad(key, *n, "a number");
+        return;
+      }
+      if (*v < min || *v > max) {
+        errors_.push_back(qualified(key) + " is out of range (" + where(*n) + ")");
+        return;
+      }
+      out = *v;
+    }
+  }
+
+  void boolean(const char* key, bool& out) {
+    if (const toml::node* n = node(key)) {
+      if (auto v = n->value_exact<bool>()) {
+        out = *v;
+      } else {
+        bad(key, *n, "true or false");
+      }
+    }
+  }
+
+  std::string qualified(const std::string& key) const { return name_.empty() ? key : name_ + "." + key; }
+  std::vector<std::string>& errors() { return errors_; }
+
+ private:
+  std::filesystem::path resolve(const std::string& s) const {
+    std::filesystem::path p(s);
+    return p.is_absolute() ? p : base_ / p;
+  }
+  void bad(const char* key, const toml::node& n, const char* expected) {
+    errors_.push_back(qualified(key) + " must be " + expected + " (" + where(n) + ")");
+  }
+
+  const toml::table& table_;
+  std::string name_;
+  std::vector<std::string>& errors_;
+  const std::filesystem::path& base_;
+  std::set<std::string> used_;
+};
+
+const toml::table* subtable(Section& parent, const char* key, std::vector<std::string>& errors) {
+  const toml::node* n = parent.node(key);
+  if (n == nullptr) {
+    return nullptr;
+  }
+  if (!n->is_table()) {
+    errors.push_back(parent.qualified(key) + " must be a table (" + where(*n) + ")");
+    return nullptr;
+  }
+  return n->as_table();
+}
+
+void read_listener(const toml::table& t, const std::string& name, ListenerConfig& l,
+                   std::vector<std::string>& errors, const std::filesystem::path& base) {
+  Section s(t, name, errors, base);
+  s.boolean("enabled", l.enabled);
+  s.str("address", l.address);
+  s.integer("port", l.port, 0, 65535);
+  s.path("cert", l.tls.cert);
+  s.path("key", l.tls.key);
+  s.path("client_ca", l.tls.client_ca);
+  s.paths("crls", l.tls.crls);
+  s.boolean("require_client_cert", l.tls.require_client_cert);
+  s.integer("max_body_bytes", l.max_body_bytes, 1024, 1LL << 30);
+  s.integer("max_batch_bytes", l.max_batch_bytes, 1024, 4LL << 30);
+  s.integer("max_header_bytes", l.max_header_bytes, 1024, 1 << 20);
+  s.integer("max_connections", l.max_connections, 1, 1'000'000);
+  s.integer("request_timeout_ms", l.request_timeout_ms, 100, 3'600'000);
+  s.integer("idle_timeout_ms", l.idle_timeout_ms, 100, 3'600'000);
+  s.integer("handshake_timeout_ms", l.handshake_timeout_ms, 100, 600'000);
+}
+
+Result<Config> finish(Config c, std::vector<std::string> errors) {
+  if (c.role != "outer" && c.role != "inner") {
+    errors.push_back("gateway.role must be \"outer\" or \"inner\"");
+  }
+  std::set<std::string> names;
+  for (const auto& d : c.destinations) {
+    if (d.name.empty()) {
+      errors.push_back("a [[destination]] has no name");
+    } else if (!names.insert(d.name).second) {
+      errors.push_back("destination \"" + d.name + "\" is defined twice");
+    }
+    if (d.kind == "http") {
+      if (!d.url.starts_with("http://") && !d.url.starts_with("https://")) {
+        errors.push_back("destination \"" + d.name + "\": url must start with http:// or https://");
+      }
+    } else if (d.kind == "spool") {
+      if (d.path.empty()) {
+        errors.push_back("destination \"" + d.name + "\": a spool destination needs a path");
+      }
+    } else {
+      errors.push_back("destination \"" + d.name + "\": kind must be \"http\" or \"spool\"");
+    }
+  }
+  for (std::size_t i = 0; i < c.routes.size(); ++i) {
+    const auto& r = c.routes[i];
+    if (r.destinations.empty()) {
+      errors.push_back("route " + std::to_string(i + 1) + " names no destinations");
+    }
+    for (const auto& d : r.destinations) {
+      if (!names.contains(d)) {
+        errors.push_back("route " + std::to_string(i + 1) + " names unknown destination \"" + d + "\"");
+      }
+    }
+  }
+  if (c.data.enabled && (c.data.tls.cert.empty() || c.data.tls.key.empty())) {
+    errors.push_back("listen.data needs cert and key (the data listener is HTTPS only)");
+  }
+  if (c.admin.enabled && (c.admin.tls.cert.empty() || c.admin.tls.key.empty())) {
+    errors.push_back("listen.admin needs cert and key (the admin listener is HTTPS only)");
+  }
+  if (c.store.path.empty()) {
+    c.store.path = c.state_dir / c.role / "store";
+  }
+  if (!errors.empty()) {
+    std::string msg = "invalid configuration " + c.source.string() + ":";
+    for (const auto& e : errors) {
+      msg += "\n  - " + e;
+    }
+    return fail(Errc::kInvalidArgument, msg);
+  }
+  return c;
+}
+
+}  // namespace
+
+Result<Config> parse_config(std::string_view text, const std::string& source,
+                            const std::filesystem::path& base_dir) {
+  toml::table root;
+  try {
+    root = toml::parse(text, source);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream msg;
+    msg << "cannot parse " << source << " (line " << e.source().begin.line << ", column "
+        << e.source().begin.column << "): " << e.description();
+    return fail(Errc::kInvalidArgument, msg.str());
+  }
+  Config c;
+  c.source = source;
+  c.admin.max_body_bytes = 64u << 20;
+  std::vector<std::string> errors;
+  {
+    Section top(root, "", errors, base_dir);
+    if (const toml::table* t = subtable(top, "gateway", errors)) {
+      Section s(*t, "gateway", errors, base_dir);
+      s.str("role", c.role);
+      s.str("id", c.gateway_id);
+      s.path("state_dir", c.state_dir);
+      s.str("log_level", c.log_level);
+      s.integer("threads", c.threads, 1, 64);
+      s.path("schema_dir", c.schema_dir);
+    }
+    if (const toml::table* t = subtable(top, "listen", errors)) {
+      Section listen(*t, "listen", errors, base_dir);
+      if (const toml::table* d = subtable(listen, "data", errors)) {
+        read_listener(*d, "listen.data", c.data, errors, base_dir);
+      }
+      if (const toml::table* a = subtable(listen, "admin", errors)) {
+        read_listener(*a, "listen.admin", c.admin, errors, base_dir);
+      }
+    }
+    if (const toml::table* t = subtable(top, "store", errors)) {
+      Section s(*t, "store", errors, base_dir);
+      s.path("path", c.store.path);
+      s.integer("map_size_mb", c.store.map_size_bytes, 16, 1 << 24, 1 << 20);
+      s.integer("max_queued_mb", c.store.max_queued_bytes, 1, 1 << 24, 1 << 20);
+      s.integer("max_queued_messages", c.store.max_queued_messages, 1, 1'000'000'000);
+      s.integer("group_commit_max_count", c.store.group_commit_max_count, 1, 100'000);
+      s.integer("group_commit_max_kb", c.store.group_commit_max_bytes, 1, 1 << 20, 1024);
+      std::int64_t linger = c.store.group_commit_linger.count();
+      s.integer("group_commit_linger_us", linger, 0, 1'000'000);
+      c.store.group_commit_linger = std::chrono::microseconds(linger);
+      s.integer("lease_timeout_ms", c.store.lease_timeout_ms, 1000, 86'400'000);
+      s.integer("retention_hours", c.store.retention_ms, 1, 24 * 3650, 3'600'000);
+      s.integer("purge_interval_ms", c.purge_interval_ms, 1000, 86'400'000);
+    }
+    if (const toml::table* t = subtable(top, "retry", errors)) {
+      Section s(*t, "retry", errors, base_dir);
+      s.integer("max_attempts", c.store.retry.max_attempts, 1, 1000);
+      s.integer("initial_backoff_ms", c.store.retry.initial_backoff_ms, 1, 86'400'000);
+      s.integer("max_backoff_ms", c.store.retry.max_backoff_ms, 1, 86'400'000);
+      s.real("multiplier", c.store.retry.multiplier, 1.0, 100.0);
+      s.real("jitter", c.store.retry.jitter, 0.0, 1.0);
+    }
+    if (const toml::table* t = subtable(top, "xml", errors)) {
+      Section s(*t, "xml", errors, base_dir);
+      s.integer("max_depth", c.xml.max_depth, 4, 256);
+      s.integer("max_elements", c.xml.max_elements, 16, 10'000'000);
+      s.integer("max_attributes", c.xml.max_attributes, 0, 10'000'000);
+    }
+    if (const toml::node* n = top.node("destination")) {
+      const toml::array* arr = n->as_array();
+      if (arr == nullptr) {
+        errors.push_back("destination must be an array of tables ([[destination]])");
+      } else {
+        for (const auto& item : *arr) {
+          const toml::table* t = item.as_table();
+          if (t == nullptr) {
+            errors.push_back("each [[destination]] must be a table (" + where(item) + ")");
+            continue;
+          }
+          DestinationConfig d;
+          Section s(*t, "destination", errors, base_dir);
+          s.str("name", d.name);
+          s.str("kind", d.kind);
+          s.str("url", d.url);
+          s.path("path", d.path);
+          s.integer("concurrency", d.concurrency, 1, 256);
+          s.integer("timeout_ms", d.timeout_ms, 100, 600'000);
+          s.path("ca", d.ca);
+          s.path("client_cert", d.client_cert);
+          s.path("client_key", d.client_key);
+          c.destinations.push_back(std::move(d));
+        }
+      }
+    }
+    if (const toml::node* n = top.node("route")) {
+      const toml::array* arr = n->as_array();
+      if (arr == nullptr) {
+        errors.push_back("route must be an array of tables ([[route]])");
+      } else {
+        for (const auto& item : *arr) {
+          const toml::table* t = item.as_table();
+          if (t == nullptr) {
+            errors.push_back("each [[route]] must be a table (" + where(item) + ")");
+            continue;
+          }
+          RouteConfig r;
+          Section s(*t, "route", errors, base_dir);
+          s.str("doc_type", r.doc_type);
+          s.str("sender", r.sender);
+          s.str("receiver", r.receiver);
+          s.strings("destinations", r.destinations);
+          c.routes.push_back(std::move(r));
+        }
+      }
+    }
+  }
+  return finish(std::move(c), std::move(errors));
+}
+
+Result<Config> load_config(const std::filesystem::path& file) {
+  auto text = read_file(file, 4u << 20);
+  if (!text) {
+    return fail(text.error());
+  }
+  std::error_code ec;
+  auto base = std::filesystem::absolute(file, ec).parent_path();
+  return parse_config(*text, file.string(), base);
+}
+
+std::string_view embedded_default_toml() { return kDefaultToml; }
+
+Result<Config> default_config() {
+  return parse_config(kDefaultToml, "(embedded defaults)", std::filesystem::current_path());
+}
+
+}  // namespace sluice::gateway

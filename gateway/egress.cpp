@@ -1,0 +1,412 @@
+#include "gateway/egress.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include <atomic>
+#include <mutex>
+
+#include <spdlog/spdlog.h>
+
+#include "common/fs.h"
+#include "gateway/metrics.h"
+#include "gateway/tls.h"
+#include "queue/queue.h"
+
+namespace sluice::gateway {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using asio::awaitable;
+
+Result<Url> parse_url(std::string_view url) {
+  Url u;
+  std::string_view rest;
+  if (url.starts_with("https://")) {
+    u.tls = true;
+    rest = url.substr(8);
+  } else if (url.starts_with("http://")) {
+    rest = url.substr(7);
+  } else {
+    return fail(Errc::kInvalidArgument, "url must start with http:// or https://: " + std::string(url));
+  }
+  std::size_t slash = rest.find('/');
+  std::string_view authority = rest.substr(0, slash);
+  u.target = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
+  std::size_t colon = authority.rfind(':');
+  if (colon != std::string_view::npos && authority.find(']') == std::string_view::npos) {
+    u.host = std::string(authority.substr(0, colon));
+    u.port = std::string(authority.substr(colon + 1));
+  } else {
+    u.host = std::string(authority);
+    u.port = u.tls ? "443" : "80";
+  }
+  if (u.host.empty() || u.port.empty()) {
+    return fail(Errc::kInvalidArgument, "url has no host: " + std::string(url));
+  }
+  return u;
+}
+
+namespace {
+
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::int64_t kMaxPauseMs = 30'000;
+
+// Wakes the workers of one destination when the store has new due work. Waiters register
+// a timer on their own strand; notify() cancels them there. A generation counter closes the
+// gap between "found nothing to lease" and "registered to be woken".
+class Waker {
+ public:
+  std::uint64_t generation() const { return generation_.load(); }
+
+  void notify() {
+    std::vector<std::shared_ptr<asio::steady_timer>> waiters;
+    {
+      std::lock_guard lock(mutex_);
+      generation_.fetch_add(1);
+      waiters.swap(waiters_);
+    }
+    for (auto& t : waiters) {
+      asio::post(t->get_executor(), [t] { t->cancel(); });
+    }
+  }
+
+  awaitable<void> wait(std::uint64_t seen, std::chrono::steady_clock::duration max_wait) {
+    auto ex = co_await asio::this_coro::executor;
+    auto timer = std::make_shared<asio::steady_timer>(ex, max_wait);
+    {
+      std::lock_guard lock(mutex_);
+      if (generation_.load() != seen) {
+        co_return;
+      }
+      waiters_.push_back(timer);
+    }
+    co_await timer->async_wait(kTuple);
+    std::lock_guard lock(mutex_);
+    std::erase(waiters_, timer);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::atomic<std::uint64_t> generation_{0};
+  std::vector<std::shared_ptr<asio::steady_timer>> waiters_;  // Guarded by mutex_.
+};
+
+struct Outcome {
+  bool ok = false;
+  bool permanent = false;
+  bool connection_failed = false;  // the destination could not be reached at all
+  std::string reason;
+};
+
+struct Destination {
+  DestinationConfig config;
+  Url url;
+  std::shared_ptr<asio::ssl::context> tls;
+  Waker waker;
+};
+
+// One kept-alive connection to an HTTP(S) destination.
+class Connection {
+ public:
+  Connection(asio::any_io_executor ex, Destination& d) : ex_(std::move(ex)), dest_(d) {}
+
+  awaitable<Outcome> post(const queue::Lease& lease) {
+    Outcome out;
+    auto timeout = std::chrono::milliseconds(dest_.config.timeout_ms);
+    if (!open()) {
+      auto [ec_r, results] = co_await tcp::resolver(ex_).async_resolve(dest_.url.host, dest_.url.port, kTuple);
+      if (ec_r) {
+        out.connection_failed = true;
+        out.reason = "resolve " + dest_.url.host + ": " + ec_r.message();
+        co_return out;
+      }
+      if (dest_.url.tls) {
+        tls_.emplace(ex_, *dest_.tls);
+        if (!SSL_set_tlsext_host_name(tls_->native_handle(), dest_.url.host.c_str()) ||
+            !SSL_set1_host(tls_->native_handle(), dest_.url.host.c_str())) {
+          out.connection_failed = true;
+          out.reason = "TLS host name setup failed for " + dest_.url.host;
+          close();
+          co_return out;
+        }
+        beast::get_lowest_layer(*tls_).expires_after(timeout);
+        auto [ec_c, ep] = co_await beast::get_lowest_layer(*tls_).async_connect(results, kTuple);
+        if (!ec_c) {
+          auto [ec_h] = co_await tls_->async_handshake(asio::ssl::stream_base::client, kTuple);
+          ec_c = ec_h;
+        }
+        if (ec_c) {
+          out.connection_failed = true;
+          out.reason = "connect " + dest_.config.url + ": " + ec_c.message();
+          close();
+          co_return out;
+        }
+      } else {
+        plain_.emplace(ex_);
+        plain_->expires_after(timeout);
+        auto [ec_c, ep] = co_await plain_->async_connect(results, kTuple);
+        if (ec_c) {
+          out.connection_failed = true;
+          out.reason = "connect " + dest_.config.url + ": " + ec_c.message();
+          close();
+          co_return out;
+        }
+        plain_->socket().set_option(tcp::no_delay(true), ec_c);
+      }
+    }
+    http::request<http::string_body> req{http::verb::post, dest_.url.target, 11};
+    req.set(http::field::host, dest_.url.host);
+    req.set(http::field::user_agent, "sluice");
+    req.set(http::field::content_type, "application/xml; charset=utf-8");
+    req.set("X-Sluice-Message-Id", lease.message_id);
+    req.set("X-Sluice-Doc-Type", lease.doc_type);
+    req.set("X-Sluice-Attempt", std::to_string(lease.attempt));
+    req.keep_alive(true);
+    req.body() = lease.payload;
+    req.prepare_payload();
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(64 * 1024);
+    boost::system::error_code ec;
+    if (tls_) {
+      beast::get_lowest_layer(*tls_).expires_after(timeout);
+      std::tie(ec, std::ignore) = co_await http::async_write(*tls_, req, kTuple);
+      if (!ec) std::tie(ec, std::ignore) = co_await http::async_read(*tls_, buffer_, parser, kTuple);
+    } else {
+      plain_->expires_after(timeout);
+      std::tie(ec, std::ignore) = co_await http::async_write(*plain_, req, kTuple);
+      if (!ec) std::tie(ec, std::ignore) = co_await http::async_read(*plain_, buffer_, parser, kTuple);
+    }
+    if (ec) {
+      close();
+      out.reason = "POST " + dest_.config.url + ": " + ec.message();
+      co_return out;
+    }
+    auto& res = parser.get();
+    unsigned code = res.result_int();
+    if (!res.keep_alive()) {
+      close();
+    }
+    if (code >= 200 && code < 300) {
+      out.ok = true;
+      co_return out;
+    }
+    std::string body = res.body().substr(0, 200);
+    out.reason = "HTTP " + std::to_string(code) + (body.empty() ? "" : ": " + body);
+    out.permanent = code >= 400 && code < 500 && code != 408 && code != 425 && code != 429;
+    co_return out;
+  }
+
+  void close() {
+    plain_.reset();
+    tls_.reset();
+    buffer_.clear();
+  }
+
+ private:
+  bool open() const { return plain_.has_value() || tls_.has_value(); }
+
+  asio::any_io_executor ex_;
+  Destination& dest_;
+  std::optional<beast::tcp_stream> plain_;
+  std::optional<beast::ssl_stream<beast::tcp_stream>> tls_;
+  beast::flat_buffer buffer_;
+};
+
+}  // namespace
+
+class Egress::Impl : public std::enable_shared_from_this<Egress::Impl> {
+ public:
+  Impl(asio::io_context& io, queue::Store& store, Metrics& metrics)
+      : io_(io), store_(store), metrics_(metrics), spool_pool_(2) {}
+
+  Result<void> add(const DestinationConfig& config) {
+    auto d = std::make_unique<Destination>();
+    d->config = config;
+    if (config.kind == "http") {
+      auto url = parse_url(config.url);
+      if (!url) {
+        return fail(url.error());
+      }
+      d->url = *url;
+      if (url->tls) {
+        auto ctx = make_client_context(config.ca, config.client_cert, config.client_key);
+        if (!ctx) {
+          return fail(Errc::kInvalidArgument, "destination " + config.name + ": " + ctx.error().message);
+        }
+        d->tls = *ctx;
+      }
+    } else {
+      std::error_code ec;
+      std::filesystem::create_directories(config.path, ec);
+      if (ec) {
+        return fail(Errc::kIo, "destination " + config.name + ": cannot create " +
+                                   config.path.string() + ": " + ec.message());
+      }
+    }
+    destinations_.push_back(std::move(d));
+    return {};
+  }
+
+  void start() {
+    store_.set_ready_listener([self = weak_from_this()](const std::string& dest) {
+      if (auto s = self.lock()) {
+        s->wake(dest);
+      }
+    });
+    for (auto& d : destinations_) {
+      for (int i = 0; i < d->config.concurrency; ++i) {
+        if (d->config.kind == "http") {
+          asio::co_spawn(asio::make_strand(io_), http_worker(*d), asio::detached);
+        } else {
+          asio::co_spawn(asio::make_strand(spool_pool_), spool_worker(*d), asio::detached);
+        }
+      }
+    }
+  }
+
+  void stop() {
+    stopping_.store(true);
+    store_.set_ready_listener(nullptr);
+    for (auto& d : destinations_) {
+      d->waker.notify();
+    }
+    spool_pool_.join();
+  }
+
+  void wake(const std::string& dest) {
+    for (auto& d : destinations_) {
+      if (d->config.name == dest) {
+        d->waker.notify();
+      }
+    }
+  }
+
+ private:
+  // Waits until the store may have due work for `d`, or at most until its next due time.
+  awaitable<void> idle(Destination& d, std::uint64_t generation) {
+    auto next = store_.next_due_ms(d.config.name);
+    std::chrono::milliseconds wait(60'000);
+    if (next) {
+      std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+      wait = std::chrono::milliseconds(std::clamp<std::int64_t>(*next - now, 1, 60'000));
+    }
+    co_await d.waker.wait(generation, wait);
+  }
+
+  awaitable<void> pause(std::int64_t ms) {
+    asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(ms));
+    co_await t.async_wait(kTuple);
+  }
+
+  void settle(const queue::Lease& lease, const Outcome& out, const std::string& dest) {
+    if (out.ok) {
+      store_.ack(lease);
+      metrics_.add("sluice_deliveries_total", "destination=\"" + dest + "\",result=\"delivered\"");
+    } else {
+      store_.nack(lease, out.reason, out.permanent);
+      metrics_.add("sluice_deliveries_total",
+                   "destination=\"" + dest + "\",result=\"" +
+                       (out.permanent ? "refused" : "failed") + "\"");
+      spdlog::warn("delivery of {} to {} (attempt {}) failed: {}", lease.message_id, dest,
+                   lease.attempt, out.reason);
+    }
+  }
+
+  awaitable<void> http_worker(Destination& d) {
+    auto self = shared_from_this();
+    Connection conn(co_await asio::this_coro::executor, d);
+    std::int64_t pause_ms = 0;
+    while (!stopping_.load()) {
+      std::uint64_t generation = d.waker.generation();
+      auto leases = store_.lease(d.config.name, 1);
+      if (leases.empty()) {
+        co_await idle(d, generation);
+        continue;
+      }
+      Outcome out = co_await conn.post(leases[0]);
+      settle(leases[0], out, d.config.name);
+      if (out.connection_failed) {
+        pause_ms = std::min(kMaxPauseMs, pause_ms == 0 ? 500 : pause_ms * 2);
+        co_await pause(pause_ms);
+      } else {
+        pause_ms = 0;
+      }
+    }
+  }
+
+  awaitable<void> spool_worker(Destination& d) {
+    auto self = shared_from_this();
+    std::int64_t pause_ms = 0;
+    while (!stopping_.load()) {
+      std::uint64_t generation = d.waker.generation();
+      auto leases = store_.lease(d.config.name, 1);
+      if (leases.empty()) {
+        co_await idle(d, generation);
+        continue;
+      }
+      const auto& lease = leases[0];
+      auto written = write_file_durable(d.config.path / (lease.message_id + ".xml"), lease.payload);
+      Outcome out;
+      out.ok = written.has_value();
+      if (!written) {
+        out.reason = written.error().message;
+        out.connection_failed = true;
+      }
+      settle(lease, out, d.config.name);
+      if (out.connection_failed) {
+        pause_ms = std::min(kMaxPauseMs, pause_ms == 0 ? 500 : pause_ms * 2);
+        co_await pause(pause_ms);
+      } else {
+        pause_ms = 0;
+      }
+    }
+  }
+
+  asio::io_context& io_;
+  queue::Store& store_;
+  Metrics& metrics_;
+  asio::thread_pool spool_pool_;  // blocking file writes stay off the network threads
+  std::vector<std::unique_ptr<Destination>> destinations_;
+  std::atomic<bool> stopping_{false};
+};
+
+Egress::Egress(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Egress::~Egress() { stop(); }
+
+Result<std::unique_ptr<Egress>> Egress::start(asio::io_context& io, queue::Store& store,
+                                              const std::vector<DestinationConfig>& destinations,
+                                              Metrics& metrics) {
+  auto impl = std::make_shared<Impl>(io, store, metrics);
+  for (const auto& d : destinations) {
+    if (auto r = impl->add(d); !r) {
+      return fail(r.error());
+    }
+  }
+  impl->start();
+  return std::unique_ptr<Egress>(new Egress(std::move(impl)));
+}
+
+void Egress::stop() {
+  if (impl_) {
+    impl_->stop();
+  }
+}
+
+}  // namespace sluice::gateway

@@ -1,0 +1,101 @@
+// The ingest pipeline shared by every entry path (HTTPS POST, feeds, batch upload, spool
+// directory): parse (hardened) -> envelope -> authenticate the claimed sender -> validate ->
+// authorize -> route -> assign MessageId + Trace hop -> sign -> persist (durable) -> answer.
+// Knows nothing of HTTP: it returns an Accepted or a Rejection that carries the HTTP status a
+// caller should use.
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/random.h"
+#include "gateway/config.h"
+#include "gateway/http.h"
+#include "xml/problem.h"
+
+#include "queue/queue.h"
+
+namespace sluice::xml {
+class Validator;
+}
+
+namespace sluice::gateway {
+
+class Metrics;
+class RouteTable;
+class Authorizer;
+class Quarantine;
+class DocumentSigner;
+
+struct Submission {
+  std::string bytes;     // one standard envelope
+  PeerIdentity peer;     // who sent it (verified certificate), or unauthenticated
+  std::string source;    // "api", "feed:<name>", "spool:<name>", "resubmit:<id>"
+  bool quarantine_on_failure = true;
+};
+
+struct Accepted {
+  std::string message_id;
+  bool duplicate = false;
+  std::string doc_type;
+  std::string sender;
+  std::string sender_message_id;
+  std::vector<std::string> destinations;
+  std::string receipt;  // signed receipt XML (empty when signing is off)
+};
+
+struct Rejection {
+  unsigned status = 400;       // HTTP status the caller should answer with
+  std::string code;            // machine-readable, e.g. "envelope.invalid", "route.none"
+  std::string message;         // human sentence (masked)
+  xml::Problems problems;      // per-field detail
+  std::string quarantine_id;   // set when the input was kept in the quarantine
+  int retry_after_s = 0;       // set for 503 backpressure
+};
+
+using IngestResult = std::expected<Accepted, Rejection>;
+using IngestCallback = std::move_only_function<void(IngestResult)>;
+
+struct IngestDeps {
+  const Config* config = nullptr;
+  queue::Store* store = nullptr;
+  const RouteTable* routes = nullptr;
+  Metrics* metrics = nullptr;
+  const xml::Validator* validator = nullptr;   // optional: XSD + semantic checks
+  const Authorizer* authorizer = nullptr;      // optional: sender permissions
+  Quarantine* quarantine = nullptr;            // optional: keeps failed input
+  const DocumentSigner* signer = nullptr;      // optional: gateway signature + receipts
+  const Clock* clock = nullptr;
+  Random* random = nullptr;
+};
+
+class Ingest {
+ public:
+  explicit Ingest(IngestDeps deps) : deps_(deps) {}
+
+  // Runs the pipeline; `done` is called once, possibly on the store's writer thread.
+  void submit(Submission submission, IngestCallback done);
+
+  // The synchronous front half (everything before persisting). Exposed for tests/benchmarks.
+  struct Prepared {
+    queue::NewMessage message;  // ready to append (empty when `duplicate`)
+    Accepted accepted;          // what to answer once it is durable
+    bool duplicate = false;     // already stored: answer without persisting again
+  };
+  std::expected<Prepared, Rejection> prepare(const Submission& submission) const;
+
+  const IngestDeps& deps() const { return deps_; }
+
+ private:
+  Rejection reject(const Submission& s, unsigned status, std::string code, std::string message,
+                   xml::Problems problems, bool keep) const;
+
+  IngestDeps deps_;
+};
+
+}  // namespace sluice::gateway

@@ -1,0 +1,30 @@
+// Prometheus counters and gauges of a sluiced process, rendered in the text exposition
+// format on the admin listener's /metrics. Labels never carry personal data: only DocTypes,
+// destination names, result codes and HTTP status classes.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+
+namespace sluice::gateway {
+
+class Metrics {
+ public:
+  // Adds `delta` to counter `name` with the label set `labels` (e.g. {code="400"}).
+  void add(const std::string& name, const std::string& labels, std::uint64_t delta = 1);
+  std::uint64_t get(const std::string& name, const std::string& labels) const;
+  // Registers a callback that appends gauge lines at render time.
+  void add_gauge_source(std::function<void(std::string&)> source);
+  std::string render() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<std::string, std::map<std::string, std::uint64_t>> counters_;  // Guarded by mutex_.
+  std::vector<std::function<void(std::string&)>> gauges_;                 // Guarded by mutex_.
+};
+
+}  // namespace sluice::gateway

@@ -1,0 +1,89 @@
+// sluiced: the Sluice gateway daemon. One process per half; everything it does is in its
+// TOML configuration (or the embedded defaults).
+#include <CLI/CLI.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/json.hpp>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <iostream>
+#include <thread>
+
+#include "common/fs.h"
+#include "common/log.h"
+#include "gateway/app.h"
+#include "gateway/config.h"
+
+namespace asio = boost::asio;
+using namespace sluice;
+using namespace sluice::gateway;
+
+int main(int argc, char** argv) {
+  CLI::App cli{"sluiced - the Sluice secure data-exchange gateway"};
+  std::string config_path, ready_file, log_level;
+  bool print_defaults = false, check_only = false;
+  cli.add_option("-c,--config", config_path, "TOML configuration (default: the embedded defaults)");
+  cli.add_option("--ready-file", ready_file,
+                 "write {\"pid\",\"dataPort\",\"adminPort\"} as JSON here once listening");
+  cli.add_option("--log-level", log_level, "trace, debug, info, warn, error (overrides the config)");
+  cli.add_flag("--print-default-config", print_defaults, "print the embedded defaults and exit");
+  cli.add_flag("--check-config", check_only, "validate the configuration and exit");
+  CLI11_PARSE(cli, argc, argv);
+
+  if (print_defaults) {
+    std::cout << embedded_default_toml();
+    return 0;
+  }
+  auto config = config_path.empty() ? default_config() : load_config(config_path);
+  if (!config) {
+    std::cerr << "sluiced: " << config.error().message << "\n";
+    return 2;
+  }
+  if (!log_level.empty()) {
+    config->log_level = log_level;
+  }
+  init_logging(config->log_level);
+  if (check_only) {
+    std::cout << "configuration " << config->source.string() << " is valid\n";
+    return 0;
+  }
+
+  asio::io_context io(config->threads);
+  auto app = App::start(io, *config);
+  if (!app) {
+    spdlog::critical("cannot start: {}", app.error().message);
+    return 1;
+  }
+  if (!ready_file.empty()) {
+    boost::json::object o{{"pid", ::getpid()},
+                          {"dataPort", (*app)->data_port()},
+                          {"adminPort", (*app)->admin_port()}};
+    if (auto r = write_file_durable(ready_file, boost::json::serialize(o)); !r) {
+      spdlog::critical("cannot write ready file: {}", r.error().message);
+      return 1;
+    }
+  }
+
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    spdlog::info("signal {}: stopping (no new connections; finishing requests in flight)", sig);
+    (*app)->begin_shutdown([&io] { io.stop(); });
+  });
+
+  std::vector<std::thread> threads;
+  for (int i = 1; i < config->threads; ++i) {
+    threads.emplace_back([&io] { io.run(); });
+  }
+  io.run();
+  for (auto& t : threads) {
+    t.join();
+  }
+  (*app)->close();
+  spdlog::info("stopped cleanly");
+  return 0;
+}
