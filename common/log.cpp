@@ -25,6 +25,10 @@ class MaskingSink final : public spdlog::sinks::base_sink<std::mutex> {
     inner_->log(copy);
   }
   void flush_() override { inner_->flush(); }
+  void set_pattern_(const std::string& pattern) override { inner_->set_pattern(pattern); }
+  void set_formatter_(std::unique_ptr<spdlog::formatter> f) override {
+    inner_->set_formatter(std::move(f));
+  }
 
  private:
   spdlog::sink_ptr inner_;

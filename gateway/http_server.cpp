@@ -160,11 +160,19 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
     while (keep_alive) {
       http::request_parser<http::string_body> parser;
       parser.header_limit(static_cast<std::uint32_t>(config_.max_header_bytes));
-      parser.body_limit(config_.max_body_bytes);
+      // The real limit is chosen per request once the header is known.
+      parser.body_limit(std::max(config_.max_body_bytes, config_.max_batch_bytes));
       tcp_layer.expires_after(std::chrono::milliseconds(config_.idle_timeout_ms));
       auto [ec_h, n_h] = co_await http::async_read_header(stream, buffer, parser, kTuple);
       if (ec_h) {
-        if (ec_h == http::error::header_limit) {
+        if (ec_h == http::error::body_limit) {
+          co_await send(stream, json_error(413, "http.body-too-large",
+                                           "request body exceeds the limit of " +
+                                               std::to_string(std::max(config_.max_body_bytes,
+                                                                       config_.max_batch_bytes)) +
+                                               " bytes"),
+                        false);
+        } else if (ec_h == http::error::header_limit) {
           co_await send(stream, json_error(431, "http.header-too-large",
                                            "request header exceeds " +
                                                std::to_string(config_.max_header_bytes) + " bytes"),

@@ -1,0 +1,282 @@
+// End to end through a real sluiced: HTTPS + client certificates in, LMDB, HTTP delivery out.
+#include <catch2/catch.hpp>
+
+#include <set>
+#include <thread>
+
+#include "tests/support/harness.h"
+
+using namespace sluice;
+using namespace sluice::test;
+
+namespace {
+
+std::string post(gateway::HttpsClient& c, const std::string& body, unsigned* status = nullptr) {
+  auto r = c.request("POST", "/v1/messages", body);
+  REQUIRE(r);
+  if (status != nullptr) *status = r->status;
+  return r->body;
+}
+
+std::string state_of(gateway::HttpsClient& c, const std::string& id) {
+  auto r = c.request("GET", "/v1/messages/" + id);
+  REQUIRE(r);
+  return json_field(r->body, "state");
+}
+
+std::string wait_state(gateway::HttpsClient& c, const std::string& id, const std::string& want,
+                       std::chrono::seconds timeout = std::chrono::seconds(20)) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    s = state_of(c, id);
+    if (s == want) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return s;
+}
+
+std::string admin_stats(const Gateway& gw) {
+  auto r = gw.admin()->request("GET", "/admin/v1/stats");
+  REQUIRE(r);
+  REQUIRE(r->status == 200);
+  return r->body;
+}
+
+const char* kSamples[] = {
+    "case.accept/valid-1.xml",        "case.register/valid-1.xml", "case.conclude/valid-1.xml",
+    "case.fee/valid-1.xml",           "case.review/valid-1.xml",   "public.complaint/valid-1.xml",
+    "catalog.item/valid-1.xml",       "stats.report/valid-1.xml",
+};
+
+}  // namespace
+
+TEST_CASE("posted documents are stored, answered at once and delivered exactly once") {
+  SinkRunner sink;
+  Gateway gw({.destinations = http_destination("sink", sink.port())});
+  auto client = gw.client("sender-440604-approval");
+  std::set<std::string> ids;
+  int n = 0;
+  for (int round = 0; round < 5; ++round) {
+    for (const char* s : kSamples) {
+      unsigned status = 0;
+      std::string body = post(*client, sample(s, "it-" + std::to_string(n++)), &status);
+      INFO(body);
+      REQUIRE(status == 202);
+      CHECK(json_field(body, "status") == "accepted");
+      CHECK(json_field(body, "duplicate") == "false");
+      ids.insert(json_field(body, "messageId"));
+    }
+  }
+  REQUIRE(ids.size() == static_cast<std::size_t>(n));
+  auto stats = sink.wait_for(ids.size());
+  CHECK(stats.distinct == ids.size());
+  CHECK(stats.duplicates == 0);
+  for (const auto& id : ids) {
+    CHECK(wait_state(*client, id, "delivered") == "delivered");
+  }
+}
+
+TEST_CASE("a resend with the same SenderMessageId answers with the original id") {
+  SinkRunner sink;
+  Gateway gw({.destinations = http_destination("sink", sink.port())});
+  auto client = gw.client("sender-440604-approval");
+  std::string doc = sample("case.accept/valid-1.xml", "resend-1");
+  std::string first = json_field(post(*client, doc), "messageId");
+  unsigned status = 0;
+  std::string again = post(*client, doc, &status);
+  CHECK(status == 202);
+  CHECK(json_field(again, "messageId") == first);
+  CHECK(json_field(again, "duplicate") == "true");
+  auto stats = sink.wait_for(1);
+  CHECK(stats.distinct == 1);
+  CHECK(stats.duplicates == 0);
+}
+
+TEST_CASE("a destination that is down receives everything once it comes back") {
+  std::uint16_t port;
+  {
+    SinkRunner probe;  // find a free port, then free it
+    port = probe.port();
+  }
+  Gateway gw({.destinations = http_destination("sink", port)});
+  auto client = gw.client("sender-440604-approval");
+  std::vector<std::string> ids;
+  for (int i = 0; i < 10; ++i) {
+    ids.push_back(json_field(post(*client, sample("case.accept/valid-1.xml", "down-" + std::to_string(i))), "messageId"));
+  }
+  // Attempts fail while nothing listens; the status says why.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  std::string status_body;
+  while (std::chrono::steady_clock::now() < deadline) {
+    status_body = client->request("GET", "/v1/messages/" + ids[0])->body;
+    if (status_body.find("lastError") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  INFO(status_body);
+  CHECK(status_body.find("refused") != std::string::npos);
+  CHECK(json_field(status_body, "state") == "delivering");
+
+  bench::SinkOptions so;
+  so.port = port;
+  SinkRunner sink(so);
+  auto stats = sink.wait_for(ids.size(), std::chrono::seconds(40));
+  CHECK(stats.distinct == ids.size());
+  CHECK(stats.duplicates == 0);
+  for (const auto& id : ids) {
+    CHECK(wait_state(*client, id, "delivered") == "delivered");
+  }
+}
+
+TEST_CASE("a receiver that answers 503 is retried until it takes the message") {
+  bench::SinkOptions so;
+  so.fail_first = 3;
+  SinkRunner sink(so);
+  Gateway gw({.destinations = http_destination("sink", sink.port(), 1)});
+  auto client = gw.client("sender-440604-approval");
+  std::string id = json_field(post(*client, sample("case.accept/valid-1.xml", "retry-1")), "messageId");
+  CHECK(wait_state(*client, id, "delivered") == "delivered");
+  auto body = client->request("GET", "/v1/messages/" + id)->body;
+  CHECK(json_field(body, "attempts") == "4");
+  CHECK(sink.stats().refused == 3);
+}
+
+TEST_CASE("bad input is refused with a 4xx naming the problem, and nothing is stored") {
+  SinkRunner sink;
+  Gateway gw({.destinations = http_destination("sink", sink.port()),
+              .routes = "[[route]]\ndoc_type = \"case.*\"\ndestinations = [\"sink\"]\n"});
+  auto client = gw.client("sender-440604-approval");
+  std::string good = sample("case.accept/valid-1.xml", "bad-0");
+
+  struct Case {
+    std::string name;
+    std::string body;
+    unsigned status;
+    std::string code;
+    std::string mention;
+  };
+  std::string missing_sender = good;
+  missing_sender.erase(missing_sender.find("<env:Sender>"),
+                       missing_sender.find("</env:Sender>") + 13 - missing_sender.find("<env:Sender>"));
+  std::string no_route = sample("public.complaint/valid-1.xml", "bad-route");
+  std::string with_id = good;
+  with_id.insert(with_id.find("<env:SenderMessageId>"),
+                 "<env:MessageId>0b7a8f3c-1111-4222-8333-444455556666</env:MessageId>");
+  std::vector<Case> cases = {
+      {"not XML", "this is not xml", 400, "xml.not-well-formed", "not well-formed"},
+      {"truncated", good.substr(0, good.size() / 2), 400, "xml.not-well-formed", "line"},
+      {"oversized", std::string(300'000, ' ') + good, 413, "http.body-too-large", "limit"},
+      {"missing Sender", missing_sender, 400, "envelope.invalid", "Sender"},
+      {"unknown route", no_route, 422, "route.none", "public.complaint"},
+      {"empty body", "", 400, "xml.empty", "empty"},
+      {"MessageId sent", with_id, 400, "envelope.message-id-assigned", "MessageId"},
+      {"billion laughs",
+       R"(<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><x>&b;</x>)",
+       400, "xml.doctype-forbidden", "DOCTYPE"},
+      {"XXE", R"(<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>)",
+       400, "xml.doctype-forbidden", "DOCTYPE"},
+  };
+  for (const auto& c : cases) {
+    SECTION(c.name) {
+      auto r = client->request("POST", "/v1/messages", c.body);
+      REQUIRE(r);
+      INFO(r->body);
+      CHECK(r->status == c.status);
+      CHECK(r->header("Content-Type") == "application/json");
+      CHECK(json_field(r->body, "code") == c.code);
+      CHECK(r->body.find(c.mention) != std::string::npos);
+      CHECK(json_field(admin_stats(gw), "queuedMessages") == "0");
+      CHECK(json_field(admin_stats(gw), "committedOperations") != "");
+    }
+  }
+  CHECK(sink.stats().requests == 0);
+}
+
+TEST_CASE("a sender cannot claim another sender's identity") {
+  SinkRunner sink;
+  Gateway gw({.destinations = http_destination("sink", sink.port())});
+  auto tax = gw.client("sender-440605-tax");
+  unsigned status = 0;
+  std::string body = post(*tax, sample("case.accept/valid-1.xml", "spoof-1"), &status);
+  CHECK(status == 403);
+  CHECK(json_field(body, "code") == "auth.sender-mismatch");
+  CHECK(json_field(admin_stats(gw), "queuedMessages") == "0");
+}
+
+TEST_CASE("a sender sees only its own messages") {
+  SinkRunner sink;
+  Gateway gw({.destinations = http_destination("sink", sink.port())});
+  auto owner = gw.client("sender-440604-approval");
+  std::string id = json_field(post(*owner, sample("case.accept/valid-1.xml", "own-1")), "messageId");
+  auto other = gw.client("sender-440605-tax");
+  auto r = other->request("GET", "/v1/messages/" + id);
+  REQUIRE(r);
+  CHECK(r->status == 404);
+  CHECK(owner->request("GET", "/v1/messages/" + id)->status == 200);
+}
+
+TEST_CASE("a full queue answers 503 with Retry-After and keeps what it accepted") {
+  std::uint16_t port;
+  {
+    SinkRunner probe;
+    port = probe.port();
+  }
+  Gateway gw({.destinations = http_destination("sink", port),
+              .store_extra = "max_queued_mb = 1\n"});
+  auto client = gw.client("sender-440604-approval");
+  std::vector<std::string> accepted;
+  unsigned status = 202;
+  std::string body;
+  for (int i = 0; i < 2000 && status == 202; ++i) {
+    body = post(*client, sample("case.register/valid-1.xml", "full-" + std::to_string(i)), &status);
+    if (status == 202) accepted.push_back(json_field(body, "messageId"));
+  }
+  INFO(body);
+  REQUIRE(status == 503);
+  CHECK(json_field(body, "code") == "store.backpressure");
+  auto r = client->request("POST", "/v1/messages", sample("case.register/valid-1.xml", "full-x"));
+  CHECK(r->header("Retry-After") == "5");
+  // Everything accepted is still there and is delivered once the destination returns.
+  bench::SinkOptions so;
+  so.port = port;
+  SinkRunner sink(so);
+  auto stats = sink.wait_for(accepted.size(), std::chrono::seconds(60));
+  CHECK(stats.distinct == accepted.size());
+}
+
+TEST_CASE("the admin API refuses non-admin certificates and serves admins") {
+  SinkRunner sink;
+  Gateway gw({.destinations = http_destination("sink", sink.port())});
+  gateway::ClientOptions o;
+  auto as_sender = gw.client("sender-440604-approval");
+  // A sender certificate on the admin port.
+  gateway::ClientOptions so;
+  so.host = "localhost";
+  so.port = std::to_string(gw.admin_port());
+  so.ca = dev_pki() / "ca-bundle.pem";
+  so.cert = dev_pki() / "sender-440604-approval.chain.pem";
+  so.key = dev_pki() / "sender-440604-approval.key.pem";
+  gateway::HttpsClient sender_on_admin(so);
+  auto refused = sender_on_admin.request("GET", "/admin/v1/stats");
+  REQUIRE(refused);
+  CHECK(refused->status == 403);
+  auto ok = gw.admin()->request("GET", "/metrics");
+  REQUIRE(ok);
+  CHECK(ok->status == 200);
+  CHECK(ok->body.find("sluice_queue_bytes") != std::string::npos);
+}
+
+TEST_CASE("SIGTERM stops sluiced cleanly after finishing what it accepted") {
+  SinkRunner sink;
+  Gateway gw({.destinations = http_destination("sink", sink.port())});
+  auto client = gw.client("sender-440604-approval");
+  for (int i = 0; i < 20; ++i) {
+    unsigned status = 0;
+    post(*client, sample("case.accept/valid-1.xml", "term-" + std::to_string(i)), &status);
+    REQUIRE(status == 202);
+  }
+  int status = gw.stop();
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(gw.log().find("stopped cleanly") != std::string::npos);
+}

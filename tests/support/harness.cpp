@@ -1,0 +1,176 @@
+#include "tests/support/harness.h"
+
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <stdexcept>
+
+namespace sluice::test {
+
+std::filesystem::path source_dir() { return SLUICE_SOURCE_DIR; }
+std::filesystem::path binary_dir() { return SLUICE_BINARY_DIR; }
+
+std::string read_text(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::filesystem::path dev_pki() {
+  static std::once_flag once;
+  static std::filesystem::path dir = binary_dir() / "test-pki";
+  std::call_once(once, [] {
+    std::string cmd = (source_dir() / "certs" / "make-dev-pki.sh").string() + " " + dir.string() +
+                      " > " + (binary_dir() / "test-pki.log").string() + " 2>&1";
+    if (std::system(cmd.c_str()) != 0) {
+      throw std::runtime_error("make-dev-pki.sh failed; see " + (binary_dir() / "test-pki.log").string());
+    }
+  });
+  return dir;
+}
+
+SinkRunner::SinkRunner(bench::SinkOptions options) {
+  sink_ = bench::Sink::start(io_, std::move(options));
+  thread_ = std::thread([this] {
+    auto guard = boost::asio::make_work_guard(io_);
+    io_.run();
+  });
+}
+
+SinkRunner::~SinkRunner() {
+  sink_.reset();
+  io_.stop();
+  thread_.join();
+}
+
+bench::SinkStats SinkRunner::wait_for(std::uint64_t distinct, std::chrono::milliseconds timeout) const {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (sink_->stats().distinct >= distinct) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  // Give a duplicate a moment to show up, if there is one.
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  return sink_->stats();
+}
+
+std::string http_destination(const std::string& name, std::uint16_t port, int concurrency) {
+  return "[[destination]]\nname = \"" + name + "\"\nkind = \"http\"\nurl = \"http://127.0.0.1:" +
+         std::to_string(port) + "/inbox\"\nconcurrency = " + std::to_string(concurrency) +
+         "\ntimeout_ms = 2000\n";
+}
+
+Gateway::Gateway(GatewayOptions o, const std::string& name) : dir_("sluiced-" + name) {
+  auto pki = dev_pki().string();
+  std::string toml = R"([gateway]
+id = "test-outer"
+state_dir = ")" + dir_.path().string() + R"("
+log_level = "debug"
+threads = 2
+schema_dir = ")" + (source_dir() / "schemas").string() + R"("
+
+[listen.data]
+port = 0
+cert = ")" + pki + R"(/gateway-outer.chain.pem"
+key = ")" + pki + R"(/gateway-outer.key.pem"
+client_ca = ")" + pki + R"(/ca-bundle.pem"
+crls = [")" + pki + R"(/crl-chain.pem"]
+require_client_cert = true
+max_body_bytes = 262144
+request_timeout_ms = 5000
+)" + o.data_extra + R"(
+[listen.admin]
+port = 0
+cert = ")" + pki + R"(/gateway-outer.chain.pem"
+key = ")" + pki + R"(/gateway-outer.key.pem"
+client_ca = ")" + pki + R"(/ca-bundle.pem"
+crls = [")" + pki + R"(/crl-chain.pem"]
+require_client_cert = true
+
+[store]
+path = ")" + (dir_.path() / "store").string() + R"("
+map_size_mb = 256
+)" + o.store_extra + R"(
+[retry]
+max_attempts = 20
+initial_backoff_ms = 100
+max_backoff_ms = 400
+jitter = 0.1
+
+)" + o.destinations + "\n" + o.routes + "\n" + o.extra;
+  std::ofstream(dir_ / "sluiced.toml") << toml;
+  auto ready = dir_ / "ready.json";
+  process_ = std::make_unique<Process>(
+      std::vector<std::string>{(binary_dir() / "gateway" / "sluiced").string(), "--config",
+                               (dir_ / "sluiced.toml").string(), "--ready-file", ready.string()},
+      dir_ / "sluiced.log");
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!std::filesystem::exists(ready)) {
+    if (!process_->running() || std::chrono::steady_clock::now() > deadline) {
+      throw std::runtime_error("sluiced did not start:\n" + log());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::string r = read_text(ready);
+  data_port_ = static_cast<std::uint16_t>(std::stoi(json_field(r, "dataPort")));
+  admin_port_ = static_cast<std::uint16_t>(std::stoi(json_field(r, "adminPort")));
+}
+
+Gateway::~Gateway() {
+  if (process_) process_->stop(SIGTERM);
+}
+
+int Gateway::stop() { return process_->stop(SIGTERM); }
+
+std::unique_ptr<gateway::HttpsClient> Gateway::client(const std::string& cert_name) const {
+  gateway::ClientOptions o;
+  o.host = "localhost";
+  bool admin = cert_name.starts_with("admin");
+  o.port = std::to_string(admin ? admin_port_ : data_port_);
+  o.ca = dev_pki() / "ca-bundle.pem";
+  if (!cert_name.empty()) {
+    o.cert = dev_pki() / (cert_name + ".chain.pem");
+    o.key = dev_pki() / (cert_name + ".key.pem");
+  }
+  o.timeout = std::chrono::seconds(10);
+  return std::make_unique<gateway::HttpsClient>(o);
+}
+
+std::string sample(const std::string& relative, const std::string& smid, const std::string& sender) {
+  std::string doc = read_text(source_dir() / "schemas" / "examples" / relative);
+  if (!sender.empty()) {
+    auto a = doc.find("<env:Sender>");
+    auto b = doc.find("</env:Sender>");
+    if (a != std::string::npos && b != std::string::npos) {
+      auto slash = sender.find('/');
+      doc.replace(a, b + 13 - a,
+                  "<env:Sender><cm:Node>" + sender.substr(0, slash) + "</cm:Node><cm:System>" +
+                      sender.substr(slash + 1) + "</cm:System></env:Sender>");
+    }
+  }
+  if (!smid.empty()) {
+    auto a = doc.find("<env:SenderMessageId>");
+    auto b = doc.find("</env:SenderMessageId>");
+    if (a != std::string::npos && b != std::string::npos) {
+      a += std::string("<env:SenderMessageId>").size();
+      doc.replace(a, b - a, smid);
+    }
+  }
+  return doc;
+}
+
+std::string json_field(const std::string& json, const std::string& field) {
+  std::string key = "\"" + field + "\":";
+  auto p = json.find(key);
+  if (p == std::string::npos) return {};
+  p += key.size();
+  if (json[p] == '"') {
+    auto e = json.find('"', p + 1);
+    return json.substr(p + 1, e - p - 1);
+  }
+  auto e = json.find_first_of(",}", p);
+  return json.substr(p, e - p);
+}
+
+}  // namespace sluice::test

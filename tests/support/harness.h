@@ -1,0 +1,81 @@
+// Starts a real sluiced (built binary) on port 0 with a temporary store and the development
+// PKI, plus helpers to talk to it as a sender or an admin, and an in-process sink.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "bench/sink.h"
+#include "gateway/client.h"
+#include "tests/support/process.h"
+#include "tests/support/temp_dir.h"
+
+namespace sluice::test {
+
+// Generates the development PKI once per build tree (idempotent) and returns its directory.
+std::filesystem::path dev_pki();
+std::filesystem::path source_dir();
+std::filesystem::path binary_dir();
+std::string read_text(const std::filesystem::path& p);
+
+// A sink on its own io thread.
+class SinkRunner {
+ public:
+  explicit SinkRunner(bench::SinkOptions options = {});
+  ~SinkRunner();
+  std::uint16_t port() const { return sink_->port(); }
+  bench::SinkStats stats() const { return sink_->stats(); }
+  // Waits until `distinct` messages arrived or the timeout passes; returns the final stats.
+  bench::SinkStats wait_for(std::uint64_t distinct, std::chrono::milliseconds timeout =
+                                                         std::chrono::seconds(20)) const;
+
+ private:
+  boost::asio::io_context io_;
+  std::unique_ptr<bench::Sink> sink_;
+  std::thread thread_;
+};
+
+struct GatewayOptions {
+  std::string destinations;  // TOML [[destination]] blocks; {SINK_URL} is not substituted here
+  std::string routes = "[[route]]\ndoc_type = \"*\"\ndestinations = [\"sink\"]\n";
+  std::string extra;         // more TOML appended verbatim (e.g. [retry])
+  std::string store_extra;   // lines added to [store]
+  std::string data_extra;    // lines added to [listen.data]
+};
+
+class Gateway {
+ public:
+  Gateway(GatewayOptions options, const std::string& name = "gw");
+  ~Gateway();
+  std::uint16_t data_port() const { return data_port_; }
+  std::uint16_t admin_port() const { return admin_port_; }
+  const std::filesystem::path& dir() const { return dir_.path(); }
+  std::string log() const { return read_text(dir_ / "sluiced.log"); }
+  // SIGTERM and wait; returns the wait status.
+  int stop();
+  // A client authenticated as the sender certificate `name` (e.g. "sender-440604-approval").
+  std::unique_ptr<gateway::HttpsClient> client(const std::string& cert_name) const;
+  std::unique_ptr<gateway::HttpsClient> admin() const { return client("admin-netadmin"); }
+
+ private:
+  TempDir dir_;
+  std::unique_ptr<Process> process_;
+  std::uint16_t data_port_ = 0;
+  std::uint16_t admin_port_ = 0;
+};
+
+// A [[destination]] block for an HTTP sink on `port`.
+std::string http_destination(const std::string& name, std::uint16_t port, int concurrency = 4);
+// A sample document from schemas/examples with SenderMessageId replaced by `smid` and the
+// envelope Sender set to `sender` ("node/system"), so it matches the posting certificate.
+std::string sample(const std::string& relative, const std::string& smid = "",
+                   const std::string& sender = "440604/approval");
+// Extracts a JSON string field value (simple, for tests): "messageId" -> value.
+std::string json_field(const std::string& json, const std::string& field);
+
+}  // namespace sluice::test
