@@ -56,6 +56,23 @@ std::string new_uuid(Random& random) {
   return uuid_text(b);
 }
 
+std::string new_uuid_v7(Random& random, std::int64_t unix_ms) {
+  unsigned char b[16];
+  std::uint64_t ms = static_cast<std::uint64_t>(unix_ms);
+  for (int i = 0; i < 6; ++i) {
+    b[i] = static_cast<unsigned char>(ms >> (40 - 8 * i));
+  }
+  std::uint64_t r1 = random.next_u64();
+  std::uint64_t r2 = random.next_u64();
+  b[6] = static_cast<unsigned char>(0x70 | ((r1 >> 56) & 0x0f));  // version 7
+  b[7] = static_cast<unsigned char>(r1 >> 48);
+  b[8] = static_cast<unsigned char>(0x80 | ((r1 >> 40) & 0x3f));  // RFC 9562 variant
+  for (int i = 9; i < 16; ++i) {
+    b[i] = static_cast<unsigned char>(r2 >> (8 * (i - 9)));
+  }
+  return uuid_text(b);
+}
+
 bool parse_uuid(std::string_view s, std::array<unsigned char, 16>& out) noexcept {
   if (s.size() != 36) {
     return false;

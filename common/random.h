@@ -38,6 +38,10 @@ class SeededRandom final : public Random {
 
 // A version-4 UUID in lowercase canonical form (36 characters).
 std::string new_uuid(Random& random);
+// A version-7 UUID (RFC 9562): 48-bit Unix milliseconds then random bits, so ids sort by
+// creation time. Message ids use it: the store's trees then grow at their right edge
+// instead of dirtying a random page per insert.
+std::string new_uuid_v7(Random& random, std::int64_t unix_ms);
 // True if `s` is a lowercase canonical UUID.
 bool is_uuid(std::string_view s) noexcept;
 // 16 raw bytes <-> canonical text. parse returns false on malformed input.

@@ -31,7 +31,6 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
-using asio::awaitable;
 
 Result<Url> parse_url(std::string_view url) {
   Url u;
@@ -63,17 +62,44 @@ Result<Url> parse_url(std::string_view url) {
 
 namespace {
 
-constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+// Each worker runs on its own strand; concrete executor types avoid type-erased executor
+// copies on every operation.
+using IoStrand = asio::strand<asio::io_context::executor_type>;
+using PoolStrand = asio::strand<asio::thread_pool::executor_type>;
+template <class Ex>
+using Stream = beast::basic_stream<tcp, Ex>;
+template <class T, class Ex>
+using awaitable = asio::awaitable<T, Ex>;
+template <class Ex>
+constexpr auto tuple_of() {
+  return asio::as_tuple(asio::use_awaitable_t<Ex>());
+}
 constexpr std::int64_t kMaxPauseMs = 30'000;
 
 // Wakes the workers of one destination when the store has new due work. Waiters register
-// a timer on their own strand; notify() cancels them there. A generation counter closes the
-// gap between "found nothing to lease" and "registered to be woken".
+// a timer on their own strand; a wake-up cancels it there. notify_one() wakes a single worker
+// (the one that then finds more due work wakes the next), so a commit does not stampede every
+// idle worker. A generation counter closes the gap between "found nothing to lease" and
+// "registered to be woken".
 class Waker {
  public:
   std::uint64_t generation() const { return generation_.load(); }
 
-  void notify() {
+  void notify_one() {
+    std::shared_ptr<asio::steady_timer> waiter;
+    {
+      std::lock_guard lock(mutex_);
+      generation_.fetch_add(1);
+      if (waiters_.empty()) {
+        return;
+      }
+      waiter = std::move(waiters_.front());
+      waiters_.erase(waiters_.begin());
+    }
+    asio::post(waiter->get_executor(), [waiter] { waiter->cancel(); });
+  }
+
+  void notify_all() {
     std::vector<std::shared_ptr<asio::steady_timer>> waiters;
     {
       std::lock_guard lock(mutex_);
@@ -85,8 +111,9 @@ class Waker {
     }
   }
 
-  awaitable<void> wait(std::uint64_t seen, std::chrono::steady_clock::duration max_wait) {
-    auto ex = co_await asio::this_coro::executor;
+  template <class Ex>
+  awaitable<void, Ex> wait(std::uint64_t seen, std::chrono::steady_clock::duration max_wait) {
+    Ex ex = co_await asio::this_coro::executor;
     auto timer = std::make_shared<asio::steady_timer>(ex, max_wait);
     {
       std::lock_guard lock(mutex_);
@@ -95,7 +122,7 @@ class Waker {
       }
       waiters_.push_back(timer);
     }
-    co_await timer->async_wait(kTuple);
+    co_await timer->async_wait(tuple_of<Ex>());
     std::lock_guard lock(mutex_);
     std::erase(waiters_, timer);
   }
@@ -123,13 +150,16 @@ struct Destination {
 // One kept-alive connection to an HTTP(S) destination.
 class Connection {
  public:
-  Connection(asio::any_io_executor ex, Destination& d) : ex_(std::move(ex)), dest_(d) {}
+  using Ex = IoStrand;
+  Connection(Ex ex, Destination& d) : ex_(std::move(ex)), dest_(d) {}
 
-  awaitable<Outcome> post(const queue::Lease& lease) {
+  awaitable<Outcome, Ex> post(queue::Lease& lease) {
+    constexpr auto kTuple = tuple_of<Ex>();
     Outcome out;
     auto timeout = std::chrono::milliseconds(dest_.config.timeout_ms);
     if (!open()) {
-      auto [ec_r, results] = co_await tcp::resolver(ex_).async_resolve(dest_.url.host, dest_.url.port, kTuple);
+      auto [ec_r, results] = co_await asio::ip::basic_resolver<tcp, Ex>(ex_).async_resolve(
+          dest_.url.host, dest_.url.port, kTuple);
       if (ec_r) {
         out.connection_failed = true;
         out.reason = "resolve " + dest_.url.host + ": " + ec_r.message();
@@ -177,7 +207,7 @@ class Connection {
     req.set("X-Sluice-Doc-Type", lease.doc_type);
     req.set("X-Sluice-Attempt", std::to_string(lease.attempt));
     req.keep_alive(true);
-    req.body() = lease.payload;
+    req.body() = std::move(lease.payload);  // not needed after this attempt
     req.prepare_payload();
     http::response_parser<http::string_body> parser;
     parser.body_limit(64 * 1024);
@@ -220,10 +250,10 @@ class Connection {
  private:
   bool open() const { return plain_.has_value() || tls_.has_value(); }
 
-  asio::any_io_executor ex_;
+  Ex ex_;
   Destination& dest_;
-  std::optional<beast::tcp_stream> plain_;
-  std::optional<beast::ssl_stream<beast::tcp_stream>> tls_;
+  std::optional<Stream<Ex>> plain_;
+  std::optional<beast::ssl_stream<Stream<Ex>>> tls_;
   beast::flat_buffer buffer_;
 };
 
@@ -271,9 +301,11 @@ class Egress::Impl : public std::enable_shared_from_this<Egress::Impl> {
     for (auto& d : destinations_) {
       for (int i = 0; i < d->config.concurrency; ++i) {
         if (d->config.kind == "http") {
-          asio::co_spawn(asio::make_strand(io_), http_worker(*d), asio::detached);
+          IoStrand strand = asio::make_strand(io_.get_executor());
+          asio::co_spawn(strand, http_worker(*d), asio::detached);
         } else {
-          asio::co_spawn(asio::make_strand(spool_pool_), spool_worker(*d), asio::detached);
+          PoolStrand strand = asio::make_strand(spool_pool_.get_executor());
+          asio::co_spawn(strand, spool_worker(*d), asio::detached);
         }
       }
     }
@@ -283,7 +315,7 @@ class Egress::Impl : public std::enable_shared_from_this<Egress::Impl> {
     stopping_.store(true);
     store_.set_ready_listener(nullptr);
     for (auto& d : destinations_) {
-      d->waker.notify();
+      d->waker.notify_all();
     }
     spool_pool_.join();
   }
@@ -291,14 +323,15 @@ class Egress::Impl : public std::enable_shared_from_this<Egress::Impl> {
   void wake(const std::string& dest) {
     for (auto& d : destinations_) {
       if (d->config.name == dest) {
-        d->waker.notify();
+        d->waker.notify_one();
       }
     }
   }
 
  private:
   // Waits until the store may have due work for `d`, or at most until its next due time.
-  awaitable<void> idle(Destination& d, std::uint64_t generation) {
+  template <class Ex>
+  awaitable<void, Ex> idle(Destination& d, std::uint64_t generation) {
     auto next = store_.next_due_ms(d.config.name);
     std::chrono::milliseconds wait(60'000);
     if (next) {
@@ -307,12 +340,24 @@ class Egress::Impl : public std::enable_shared_from_this<Egress::Impl> {
                              .count();
       wait = std::chrono::milliseconds(std::clamp<std::int64_t>(*next - now, 1, 60'000));
     }
-    co_await d.waker.wait(generation, wait);
+    co_await d.waker.wait<Ex>(generation, wait);
   }
 
-  awaitable<void> pause(std::int64_t ms) {
-    asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(ms));
-    co_await t.async_wait(kTuple);
+  // A worker that found work passes the wake-up on while more is due.
+  void wake_next_if_due(Destination& d) {
+    auto next = store_.next_due_ms(d.config.name);
+    if (next && *next <= std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count()) {
+      d.waker.notify_one();
+    }
+  }
+
+  template <class Ex>
+  awaitable<void, Ex> pause(std::int64_t ms) {
+    Ex ex = co_await asio::this_coro::executor;
+    asio::steady_timer t(ex, std::chrono::milliseconds(ms));
+    co_await t.async_wait(tuple_of<Ex>());
   }
 
   void settle(const queue::Lease& lease, const Outcome& out, const std::string& dest) {
@@ -329,38 +374,41 @@ class Egress::Impl : public std::enable_shared_from_this<Egress::Impl> {
     }
   }
 
-  awaitable<void> http_worker(Destination& d) {
+  awaitable<void, IoStrand> http_worker(Destination& d) {
     auto self = shared_from_this();
-    Connection conn(co_await asio::this_coro::executor, d);
+    IoStrand ex = co_await asio::this_coro::executor;
+    Connection conn(ex, d);
     std::int64_t pause_ms = 0;
     while (!stopping_.load()) {
       std::uint64_t generation = d.waker.generation();
       auto leases = store_.lease(d.config.name, 1);
       if (leases.empty()) {
-        co_await idle(d, generation);
+        co_await idle<IoStrand>(d, generation);
         continue;
       }
+      wake_next_if_due(d);
       Outcome out = co_await conn.post(leases[0]);
       settle(leases[0], out, d.config.name);
       if (out.connection_failed) {
         pause_ms = std::min(kMaxPauseMs, pause_ms == 0 ? 500 : pause_ms * 2);
-        co_await pause(pause_ms);
+        co_await pause<IoStrand>(pause_ms);
       } else {
         pause_ms = 0;
       }
     }
   }
 
-  awaitable<void> spool_worker(Destination& d) {
+  awaitable<void, PoolStrand> spool_worker(Destination& d) {
     auto self = shared_from_this();
     std::int64_t pause_ms = 0;
     while (!stopping_.load()) {
       std::uint64_t generation = d.waker.generation();
       auto leases = store_.lease(d.config.name, 1);
       if (leases.empty()) {
-        co_await idle(d, generation);
+        co_await idle<PoolStrand>(d, generation);
         continue;
       }
+      wake_next_if_due(d);
       const auto& lease = leases[0];
       auto written = write_file_durable(d.config.path / (lease.message_id + ".xml"), lease.payload);
       Outcome out;
@@ -372,7 +420,7 @@ class Egress::Impl : public std::enable_shared_from_this<Egress::Impl> {
       settle(lease, out, d.config.name);
       if (out.connection_failed) {
         pause_ms = std::min(kMaxPauseMs, pause_ms == 0 ? 500 : pause_ms * 2);
-        co_await pause(pause_ms);
+        co_await pause<PoolStrand>(pause_ms);
       } else {
         pause_ms = 0;
       }

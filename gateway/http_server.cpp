@@ -22,11 +22,18 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
-using asio::awaitable;
 
 namespace {
 
-constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+// Concrete executor types throughout: no type-erased executor copies per operation.
+using Executor = asio::io_context::executor_type;
+using Acceptor = asio::basic_socket_acceptor<tcp, Executor>;
+using Socket = asio::basic_stream_socket<tcp, Executor>;
+using TcpStream = beast::basic_stream<tcp, Executor>;
+template <class T>
+using awaitable = asio::awaitable<T, Executor>;
+constexpr asio::use_awaitable_t<Executor> kAwait;
+constexpr auto kTuple = asio::as_tuple(kAwait);
 
 // Bridges the callback-style HttpHandler into the coroutine: completes with the response on
 // the coroutine's executor.
@@ -67,7 +74,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
   Impl(asio::io_context& io, const ListenerConfig& config, std::shared_ptr<ServerTls> tls,
        HttpHandler& handler, std::string name)
       : io_(io), config_(config), tls_(std::move(tls)), handler_(handler), name_(std::move(name)),
-        acceptor_(io) {}
+        acceptor_(io.get_executor()) {}
 
   Result<void> bind() {
     boost::system::error_code ec;
@@ -89,7 +96,8 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
   }
 
   void start() {
-    asio::co_spawn(io_, [self = shared_from_this()] { return self->accept_loop(); }, asio::detached);
+    asio::co_spawn(io_.get_executor(), [self = shared_from_this()] { return self->accept_loop(); },
+                   asio::detached);
   }
 
   void stop() {
@@ -131,7 +139,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
     }
   }
 
-  awaitable<void> session(tcp::socket socket) {
+  awaitable<void> session(Socket socket) {
     struct Guard {
       ServerCounters& c;
       ~Guard() { c.open_connections.fetch_sub(1); }
@@ -143,7 +151,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
       if (!ec) remote = ep.address().to_string() + ":" + std::to_string(ep.port());
     }
     auto ctx = tls_->context();
-    beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *ctx);
+    beast::ssl_stream<TcpStream> stream(TcpStream(std::move(socket)), *ctx);
     auto& tcp_layer = beast::get_lowest_layer(stream);
     tcp_layer.expires_after(std::chrono::milliseconds(config_.handshake_timeout_ms));
     {
@@ -239,7 +247,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
       req.remote = remote;
       counters_.in_flight.fetch_add(1);
       tcp_layer.expires_never();
-      HttpResponse res = co_await async_handle(handler_, std::move(req), asio::use_awaitable);
+      HttpResponse res = co_await async_handle(handler_, std::move(req), kAwait);
       counters_.in_flight.fetch_sub(1);
       tcp_layer.expires_after(std::chrono::milliseconds(config_.request_timeout_ms));
       if (!co_await send(stream, std::move(res), keep_alive)) {
@@ -250,7 +258,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
     co_await stream.async_shutdown(kTuple);
   }
 
-  awaitable<bool> send(beast::ssl_stream<beast::tcp_stream>& stream, HttpResponse res,
+  awaitable<bool> send(beast::ssl_stream<TcpStream>& stream, HttpResponse res,
                        bool keep_alive) {
     http::response<http::string_body> msg{static_cast<http::status>(res.status), 11};
     msg.set(http::field::server, "sluice");
@@ -270,7 +278,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
   std::shared_ptr<ServerTls> tls_;
   HttpHandler& handler_;
   std::string name_;
-  tcp::acceptor acceptor_;
+  Acceptor acceptor_;
   std::uint16_t port_ = 0;
   ServerCounters counters_;
 };

@@ -79,7 +79,7 @@ std::expected<Ingest::Prepared, Rejection> Ingest::prepare(const Submission& s) 
     p.accepted.destinations = std::move(destinations);
     return p;
   }
-  std::string id = new_uuid(*deps_.random);
+  std::string id = new_uuid_v7(*deps_.random, now);
   xml::set_message_id(*env, id);
   xml::add_trace_hop(*env, cfg.gateway_id, format_time_cn(now));
 

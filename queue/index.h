@@ -26,6 +26,7 @@ class DeliveryIndex {
     std::uint64_t seq = 0;
     std::string message_id;  // 16 raw bytes
     std::string key;         // ordering key; empty = unordered
+    std::string doc_type;    // carried so a lease needs no message-record read
     std::int64_t next_at_ms = 0;
     std::int64_t expires_ms = 0;
     std::uint32_t attempts = 0;

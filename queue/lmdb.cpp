@@ -18,6 +18,46 @@ Result<Txn> Txn::begin(MDB_env* env, unsigned flags) {
   return Txn(txn);
 }
 
+Result<MDB_txn*> ReaderPool::acquire(MDB_env* env) {
+  MDB_txn* txn = nullptr;
+  {
+    std::lock_guard lock(mutex_);
+    if (!free_.empty()) {
+      txn = free_.back();
+      free_.pop_back();
+    }
+  }
+  if (txn != nullptr) {
+    if (int rc = mdb_txn_renew(txn); rc != 0) {
+      mdb_txn_abort(txn);
+      return fail(error(rc, "mdb_txn_renew"));
+    }
+    return txn;
+  }
+  if (int rc = mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn); rc != 0) {
+    return fail(error(rc, "mdb_txn_begin (read)"));
+  }
+  return txn;
+}
+
+void ReaderPool::release(MDB_txn* txn) {
+  mdb_txn_reset(txn);
+  std::lock_guard lock(mutex_);
+  if (free_.size() < 64) {
+    free_.push_back(txn);
+    return;
+  }
+  mdb_txn_abort(txn);
+}
+
+void ReaderPool::clear() {
+  std::lock_guard lock(mutex_);
+  for (MDB_txn* t : free_) {
+    mdb_txn_abort(t);
+  }
+  free_.clear();
+}
+
 Result<Cursor> Cursor::open(MDB_txn* txn, MDB_dbi dbi) {
   MDB_cursor* cur = nullptr;
   if (int rc = mdb_cursor_open(txn, dbi, &cur); rc != 0) {

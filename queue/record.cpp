@@ -57,10 +57,8 @@ class Reader {
 std::string encode(const Message& m) {
   Writer w;
   w.u8(kMessageVersion);
-  w.u8(m.state);
   w.i64(m.received_ms);
   w.i64(m.expires_ms);
-  w.i64(m.done_ms);
   w.u32(m.payload_bytes);
   w.str(m.sender);
   w.str(m.sender_message_id);
@@ -87,7 +85,7 @@ std::optional<Message> decode_message(std::string_view bytes) {
     return std::nullopt;
   }
   std::uint32_t n;
-  if (!r.u8(m.state) || !r.i64(m.received_ms) || !r.i64(m.expires_ms) || !r.i64(m.done_ms) ||
+  if (!r.i64(m.received_ms) || !r.i64(m.expires_ms) ||
       !r.u32(m.payload_bytes) || !r.str(m.sender) || !r.str(m.sender_message_id) ||
       !r.str(m.doc_type) || !r.str(m.ordering_key) || !r.u32(n) || n > 4096) {
     return std::nullopt;
@@ -189,14 +187,6 @@ bool parse_delivery_key(std::string_view key, std::uint32_t& dest, std::uint64_t
   dest = get_u32be(key);
   seq = get_u64be(key.substr(4));
   return true;
-}
-
-std::string done_key(std::int64_t done_ms, std::string_view message_id16) {
-  std::string k;
-  k.reserve(24);
-  put_u64be(k, static_cast<std::uint64_t>(done_ms));
-  k.append(message_id16);
-  return k;
 }
 
 }  // namespace sluice::queue::record

@@ -15,10 +15,8 @@ inline constexpr std::uint8_t kMessageVersion = 1;
 inline constexpr std::uint8_t kDeliveryVersion = 1;
 
 struct Message {
-  std::uint8_t state = 0;  // DeliveryState of the whole message once ended, 0 while active
   std::int64_t received_ms = 0;
   std::int64_t expires_ms = 0;
-  std::int64_t done_ms = 0;
   std::uint32_t payload_bytes = 0;
   std::string sender;
   std::string sender_message_id;
@@ -49,7 +47,6 @@ std::optional<Delivery> decode_delivery(std::string_view bytes);
 // Big-endian fixed-width keys so LMDB's byte order is numeric order.
 std::string delivery_key(std::uint32_t dest, std::uint64_t seq);
 bool parse_delivery_key(std::string_view key, std::uint32_t& dest, std::uint64_t& seq);
-std::string done_key(std::int64_t done_ms, std::string_view message_id16);
 void put_u32be(std::string& out, std::uint32_t v);
 void put_u64be(std::string& out, std::uint64_t v);
 std::uint64_t get_u64be(std::string_view s);

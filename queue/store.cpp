@@ -76,7 +76,7 @@ bool is_txn_fatal(const Error& e) { return e.is(Errc::kIo) || e.is(Errc::kStoreF
 // --- the transaction context handed to write operations ---------------------------------
 
 struct Dbis {
-  MDB_dbi meta = 0, msg = 0, body = 0, idem = 0, dlv = 0, dest = 0, done = 0;
+  MDB_dbi meta = 0, msg = 0, body = 0, idem = 0, dlv = 0, dest = 0;
   std::unordered_map<std::string, MDB_dbi> tables;
 };
 
@@ -144,6 +144,13 @@ class Store::Impl {
   Random& random() { return *random_; }
   const Dbis& dbis() const { return dbis_; }
   MDB_env* env() const { return env_.get(); }
+  Result<lmdb::ReadTxn> read_txn() const {
+    auto txn = readers_.acquire(env_.get());
+    if (!txn) {
+      return fail(txn.error());
+    }
+    return lmdb::ReadTxn(readers_, *txn);
+  }
 
   Result<std::uint32_t> committed_dest_id(const std::string& name) {
     std::lock_guard lock(dest_mutex_);
@@ -159,8 +166,7 @@ class Store::Impl {
     return it == dest_names_.end() ? "#" + std::to_string(id) : it->second;
   }
 
-  // Marks the message ended if every delivery of it has ended. Runs inside a write txn.
-  Result<void> complete_if_ended(TxnCtx& ctx, std::string_view id16, std::int64_t now);
+  std::string* purge_cursor() { return &purge_cursor_; }
 
   // --- index access (all under index_mutex_) ---
   void index_added(const std::string& dest, DeliveryIndex::Item item);
@@ -197,6 +203,7 @@ class Store::Impl {
   Random* random_;
   int lock_fd_ = -1;
   lmdb::EnvPtr env_;
+  mutable lmdb::ReaderPool readers_;  // before env_ is closed, its handles are aborted
   Dbis dbis_;
 
   // Writer state.
@@ -204,10 +211,12 @@ class Store::Impl {
   std::condition_variable queue_cv_;
   std::deque<std::unique_ptr<WriteOp>> pending_;  // Guarded by queue_mutex_.
   bool stopping_ = false;                         // Guarded by queue_mutex_.
+  bool writer_waiting_ = false;                   // Guarded by queue_mutex_.
   std::thread writer_;
   // Only the writer thread touches these after open().
   std::uint64_t next_seq_ = 1;
   std::uint32_t next_dest_ = 1;
+  std::string purge_cursor_;  // next message key the retention purge looks at
   std::atomic<bool> latched_{false};
   std::atomic<std::uint64_t> commits_{0};
   std::atomic<std::uint64_t> committed_ops_{0};
@@ -362,6 +371,7 @@ class AppendOp final : public WriteOp {
       added_.emplace_back(dest, DeliveryIndex::Item{.seq = seq,
                                                     .message_id = id16,
                                                     .key = msg_.ordering_key,
+                                                    .doc_type = msg_.doc_type,
                                                     .next_at_ms = now,
                                                     .expires_ms = msg_.expires_ms,
                                                     .attempts = 0,
@@ -491,13 +501,8 @@ class SettleOp final : public WriteOp {
     }
     next_at_ = dl->next_at_ms;
     attempts_ = dl->attempts;
-    if (auto r = lmdb::put(ctx.txn(), d.dlv, key, record::encode(*dl)); !r) {
-      return r;
-    }
-    if (ended_) {
-      return store_.complete_if_ended(ctx, dl->message_id, now);
-    }
-    return {};
+    // Only the delivery record changes: a message's state is derived from its deliveries.
+    return lmdb::put(ctx.txn(), d.dlv, key, record::encode(*dl));
   }
 
   void finish(Result<void> outcome) override {
@@ -582,11 +587,10 @@ class RedriveOp final : public WriteOp {
         return r;
       }
       seq = new_seq;
-      m->state = 0;
-      m->done_ms = 0;
       item_ = DeliveryIndex::Item{.seq = new_seq,
                                   .message_id = id16,
                                   .key = dl->ordering_key,
+                                  .doc_type = m->doc_type,
                                   .next_at_ms = now,
                                   .expires_ms = dl->expires_ms,
                                   .attempts = 0,
@@ -612,66 +616,76 @@ class RedriveOp final : public WriteOp {
   DeliveryIndex::Item item_;
 };
 
+// Deletes messages whose deliveries all ended (delivered or expired, none dead) before
+// now - retention. Walks the message table from a cursor that wraps around, a bounded number
+// of rows per call, so old dead letters never make it rescan the whole table.
 class PurgeOp final : public WriteOp {
  public:
-  PurgeOp(Store::Impl& store, std::size_t max, std::move_only_function<void(Result<std::size_t>)> done)
-      : store_(store), max_(max), done_(std::move(done)) {}
+  PurgeOp(Store::Impl& store, std::size_t max, std::string* cursor,
+          std::move_only_function<void(Result<std::size_t>)> done)
+      : store_(store), max_(max), cursor_(cursor), done_(std::move(done)) {}
 
   bool releases_space() const override { return true; }
 
   Result<void> apply(TxnCtx& ctx) override {
     const Dbis& d = store_.dbis();
     purged_ = 0;
+    next_cursor_.clear();
     std::int64_t cutoff = store_.clock().now_ms() - store_.options().retention_ms;
-    std::vector<std::string> done_keys;
+    std::vector<std::pair<std::string, record::Message>> victims;
     {
-      auto cur = lmdb::Cursor::open(ctx.txn(), d.done);
+      auto cur = lmdb::Cursor::open(ctx.txn(), d.msg);
       if (!cur) {
         return fail(cur.error());
       }
-      MDB_val k, v;
-      int rc = mdb_cursor_get(cur->get(), &k, &v, MDB_FIRST);
-      while (rc == 0 && done_keys.size() < max_) {
-        std::string_view key = lmdb::view(k);
-        if (key.size() != 24 ||
-            static_cast<std::int64_t>(record::get_u64be(key)) >= cutoff) {
-          break;
+      MDB_val k = lmdb::val(*cursor_), v;
+      int rc = mdb_cursor_get(cur->get(), &k, &v, cursor_->empty() ? MDB_FIRST : MDB_SET_RANGE);
+      std::size_t scanned = 0;
+      while (rc == 0 && scanned < 4 * max_ && victims.size() < max_) {
+        ++scanned;
+        auto m = record::decode_message(lmdb::view(v));
+        if (m && m->received_ms < cutoff) {
+          bool purgeable = true;
+          for (const auto& [did, seq] : m->deliveries) {
+            auto dv = lmdb::get(ctx.txn(), d.dlv, record::delivery_key(did, seq));
+            if (!dv) {
+              return fail(dv.error());
+            }
+            auto dl = dv->has_value() ? record::decode_delivery(**dv) : std::nullopt;
+            if (dl && (dl->state == static_cast<std::uint8_t>(DeliveryState::kPending) ||
+                       dl->state == static_cast<std::uint8_t>(DeliveryState::kDead) ||
+                       dl->done_ms >= cutoff)) {
+              purgeable = false;
+              break;
+            }
+          }
+          if (purgeable) {
+            victims.emplace_back(std::string(lmdb::view(k)), std::move(*m));
+          }
         }
-        done_keys.emplace_back(key);
         rc = mdb_cursor_get(cur->get(), &k, &v, MDB_NEXT);
       }
-      if (rc != 0 && rc != MDB_NOTFOUND) {
-        return fail(lmdb::error(rc, "scan done index"));
+      if (rc == 0) {
+        next_cursor_.assign(lmdb::view(k));
+      } else if (rc != MDB_NOTFOUND) {
+        return fail(lmdb::error(rc, "scan messages"));
       }
     }
-    for (const auto& key : done_keys) {
-      std::string id16 = key.substr(8);
-      auto found = lmdb::get(ctx.txn(), d.msg, id16);
-      if (!found) {
-        return fail(found.error());
-      }
-      if (found->has_value()) {
-        if (auto m = record::decode_message(**found)) {
-          for (const auto& [did, seq] : m->deliveries) {
-            if (auto r = lmdb::del(ctx.txn(), d.dlv, record::delivery_key(did, seq)); !r) {
-              return fail(r.error());
-            }
-          }
-          if (!m->sender_message_id.empty()) {
-            if (auto r = lmdb::del(ctx.txn(), d.idem, idem_key(m->sender, m->sender_message_id));
-                !r) {
-              return fail(r.error());
-            }
-          }
-        }
-        if (auto r = lmdb::del(ctx.txn(), d.msg, id16); !r) {
-          return fail(r.error());
-        }
-        if (auto r = lmdb::del(ctx.txn(), d.body, id16); !r) {
+    for (const auto& [id16, m] : victims) {
+      for (const auto& [did, seq] : m.deliveries) {
+        if (auto r = lmdb::del(ctx.txn(), d.dlv, record::delivery_key(did, seq)); !r) {
           return fail(r.error());
         }
       }
-      if (auto r = lmdb::del(ctx.txn(), d.done, key); !r) {
+      if (!m.sender_message_id.empty()) {
+        if (auto r = lmdb::del(ctx.txn(), d.idem, idem_key(m.sender, m.sender_message_id)); !r) {
+          return fail(r.error());
+        }
+      }
+      if (auto r = lmdb::del(ctx.txn(), d.msg, id16); !r) {
+        return fail(r.error());
+      }
+      if (auto r = lmdb::del(ctx.txn(), d.body, id16); !r) {
         return fail(r.error());
       }
       ++purged_;
@@ -681,6 +695,7 @@ class PurgeOp final : public WriteOp {
 
   void finish(Result<void> outcome) override {
     if (outcome) {
+      *cursor_ = next_cursor_;  // writer thread only
       done_(purged_);
     } else {
       done_(fail(outcome.error()));
@@ -690,8 +705,10 @@ class PurgeOp final : public WriteOp {
  private:
   Store::Impl& store_;
   std::size_t max_;
+  std::string* cursor_;
   std::move_only_function<void(Result<std::size_t>)> done_;
   std::size_t purged_ = 0;
+  std::string next_cursor_;
 };
 
 class GenericOp final : public WriteOp {
@@ -763,8 +780,7 @@ Result<void> Store::Impl::open() {
   };
   for (auto [name, dbi] : {std::pair{"meta", &dbis_.meta}, std::pair{"msg", &dbis_.msg},
                            std::pair{"body", &dbis_.body}, std::pair{"idem", &dbis_.idem},
-                           std::pair{"dlv", &dbis_.dlv}, std::pair{"dest", &dbis_.dest},
-                           std::pair{"done", &dbis_.done}}) {
+                           std::pair{"dlv", &dbis_.dlv}, std::pair{"dest", &dbis_.dest}}) {
     if (auto r = open_db(name, *dbi); !r) {
       return r;
     }
@@ -827,7 +843,7 @@ Result<void> Store::Impl::open() {
 }
 
 Result<void> Store::Impl::rebuild_index() {
-  auto txn = lmdb::Txn::begin(env_.get(), MDB_RDONLY);
+  auto txn = read_txn();
   if (!txn) {
     return fail(txn.error());
   }
@@ -852,11 +868,18 @@ Result<void> Store::Impl::rebuild_index() {
         auto it = dest_names_.find(dest);
         name = it == dest_names_.end() ? "#" + std::to_string(dest) : it->second;
       }
+      std::string doc_type;
+      if (auto mv = lmdb::get(txn->get(), dbis_.msg, dl->message_id); mv && mv->has_value()) {
+        if (auto m = record::decode_message(**mv)) {
+          doc_type = std::move(m->doc_type);
+        }
+      }
       indexed_bytes_ += dl->payload_bytes;
       indexed_items_ += 1;
       indexes_[name].add(DeliveryIndex::Item{.seq = seq,
                                              .message_id = dl->message_id,
                                              .key = dl->ordering_key,
+                                             .doc_type = std::move(doc_type),
                                              .next_at_ms = dl->next_at_ms,
                                              .expires_ms = dl->expires_ms,
                                              .attempts = dl->attempts,
@@ -882,6 +905,7 @@ void Store::Impl::close() {
   if (writer_.joinable()) {
     writer_.join();
   }
+  readers_.clear();
   env_.reset();
   if (lock_fd_ >= 0) {
     ::close(lock_fd_);
@@ -890,17 +914,22 @@ void Store::Impl::close() {
 }
 
 void Store::Impl::submit(std::unique_ptr<WriteOp> op) {
+  bool wake = false;
   {
     std::lock_guard lock(queue_mutex_);
     if (!stopping_) {
       pending_.push_back(std::move(op));
+      // A busy writer takes the queue after its commit; only a sleeping one needs a signal.
+      wake = writer_waiting_;
     }
   }
   if (op) {  // not queued: the store is closing
     op->finish(fail(Errc::kShuttingDown, "the store is closing"));
     return;
   }
-  queue_cv_.notify_one();
+  if (wake) {
+    queue_cv_.notify_one();
+  }
 }
 
 void Store::Impl::writer_loop() {
@@ -908,7 +937,9 @@ void Store::Impl::writer_loop() {
   for (;;) {
     {
       std::unique_lock lock(queue_mutex_);
+      writer_waiting_ = true;
       queue_cv_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
+      writer_waiting_ = false;
       if (pending_.empty() && stopping_) {
         return;
       }
@@ -925,9 +956,11 @@ void Store::Impl::writer_loop() {
       take();
       if (options_.group_commit_linger.count() > 0 &&
           batch.size() < options_.group_commit_max_count && !stopping_) {
+        writer_waiting_ = true;
         queue_cv_.wait_for(lock, options_.group_commit_linger, [&] {
           return stopping_ || pending_.size() + batch.size() >= options_.group_commit_max_count;
         });
+        writer_waiting_ = false;
         take();
       }
     }
@@ -1048,53 +1081,6 @@ void Store::Impl::run_batch(std::vector<std::unique_ptr<WriteOp>>& batch) {
   }
 }
 
-Result<void> Store::Impl::complete_if_ended(TxnCtx& ctx, std::string_view id16, std::int64_t now) {
-  auto found = lmdb::get(ctx.txn(), dbis_.msg, id16);
-  if (!found) {
-    return fail(found.error());
-  }
-  if (!found->has_value()) {
-    return {};
-  }
-  auto m = record::decode_message(**found);
-  if (!m) {
-    return fail(Errc::kInternal, "corrupt message record");
-  }
-  bool any_dead = false, all_delivered = true;
-  for (const auto& [did, seq] : m->deliveries) {
-    auto dv = lmdb::get(ctx.txn(), dbis_.dlv, record::delivery_key(did, seq));
-    if (!dv) {
-      return fail(dv.error());
-    }
-    if (!dv->has_value()) {
-      continue;
-    }
-    auto dl = record::decode_delivery(**dv);
-    if (!dl) {
-      return fail(Errc::kInternal, "corrupt delivery record");
-    }
-    auto state = static_cast<DeliveryState>(dl->state);
-    if (state == DeliveryState::kPending) {
-      return {};
-    }
-    any_dead |= state == DeliveryState::kDead;
-    all_delivered &= state == DeliveryState::kDelivered;
-  }
-  m->state = static_cast<std::uint8_t>(any_dead        ? DeliveryState::kDead
-                                       : all_delivered ? DeliveryState::kDelivered
-                                                       : DeliveryState::kExpired);
-  m->done_ms = now;
-  std::string id(id16);
-  if (auto r = lmdb::put(ctx.txn(), dbis_.msg, id, record::encode(*m)); !r) {
-    return r;
-  }
-  if (!any_dead) {
-    // Only ended-without-dead messages age out; dead letters wait for an operator.
-    return lmdb::put(ctx.txn(), dbis_.done, record::done_key(now, id), "");
-  }
-  return {};
-}
-
 // --- Impl: index ----------------------------------------------------------------------------
 
 void Store::Impl::index_added(const std::string& dest, DeliveryIndex::Item item) {
@@ -1194,19 +1180,15 @@ std::vector<Lease> Store::Impl::lease(const std::string& destination, std::size_
     return out;
   }
   out.reserve(items.size());
-  auto txn = lmdb::Txn::begin(env_.get(), MDB_RDONLY);
+  auto txn = read_txn();
   for (auto& item : items) {
-    std::optional<std::string_view> body, meta;
+    std::optional<std::string_view> body;
     if (txn) {
-      auto b = lmdb::get(txn->get(), dbis_.body, item.message_id);
-      auto m = lmdb::get(txn->get(), dbis_.msg, item.message_id);
-      if (b && m) {
-        body = *b;
-        meta = *m;
+      if (auto b = lmdb::get(txn->get(), dbis_.body, item.message_id); b && b->has_value()) {
+        body = **b;
       }
     }
-    auto rec = meta ? record::decode_message(*meta) : std::nullopt;
-    if (!body || !rec) {
+    if (!body) {
       spdlog::error("delivery {}#{} has no stored message; handing it back", destination,
                     item.seq);
       index_release(destination, item.seq);
@@ -1217,8 +1199,8 @@ std::vector<Lease> Store::Impl::lease(const std::string& destination, std::size_
     l.seq = item.seq;
     l.message_id = text_id(item.message_id);
     l.attempt = item.attempts + 1;
-    l.doc_type = rec->doc_type;
-    l.ordering_key = item.key;
+    l.doc_type = std::move(item.doc_type);
+    l.ordering_key = std::move(item.key);
     l.expires_ms = item.expires_ms;
     l.payload.assign(*body);
     out.push_back(std::move(l));
@@ -1326,7 +1308,7 @@ Result<MessageStatus> Store::Impl::status(std::string_view message_id) const {
   if (!is_uuid(message_id)) {
     return fail(Errc::kInvalidArgument, "message id must be a lowercase UUID");
   }
-  auto txn = lmdb::Txn::begin(env_.get(), MDB_RDONLY);
+  auto txn = read_txn();
   if (!txn) {
     return fail(txn.error());
   }
@@ -1386,7 +1368,7 @@ Result<Appended> Store::append(NewMessage msg) {
 
 std::optional<std::string> Store::find_duplicate(std::string_view sender,
                                                  std::string_view sender_message_id) const {
-  auto txn = lmdb::Txn::begin(impl_->env(), MDB_RDONLY);
+  auto txn = impl_->read_txn();
   if (!txn) {
     return std::nullopt;
   }
@@ -1434,7 +1416,7 @@ Result<std::string> Store::payload(std::string_view message_id) const {
   if (!is_uuid(message_id)) {
     return fail(Errc::kInvalidArgument, "message id must be a lowercase UUID");
   }
-  auto txn = lmdb::Txn::begin(impl_->env(), MDB_RDONLY);
+  auto txn = impl_->read_txn();
   if (!txn) {
     return fail(txn.error());
   }
@@ -1458,7 +1440,7 @@ Result<std::vector<MessageStatus>> Store::dead_letters(const std::string& destin
     }
     only = *id;
   }
-  auto txn = lmdb::Txn::begin(impl_->env(), MDB_RDONLY);
+  auto txn = impl_->read_txn();
   if (!txn) {
     return fail(txn.error());
   }
@@ -1504,7 +1486,7 @@ Result<std::size_t> Store::purge_expired_history(std::size_t max_messages) {
   std::promise<Result<std::size_t>> promise;
   auto future = promise.get_future();
   impl_->submit(std::make_unique<PurgeOp>(
-      *impl_, max_messages, [&promise](Result<std::size_t> r) { promise.set_value(std::move(r)); }));
+      *impl_, max_messages, impl_->purge_cursor(), [&promise](Result<std::size_t> r) { promise.set_value(std::move(r)); }));
   return future.get();
 }
 
@@ -1541,7 +1523,7 @@ Result<std::optional<std::string>> Store::get(std::string_view table, std::strin
   if (it == impl_->dbis().tables.end()) {
     return fail(Errc::kInvalidArgument, "unknown extension table " + std::string(table));
   }
-  auto txn = lmdb::Txn::begin(impl_->env(), MDB_RDONLY);
+  auto txn = impl_->read_txn();
   if (!txn) {
     return fail(txn.error());
   }
@@ -1561,7 +1543,7 @@ Result<void> Store::scan(std::string_view table, std::string_view from,
   if (it == impl_->dbis().tables.end()) {
     return fail(Errc::kInvalidArgument, "unknown extension table " + std::string(table));
   }
-  auto txn = lmdb::Txn::begin(impl_->env(), MDB_RDONLY);
+  auto txn = impl_->read_txn();
   if (!txn) {
     return fail(txn.error());
   }
@@ -1588,7 +1570,7 @@ Result<void> Store::scan_reverse(std::string_view table, const RowVisitor& visit
   if (it == impl_->dbis().tables.end()) {
     return fail(Errc::kInvalidArgument, "unknown extension table " + std::string(table));
   }
-  auto txn = lmdb::Txn::begin(impl_->env(), MDB_RDONLY);
+  auto txn = impl_->read_txn();
   if (!txn) {
     return fail(txn.error());
   }
