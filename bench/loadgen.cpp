@@ -9,6 +9,11 @@
 // Reports (one JSON line): accepted msgs/s (first POST to last 202), end-to-end msgs/s (first
 // POST to last delivery), accept latency (POST -> 202) and end-to-end latency (POST -> sink)
 // p50/p99, and the check: exactly N distinct deliveries, no duplicates.
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <CLI/CLI.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -21,11 +26,6 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -123,8 +123,9 @@ int main(int argc, char** argv) {
   cli.add_option("--extra-config", o.extra_config, "TOML appended to the generated config");
   cli.add_option("--store-config", o.store_config, "TOML lines added to its [store] table");
   cli.add_option("--label", o.label, "label written into the JSON result");
-  cli.add_option("--cases", o.cases,
-                 "distinct CaseIds (events of one case are delivered in order); 0: one per message");
+  cli.add_option(
+      "--cases", o.cases,
+      "distinct CaseIds (events of one case are delivered in order); 0: one per message");
   CLI11_PARSE(cli, argc, argv);
 
   const std::size_t n = o.messages;
@@ -152,26 +153,25 @@ int main(int argc, char** argv) {
   std::filesystem::create_directories(o.dir);
   auto abs = [](const std::string& p) { return std::filesystem::absolute(p).string(); };
   std::string pki = abs(o.pki);
-  std::string config = "[gateway]\nid = \"bench-outer\"\nstate_dir = \"" + o.dir +
-                       "\"\nlog_level = \"warn\"\nthreads = " + std::to_string(o.sluiced_threads) +
-                       "\nschema_dir = \"" + abs(o.schemas) +
-                       "\"\n[listen.data]\nport = 0\ncert = \"" + pki +
-                       "/gateway-outer.chain.pem\"\nkey = \"" + pki +
-                       "/gateway-outer.key.pem\"\nclient_ca = \"" + pki +
-                       "/ca-bundle.pem\"\ncrls = [\"" + pki +
-                       "/crl-chain.pem\"]\nrequire_client_cert = true\n[listen.admin]\nenabled = "
-                       "false\n[store]\npath = \"" + o.dir +
-                       "/store\"\nmap_size_mb = 4096\nmax_queued_mb = 2048\n" + o.store_config +
-                       "\n[[destination]]\nname "
-                       "= \"sink\"\nkind = \"http\"\nurl = \"http://127.0.0.1:" +
-                       std::to_string(sink->port()) + "/in\"\nconcurrency = " +
-                       std::to_string(o.delivery_concurrency) +
-                       "\n[[route]]\ndoc_type = \"*\"\ndestinations = [\"sink\"]\n" + o.extra_config +
-                       "\n";
+  std::string config =
+      "[gateway]\nid = \"bench-outer\"\nstate_dir = \"" + o.dir +
+      "\"\nlog_level = \"warn\"\nthreads = " + std::to_string(o.sluiced_threads) +
+      "\nschema_dir = \"" + abs(o.schemas) + "\"\n[listen.data]\nport = 0\ncert = \"" + pki +
+      "/gateway-outer.chain.pem\"\nkey = \"" + pki + "/gateway-outer.key.pem\"\nclient_ca = \"" +
+      pki + "/ca-bundle.pem\"\ncrls = [\"" + pki +
+      "/crl-chain.pem\"]\nrequire_client_cert = true\n[listen.admin]\nenabled = "
+      "false\n[store]\npath = \"" +
+      o.dir + "/store\"\nmap_size_mb = 4096\nmax_queued_mb = 2048\n" + o.store_config +
+      "\n[[destination]]\nname "
+      "= \"sink\"\nkind = \"http\"\nurl = \"http://127.0.0.1:" +
+      std::to_string(sink->port()) +
+      "/in\"\nconcurrency = " + std::to_string(o.delivery_concurrency) +
+      "\n[[route]]\ndoc_type = \"*\"\ndestinations = [\"sink\"]\n" + o.extra_config + "\n";
   std::ofstream(o.dir + "/sluiced.toml") << config;
   std::string ready = o.dir + "/ready.json";
   std::string log = o.dir + "/sluiced.log";
-  std::vector<std::string> args{o.sluiced, "--config", o.dir + "/sluiced.toml", "--ready-file", ready};
+  std::vector<std::string> args{o.sluiced, "--config", o.dir + "/sluiced.toml", "--ready-file",
+                                ready};
   std::vector<char*> argv_c;
   for (auto& a : args) argv_c.push_back(a.data());
   argv_c.push_back(nullptr);
@@ -254,7 +254,8 @@ int main(int argc, char** argv) {
             std::string body = tmpl;
             if (case_at != std::string::npos) {
               char case_id[32];
-              std::snprintf(case_id, sizeof case_id, "LG%018zu", o.cases == 0 ? seq : seq % o.cases);
+              std::snprintf(case_id, sizeof case_id, "LG%018zu",
+                            o.cases == 0 ? seq : seq % o.cases);
               body.replace(case_at, 8, case_id);
             }
             body.replace(smid_at, 8, prefix + std::to_string(seq));
@@ -268,8 +269,8 @@ int main(int argc, char** argv) {
             accepted[seq] = ns_since(t0);
             if (ec_w || ec_rd || res.result_int() != 202) {
               if (bad_status.fetch_add(1) < 5) {
-                std::cerr << "POST " << seq << ": " << (ec_w ? ec_w.message() : ec_rd.message()) << " "
-                          << res.result_int() << " " << res.body() << "\n";
+                std::cerr << "POST " << seq << ": " << (ec_w ? ec_w.message() : ec_rd.message())
+                          << " " << res.result_int() << " " << res.body() << "\n";
               }
               if (ec_w || ec_rd) break;
             }
@@ -314,13 +315,15 @@ int main(int argc, char** argv) {
             sink_unknown.load() == 0;
   double own_cpu = cpu_seconds(::getpid());
   std::printf(
-      "{\"label\":\"%s\",\"sluiced_cpu_us_per_msg\":%.0f,\"loadgen_cpu_us_per_msg\":%.0f,\"connections\":%d,\"messages\":%zu,\"size\":%zu,\"accept_msgs_per_s\":%.0f,"
+      "{\"label\":\"%s\",\"sluiced_cpu_us_per_msg\":%.0f,\"loadgen_cpu_us_per_msg\":%.0f,"
+      "\"connections\":%d,\"messages\":%zu,\"size\":%zu,\"accept_msgs_per_s\":%.0f,"
       "\"e2e_msgs_per_s\":%.0f,\"accept_p50_ms\":%.2f,\"accept_p99_ms\":%.2f,\"e2e_p50_ms\":%.2f,"
       "\"e2e_p99_ms\":%.2f,\"delivered\":%llu,\"duplicates\":%llu,\"errors\":%zu,\"ok\":%s}\n",
-      o.label.c_str(), sluiced_cpu * 1e6 / n, own_cpu * 1e6 / n, o.connections, n, tmpl.size() - 8 + prefix.size() + 5,
-      n / ((last_accept - first_send) / 1e9), e2e_lat.size() / ((last_delivery - first_send) / 1e9),
-      pct(accept_lat, 50), pct(accept_lat, 99), pct(e2e_lat, 50), pct(e2e_lat, 99),
-      static_cast<unsigned long long>(stats.distinct), static_cast<unsigned long long>(stats.duplicates),
-      bad_status.load(), ok ? "true" : "false");
+      o.label.c_str(), sluiced_cpu * 1e6 / n, own_cpu * 1e6 / n, o.connections, n,
+      tmpl.size() - 8 + prefix.size() + 5, n / ((last_accept - first_send) / 1e9),
+      e2e_lat.size() / ((last_delivery - first_send) / 1e9), pct(accept_lat, 50),
+      pct(accept_lat, 99), pct(e2e_lat, 50), pct(e2e_lat, 99),
+      static_cast<unsigned long long>(stats.distinct),
+      static_cast<unsigned long long>(stats.duplicates), bad_status.load(), ok ? "true" : "false");
   return ok ? 0 : 1;
 }

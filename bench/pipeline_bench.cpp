@@ -34,7 +34,8 @@ std::string read_file(const std::string& p) {
 
 std::string padded(std::string doc, std::size_t size) {
   auto o = doc.find("</case:Opinion>");
-  if (o != std::string::npos && doc.size() < size) doc.insert(o, std::string(size - doc.size(), 'x'));
+  if (o != std::string::npos && doc.size() < size)
+    doc.insert(o, std::string(size - doc.size(), 'x'));
   return doc;
 }
 
@@ -53,7 +54,8 @@ double run(const std::function<void()>& op, double seconds) {
 
 int main(int argc, char** argv) {
   CLI::App cli{"sluice-pipeline-bench - documents/s per core through ingest stages"};
-  std::string stage = "parse", sample = "schemas/examples/case.accept/valid-1.xml", schemas = "schemas";
+  std::string stage = "parse", sample = "schemas/examples/case.accept/valid-1.xml",
+              schemas = "schemas";
   std::size_t size = 2048;
   double seconds = 2;
   int runs = 5;
@@ -91,7 +93,9 @@ int main(int argc, char** argv) {
   std::vector<double> rates;
   for (int r = 0; r < runs; ++r) rates.push_back(run(it->second, seconds));
   std::sort(rates.begin(), rates.end());
-  std::printf("{\"stage\":\"%s\",\"bytes\":%zu,\"docs_per_s\":%.0f,\"min\":%.0f,\"max\":%.0f,\"runs\":%d}\n",
-              stage.c_str(), doc.size(), rates[rates.size() / 2], rates.front(), rates.back(), runs);
+  std::printf(
+      "{\"stage\":\"%s\",\"bytes\":%zu,\"docs_per_s\":%.0f,\"min\":%.0f,\"max\":%.0f,\"runs\":%d}"
+      "\n",
+      stage.c_str(), doc.size(), rates[rates.size() / 2], rates.front(), rates.back(), runs);
   return 0;
 }

@@ -48,7 +48,8 @@ class Sink::Impl : public std::enable_shared_from_this<Sink::Impl> {
     acceptor_.bind(ep);
     acceptor_.listen();
     port_ = acceptor_.local_endpoint().port();
-    asio::co_spawn(io_, [self = shared_from_this()] { return self->accept_loop(); }, asio::detached);
+    asio::co_spawn(
+        io_, [self = shared_from_this()] { return self->accept_loop(); }, asio::detached);
   }
 
   void stop() {
@@ -74,11 +75,12 @@ class Sink::Impl : public std::enable_shared_from_this<Sink::Impl> {
         continue;
       }
       socket.set_option(tcp::no_delay(true), ec);
-      asio::co_spawn(socket.get_executor(),
-                     [self = shared_from_this(), s = std::move(socket)]() mutable {
-                       return self->session(std::move(s));
-                     },
-                     asio::detached);
+      asio::co_spawn(
+          socket.get_executor(),
+          [self = shared_from_this(), s = std::move(socket)]() mutable {
+            return self->session(std::move(s));
+          },
+          asio::detached);
     }
   }
 
@@ -156,8 +158,10 @@ class Sink::Impl : public std::enable_shared_from_this<Sink::Impl> {
  public:
   std::string stats_json_impl() const {
     auto s = stats();
-    return "{\"requests\":" + std::to_string(s.requests) + ",\"distinct\":" + std::to_string(s.distinct) +
-           ",\"duplicates\":" + std::to_string(s.duplicates) + ",\"refused\":" + std::to_string(s.refused) + "}";
+    return "{\"requests\":" + std::to_string(s.requests) +
+           ",\"distinct\":" + std::to_string(s.distinct) +
+           ",\"duplicates\":" + std::to_string(s.duplicates) +
+           ",\"refused\":" + std::to_string(s.refused) + "}";
   }
 
  private:

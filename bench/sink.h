@@ -19,9 +19,9 @@ namespace sluice::bench {
 struct SinkOptions {
   std::string address = "127.0.0.1";
   std::uint16_t port = 0;
-  std::filesystem::path cert, key;   // HTTPS when both are set
-  std::filesystem::path write_dir;   // keep each document as <MessageId>.xml when set
-  std::uint64_t fail_first = 0;      // answer 503 to this many requests first
+  std::filesystem::path cert, key;  // HTTPS when both are set
+  std::filesystem::path write_dir;  // keep each document as <MessageId>.xml when set
+  std::uint64_t fail_first = 0;     // answer 503 to this many requests first
 };
 
 struct SinkStats {

@@ -25,8 +25,8 @@ int main(int argc, char** argv) {
 
   boost::asio::io_context io;
   try {
-    auto sink = sluice::bench::Sink::start(
-        io, o, [quiet](const std::string& id, const std::string& body) {
+    auto sink =
+        sluice::bench::Sink::start(io, o, [quiet](const std::string& id, const std::string& body) {
           if (!quiet) {
             std::size_t a = body.find("DocType>");
             std::size_t b = a == std::string::npos ? a : body.find('<', a);
@@ -36,7 +36,8 @@ int main(int argc, char** argv) {
           }
         });
     if (!ready_file.empty()) {
-      (void)sluice::write_file_durable(ready_file, "{\"port\":" + std::to_string(sink->port()) + "}");
+      (void)sluice::write_file_durable(ready_file,
+                                       "{\"port\":" + std::to_string(sink->port()) + "}");
     }
     std::cout << "sink: listening on " << o.address << ":" << sink->port() << std::endl;
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);

@@ -122,14 +122,12 @@ std::int64_t days_from_civil(int y, int m, int d) {
 
 std::optional<std::int64_t> parse_datetime_ms(std::string_view s) {
   int year, month, day, hour, minute, second;
-  if (!take_int(s, 4, year) || !take_char(s, '-') || !take_int(s, 2, month) ||
-      !take_char(s, '-') || !take_int(s, 2, day) || !take_char(s, 'T') ||
-      !take_int(s, 2, hour) || !take_char(s, ':') || !take_int(s, 2, minute) ||
-      !take_char(s, ':') || !take_int(s, 2, second)) {
+  if (!take_int(s, 4, year) || !take_char(s, '-') || !take_int(s, 2, month) || !take_char(s, '-') ||
+      !take_int(s, 2, day) || !take_char(s, 'T') || !take_int(s, 2, hour) || !take_char(s, ':') ||
+      !take_int(s, 2, minute) || !take_char(s, ':') || !take_int(s, 2, second)) {
     return std::nullopt;
   }
-  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 ||
-      second > 59) {
+  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 59) {
     return std::nullopt;
   }
   int millis = 0;
@@ -153,8 +151,7 @@ std::optional<std::int64_t> parse_datetime_ms(std::string_view s) {
     int sign = s[0] == '-' ? -1 : 1;
     s.remove_prefix(1);
     int oh, om;
-    if (!take_int(s, 2, oh) || !take_char(s, ':') || !take_int(s, 2, om) || oh > 14 ||
-        om > 59) {
+    if (!take_int(s, 2, oh) || !take_char(s, ':') || !take_int(s, 2, om) || oh > 14 || om > 59) {
       return std::nullopt;
     }
     offset_min = sign * (oh * 60 + om);

@@ -13,24 +13,24 @@ namespace sluice {
 
 enum class Errc {
   kOk = 0,
-  kInvalidArgument,   // caller passed something malformed
-  kNotFound,          // the named object does not exist
-  kAlreadyExists,     // the object exists and may not be replaced
-  kIo,                // a file-system or socket call failed
-  kStoreFull,         // LMDB map is full: refuse new data, keep what is stored
-  kQueueFull,         // configured queue bound reached: backpressure
-  kStoreFailed,       // a commit/sync failed: the store is read-only until restart
-  kShuttingDown,      // the component is stopping and takes no new work
-  kTimeout,           // a bounded wait expired
-  kMalformed,         // input is not what its format requires (not XML, bad envelope, ...)
-  kTooLarge,          // input exceeds a configured size/depth/count bound
-  kInvalidDocument,   // schema or semantic validation failed
-  kUnauthenticated,   // no or untrusted identity
-  kForbidden,         // identity known, action not allowed
-  kNoRoute,           // nothing is configured to receive this document
-  kCrypto,            // signature or certificate check failed
-  kUnavailable,       // a peer or resource is temporarily unavailable
-  kInternal,          // a bug or an impossible state
+  kInvalidArgument,  // caller passed something malformed
+  kNotFound,         // the named object does not exist
+  kAlreadyExists,    // the object exists and may not be replaced
+  kIo,               // a file-system or socket call failed
+  kStoreFull,        // LMDB map is full: refuse new data, keep what is stored
+  kQueueFull,        // configured queue bound reached: backpressure
+  kStoreFailed,      // a commit/sync failed: the store is read-only until restart
+  kShuttingDown,     // the component is stopping and takes no new work
+  kTimeout,          // a bounded wait expired
+  kMalformed,        // input is not what its format requires (not XML, bad envelope, ...)
+  kTooLarge,         // input exceeds a configured size/depth/count bound
+  kInvalidDocument,  // schema or semantic validation failed
+  kUnauthenticated,  // no or untrusted identity
+  kForbidden,        // identity known, action not allowed
+  kNoRoute,          // nothing is configured to receive this document
+  kCrypto,           // signature or certificate check failed
+  kUnavailable,      // a peer or resource is temporarily unavailable
+  kInternal,         // a bug or an impossible state
 };
 
 const std::error_category& sluice_category() noexcept;
@@ -41,9 +41,7 @@ std::error_code make_error_code(Errc e) noexcept;
 template <>
 struct std::is_error_code_enum<sluice::Errc> : std::true_type {};
 
-namespace sluice {
-
-}  // namespace sluice
+namespace sluice {}  // namespace sluice
 
 namespace sluice {
 

@@ -87,8 +87,8 @@ Result<void> write_file_durable(const std::filesystem::path& path, std::string_v
 
 Result<void> rename_durable(const std::filesystem::path& from, const std::filesystem::path& to) {
   if (::rename(from.c_str(), to.c_str()) != 0) {
-    return fail(Errc::kIo, "rename " + from.string() + " to " + to.string() + ": " +
-                               errno_text(errno));
+    return fail(Errc::kIo,
+                "rename " + from.string() + " to " + to.string() + ": " + errno_text(errno));
   }
   std::filesystem::path to_dir = to.parent_path().empty() ? "." : to.parent_path();
   std::filesystem::path from_dir = from.parent_path().empty() ? "." : from.parent_path();
@@ -113,8 +113,7 @@ Result<std::string> read_file(const std::filesystem::path& path, std::size_t max
   }
   if (static_cast<std::size_t>(st.st_size) > max_bytes) {
     return fail(Errc::kTooLarge, path.string() + " is " + std::to_string(st.st_size) +
-                                     " bytes, more than the limit of " +
-                                     std::to_string(max_bytes));
+                                     " bytes, more than the limit of " + std::to_string(max_bytes));
   }
   std::string out;
   out.resize(static_cast<std::size_t>(st.st_size));

@@ -16,8 +16,7 @@ namespace sluice {
 Result<void> write_file_durable(const std::filesystem::path& path, std::string_view data,
                                 int mode = 0644);
 // Reads a whole file, refusing files larger than `max_bytes`.
-Result<std::string> read_file(const std::filesystem::path& path,
-                              std::size_t max_bytes = 64u << 20);
+Result<std::string> read_file(const std::filesystem::path& path, std::size_t max_bytes = 64u << 20);
 // fsyncs a directory so a rename or unlink in it is durable.
 Result<void> fsync_directory(const std::filesystem::path& dir);
 // Renames durably (rename + fsync of both directories).

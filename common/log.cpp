@@ -19,7 +19,8 @@ class MaskingSink final : public spdlog::sinks::base_sink<std::mutex> {
 
  protected:
   void sink_it_(const spdlog::details::log_msg& msg) override {
-    std::string masked = mask_personal_data(std::string_view(msg.payload.data(), msg.payload.size()));
+    std::string masked =
+        mask_personal_data(std::string_view(msg.payload.data(), msg.payload.size()));
     spdlog::details::log_msg copy(msg.time, msg.source, msg.logger_name, msg.level, masked);
     copy.thread_id = msg.thread_id;
     inner_->log(copy);

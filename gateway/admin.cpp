@@ -97,7 +97,8 @@ void AdminApi::handle(HttpRequest req, Respond respond) {
   }
   if (path == "/admin/v1/dead-letters" && req.method == "GET") {
     std::string limit_s = query_param(req.query, "limit");
-    std::size_t limit = limit_s.empty() ? 100 : std::min<std::size_t>(std::stoul("0" + limit_s), 10'000);
+    std::size_t limit =
+        limit_s.empty() ? 100 : std::min<std::size_t>(std::stoul("0" + limit_s), 10'000);
     auto dead = store_.dead_letters(query_param(req.query, "destination"), limit);
     if (!dead) {
       respond(error_response(dead.error().is(Errc::kNotFound) ? 404 : 500, "dead.error",
@@ -145,20 +146,61 @@ void AdminApi::handle(HttpRequest req, Respond respond) {
     boost::system::error_code ec;
     auto v = json::parse(req.body, ec);
     const json::object* o = ec ? nullptr : v.if_object();
-    const json::string* dir = o != nullptr && o->contains("dir") ? o->at("dir").if_string() : nullptr;
+    const json::string* dir =
+        o != nullptr && o->contains("dir") ? o->at("dir").if_string() : nullptr;
     if (dir == nullptr) {
-      respond(error_response(400, "backup.bad-request", "body must be {\"dir\": \"/path/to/empty/dir\"}"));
+      respond(error_response(400, "backup.bad-request",
+                             "body must be {\"dir\": \"/path/to/empty/dir\"}"));
       return;
     }
     auto r = store_.backup(std::string(dir->c_str()));
     if (audit_ != nullptr) {
-      audit_->record(actor, "store.backup", std::string(dir->c_str()), r ? "ok" : r.error().message);
+      audit_->record(actor, "store.backup", std::string(dir->c_str()),
+                     r ? "ok" : r.error().message);
     }
     if (!r) {
       respond(error_response(400, "backup.failed", r.error().message));
       return;
     }
     respond(json_response(200, R"({"status":"copied"})"));
+    return;
+  }
+  if (path == "/admin/v1/audit/verify" && audit_ != nullptr) {
+    auto report = audit_->verify();
+    if (!report) {
+      respond(error_response(500, "audit.error", report.error().message));
+      return;
+    }
+    json::object o;
+    o["entries"] = report->entries;
+    o["intact"] = report->intact;
+    o["head"] = report->head;
+    if (!report->intact) {
+      o["firstBadEntry"] = report->first_bad;
+      o["problem"] = report->problem;
+    }
+    respond(json_response(report->intact ? 200 : 409, json::serialize(o)));
+    return;
+  }
+  if (path == "/admin/v1/audit" && audit_ != nullptr) {
+    std::string n_s = query_param(req.query, "n");
+    std::size_t n = n_s.empty() ? 20 : std::min<std::size_t>(std::stoul("0" + n_s), 10'000);
+    auto entries = audit_->tail(n);
+    if (!entries) {
+      respond(error_response(500, "audit.error", entries.error().message));
+      return;
+    }
+    json::array arr;
+    for (const auto& e : *entries) {
+      arr.push_back(json::object{{"seq", e.seq},
+                                 {"time", e.time},
+                                 {"actor", e.actor},
+                                 {"action", e.action},
+                                 {"object", e.object},
+                                 {"outcome", e.outcome},
+                                 {"hash", e.hash}});
+    }
+    respond(json_response(200, json::serialize(arr)));
     return;
   }
   for (auto& route : routes_) {

@@ -49,8 +49,8 @@ void DataApi::handle(HttpRequest req, Respond respond) {
     return;
   }
   if (path == "/v1/health") {
-    respond(json_response(200, store_.stats().read_only ? R"({"status":"read-only"})"
-                                                        : R"({"status":"ok"})"));
+    respond(json_response(
+        200, store_.stats().read_only ? R"({"status":"read-only"})" : R"({"status":"ok"})"));
     return;
   }
   respond(error_response(404, "http.not-found", "no such endpoint: " + std::string(path)));
@@ -78,7 +78,8 @@ void DataApi::receipt(const HttpRequest& req, std::string_view id, Respond& resp
   }
   auto it = s->attributes.find("receipt");
   if (it == s->attributes.end()) {
-    respond(error_response(404, "receipt.none", "no receipt is stored for message " + std::string(id)));
+    respond(
+        error_response(404, "receipt.none", "no receipt is stored for message " + std::string(id)));
     return;
   }
   HttpResponse r;

@@ -1,8 +1,8 @@
 #include "gateway/app.h"
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <spdlog/spdlog.h>
 
 #include <condition_variable>
 #include <thread>
@@ -15,6 +15,7 @@
 #include "gateway/egress.h"
 #include "gateway/http_server.h"
 #include "gateway/ingest.h"
+#include "gateway/json.h"
 #include "gateway/metrics.h"
 #include "gateway/routes.h"
 #include "gateway/tls.h"
@@ -60,8 +61,9 @@ class App::Impl {
       }
       data_tls_ = *tls;
       if (!config_.data.tls.require_client_cert) {
-        spdlog::warn("listen.data does not require client certificates: senders are not "
-                     "authenticated (development only)");
+        spdlog::warn(
+            "listen.data does not require client certificates: senders are not "
+            "authenticated (development only)");
       }
       auto server = HttpServer::start(io_, config_.data, data_tls_, *data_api_, "data");
       if (!server) {
@@ -85,6 +87,24 @@ class App::Impl {
       }
       admin_server_ = std::move(*server);
     }
+    admin_api_->add_route([this](HttpRequest& req, Respond& respond) {
+      if (req.path != "/admin/v1/tls/reload" || req.method != "POST") {
+        return false;
+      }
+      std::string outcome = "ok";
+      Result<void> r;
+      if (data_tls_) r = data_tls_->reload();
+      if (r && admin_tls_) r = admin_tls_->reload();
+      if (!r) outcome = r.error().message;
+      audit_->record("admin/" + req.peer.system, "tls.reload", "certificates and CRLs", outcome);
+      if (!r) {
+        respond(error_response(400, "tls.reload-failed",
+                               "kept the previous TLS material: " + r.error().message));
+      } else {
+        respond(json_response(200, R"({"status":"reloaded"})"));
+      }
+      return true;
+    });
     auto egress = Egress::start(io_, *store_, config_.destinations, metrics_);
     if (!egress) {
       return fail(egress.error());
@@ -129,9 +149,7 @@ class App::Impl {
 
   void close() {
     maintenance_.request_stop();
-    {
-      std::lock_guard lock(maintenance_mutex_);
-    }
+    { std::lock_guard lock(maintenance_mutex_); }
     maintenance_cv_.notify_all();
     if (maintenance_.joinable()) maintenance_.join();
     if (egress_) egress_->stop();
@@ -163,9 +181,11 @@ class App::Impl {
     auto st = store_->stats();
     out += "# TYPE sluice_queue_pending gauge\n";
     for (const auto& d : st.destinations) {
-      out += "sluice_queue_pending{destination=\"" + d.destination + "\"} " + std::to_string(d.pending) + "\n";
+      out += "sluice_queue_pending{destination=\"" + d.destination + "\"} " +
+             std::to_string(d.pending) + "\n";
     }
-    out += "# TYPE sluice_queue_bytes gauge\nsluice_queue_bytes " + std::to_string(st.queued_bytes) + "\n";
+    out += "# TYPE sluice_queue_bytes gauge\nsluice_queue_bytes " +
+           std::to_string(st.queued_bytes) + "\n";
     out += "# TYPE sluice_store_commits_total counter\nsluice_store_commits_total " +
            std::to_string(st.commits) + "\n";
     out += "# TYPE sluice_store_read_only gauge\nsluice_store_read_only " +
@@ -174,10 +194,14 @@ class App::Impl {
       const auto& c = data_server_->counters();
       out += "# TYPE sluice_connections_open gauge\nsluice_connections_open{listener=\"data\"} " +
              std::to_string(c.open_connections.load()) + "\n";
-      out += "# TYPE sluice_connections_refused_total counter\nsluice_connections_refused_total{listener=\"data\"} " +
-             std::to_string(c.connections_refused.load()) + "\n";
-      out += "# TYPE sluice_tls_handshake_failures_total counter\nsluice_tls_handshake_failures_total{listener=\"data\"} " +
-             std::to_string(c.handshake_failures.load()) + "\n";
+      out +=
+          "# TYPE sluice_connections_refused_total "
+          "counter\nsluice_connections_refused_total{listener=\"data\"} " +
+          std::to_string(c.connections_refused.load()) + "\n";
+      out +=
+          "# TYPE sluice_tls_handshake_failures_total "
+          "counter\nsluice_tls_handshake_failures_total{listener=\"data\"} " +
+          std::to_string(c.handshake_failures.load()) + "\n";
     }
   }
 

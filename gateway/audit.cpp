@@ -1,7 +1,7 @@
 #include "gateway/audit.h"
 
-#include <boost/json.hpp>
 #include <spdlog/spdlog.h>
+#include <boost/json.hpp>
 
 #include "common/encoding.h"
 #include "common/pii.h"

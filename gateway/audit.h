@@ -35,7 +35,7 @@ struct AuditReport {
   bool intact = true;
   std::uint64_t first_bad = 0;  // seq of the first broken entry when !intact
   std::string problem;
-  std::string head;             // hash of the last entry
+  std::string head;  // hash of the last entry
 };
 
 class AuditLog {

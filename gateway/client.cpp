@@ -109,9 +109,9 @@ class HttpsClient::Impl {
       if (ec) {
         close();
         // A kept-alive connection the server closed: retry once on a fresh one.
-        if (attempt == 0 && (ec == http::error::end_of_stream || ec == asio::error::eof ||
-                             ec == asio::error::connection_reset ||
-                             ec == asio::ssl::error::stream_truncated)) {
+        if (attempt == 0 &&
+            (ec == http::error::end_of_stream || ec == asio::error::eof ||
+             ec == asio::error::connection_reset || ec == asio::ssl::error::stream_truncated)) {
           continue;
         }
         return fail(Errc::kUnavailable, method + " " + target + ": " + ec.message());
@@ -140,12 +140,14 @@ class HttpsClient::Impl {
   beast::flat_buffer buffer_;
 };
 
-HttpsClient::HttpsClient(ClientOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+HttpsClient::HttpsClient(ClientOptions options)
+    : impl_(std::make_unique<Impl>(std::move(options))) {}
 HttpsClient::~HttpsClient() = default;
 
 Result<ClientResponse> HttpsClient::request(
     const std::string& method, const std::string& target, const std::string& body,
-    const std::string& content_type, const std::vector<std::pair<std::string, std::string>>& headers) {
+    const std::string& content_type,
+    const std::vector<std::pair<std::string, std::string>>& headers) {
   return impl_->request(method, target, body, content_type, headers);
 }
 

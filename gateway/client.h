@@ -39,10 +39,10 @@ class HttpsClient {
   HttpsClient& operator=(const HttpsClient&) = delete;
 
   // Sends one request on the kept-alive connection (reconnecting if it was closed).
-  Result<ClientResponse> request(const std::string& method, const std::string& target,
-                                 const std::string& body = "",
-                                 const std::string& content_type = "application/xml",
-                                 const std::vector<std::pair<std::string, std::string>>& headers = {});
+  Result<ClientResponse> request(
+      const std::string& method, const std::string& target, const std::string& body = "",
+      const std::string& content_type = "application/xml",
+      const std::vector<std::pair<std::string, std::string>>& headers = {});
 
   class Impl;
 

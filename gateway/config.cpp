@@ -27,7 +27,8 @@ class Section {
   ~Section() {
     for (const auto& [key, node] : table_) {
       if (!used_.contains(std::string(key.str()))) {
-        errors_.push_back("unknown key " + qualified(std::string(key.str())) + " (" + where(node) + ")");
+        errors_.push_back("unknown key " + qualified(std::string(key.str())) + " (" + where(node) +
+                          ")");
       }
     }
   }
@@ -95,7 +96,8 @@ class Section {
   }
 
   template <class T>
-  void integer(const char* key, T& out, std::int64_t min, std::int64_t max, std::int64_t scale = 1) {
+  void integer(const char* key, T& out, std::int64_t min, std::int64_t max,
+               std::int64_t scale = 1) {
     if (const toml::node* n = node(key)) {
       auto v = n->value_exact<std::int64_t>();
       if (!v) {
@@ -104,7 +106,8 @@ class Section {
       }
       if (*v < min || *v > max) {
         errors_.push_back(qualified(key) + " = " + std::to_string(*v) + " is out of range [" +
-                          std::to_string(min) + ", " + std::to_string(max) + "] (" + where(*n) + ")");
+                          std::to_string(min) + ", " + std::to_string(max) + "] (" + where(*n) +
+                          ")");
         return;
       }
       out = static_cast<T>(*v * scale);
@@ -136,7 +139,9 @@ class Section {
     }
   }
 
-  std::string qualified(const std::string& key) const { return name_.empty() ? key : name_ + "." + key; }
+  std::string qualified(const std::string& key) const {
+    return name_.empty() ? key : name_ + "." + key;
+  }
   std::vector<std::string>& errors() { return errors_; }
 
  private:
@@ -217,7 +222,8 @@ Result<Config> finish(Config c, std::vector<std::string> errors) {
     }
     for (const auto& d : r.destinations) {
       if (!names.contains(d)) {
-        errors.push_back("route " + std::to_string(i + 1) + " names unknown destination \"" + d + "\"");
+        errors.push_back("route " + std::to_string(i + 1) + " names unknown destination \"" + d +
+                         "\"");
       }
     }
   }

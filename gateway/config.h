@@ -25,26 +25,26 @@ struct TlsServerConfig {
 struct ListenerConfig {
   bool enabled = true;
   std::string address = "127.0.0.1";
-  std::uint16_t port = 0;                        // 0: any free port (tests)
+  std::uint16_t port = 0;  // 0: any free port (tests)
   TlsServerConfig tls;
-  std::size_t max_body_bytes = 1u << 20;         // one document
-  std::size_t max_batch_bytes = 64u << 20;       // multipart / batch submissions
+  std::size_t max_body_bytes = 1u << 20;    // one document
+  std::size_t max_batch_bytes = 64u << 20;  // multipart / batch submissions
   std::size_t max_header_bytes = 16u << 10;
   std::size_t max_connections = 1024;
-  std::int64_t request_timeout_ms = 30'000;      // reading one request (header + body)
-  std::int64_t idle_timeout_ms = 60'000;         // keep-alive idle time
+  std::int64_t request_timeout_ms = 30'000;  // reading one request (header + body)
+  std::int64_t idle_timeout_ms = 60'000;     // keep-alive idle time
   std::int64_t handshake_timeout_ms = 10'000;
 };
 
 struct DestinationConfig {
   std::string name;
-  std::string kind;        // "http" or "spool"
-  std::string url;         // http://host:port/path or https://...
-  std::filesystem::path path;  // spool directory
-  int concurrency = 4;     // connections (http) or writers (spool)
-  std::int64_t timeout_ms = 10'000;  // connect + request + response
-  std::filesystem::path ca;          // https: trust store for the destination's certificate
-  std::filesystem::path client_cert; // https: our certificate, when the destination asks
+  std::string kind;                   // "http" or "spool"
+  std::string url;                    // http://host:port/path or https://...
+  std::filesystem::path path;         // spool directory
+  int concurrency = 4;                // connections (http) or writers (spool)
+  std::int64_t timeout_ms = 10'000;   // connect + request + response
+  std::filesystem::path ca;           // https: trust store for the destination's certificate
+  std::filesystem::path client_cert;  // https: our certificate, when the destination asks
   std::filesystem::path client_key;
 };
 
@@ -56,7 +56,7 @@ struct RouteConfig {
 };
 
 struct Config {
-  std::filesystem::path source;      // the file it came from, or "(embedded defaults)"
+  std::filesystem::path source;  // the file it came from, or "(embedded defaults)"
   std::string role = "outer";
   std::string gateway_id = "sluice-outer";  // written into Trace hops
   std::filesystem::path state_dir = "var";
@@ -65,7 +65,7 @@ struct Config {
   std::filesystem::path schema_dir = "schemas";
   ListenerConfig data;
   ListenerConfig admin;
-  queue::Options store;              // path, bounds, group commit, retry (clock unset)
+  queue::Options store;  // path, bounds, group commit, retry (clock unset)
   std::int64_t purge_interval_ms = 60'000;
   xml::ParseLimits xml;
   std::vector<DestinationConfig> destinations;

@@ -41,7 +41,8 @@ Result<Url> parse_url(std::string_view url) {
   } else if (url.starts_with("http://")) {
     rest = url.substr(7);
   } else {
-    return fail(Errc::kInvalidArgument, "url must start with http:// or https://: " + std::string(url));
+    return fail(Errc::kInvalidArgument,
+                "url must start with http:// or https://: " + std::string(url));
   }
   std::size_t slash = rest.find('/');
   std::string_view authority = rest.substr(0, slash);
@@ -215,11 +216,13 @@ class Connection {
     if (tls_) {
       beast::get_lowest_layer(*tls_).expires_after(timeout);
       std::tie(ec, std::ignore) = co_await http::async_write(*tls_, req, kTuple);
-      if (!ec) std::tie(ec, std::ignore) = co_await http::async_read(*tls_, buffer_, parser, kTuple);
+      if (!ec)
+        std::tie(ec, std::ignore) = co_await http::async_read(*tls_, buffer_, parser, kTuple);
     } else {
       plain_->expires_after(timeout);
       std::tie(ec, std::ignore) = co_await http::async_write(*plain_, req, kTuple);
-      if (!ec) std::tie(ec, std::ignore) = co_await http::async_read(*plain_, buffer_, parser, kTuple);
+      if (!ec)
+        std::tie(ec, std::ignore) = co_await http::async_read(*plain_, buffer_, parser, kTuple);
     }
     if (ec) {
       close();
@@ -276,7 +279,8 @@ class Egress::Impl : public std::enable_shared_from_this<Egress::Impl> {
       if (url->tls) {
         auto ctx = make_client_context(config.ca, config.client_cert, config.client_key);
         if (!ctx) {
-          return fail(Errc::kInvalidArgument, "destination " + config.name + ": " + ctx.error().message);
+          return fail(Errc::kInvalidArgument,
+                      "destination " + config.name + ": " + ctx.error().message);
         }
         d->tls = *ctx;
       }
@@ -366,9 +370,8 @@ class Egress::Impl : public std::enable_shared_from_this<Egress::Impl> {
       metrics_.add("sluice_deliveries_total", "destination=\"" + dest + "\",result=\"delivered\"");
     } else {
       store_.nack(lease, out.reason, out.permanent);
-      metrics_.add("sluice_deliveries_total",
-                   "destination=\"" + dest + "\",result=\"" +
-                       (out.permanent ? "refused" : "failed") + "\"");
+      metrics_.add("sluice_deliveries_total", "destination=\"" + dest + "\",result=\"" +
+                                                  (out.permanent ? "refused" : "failed") + "\"");
       spdlog::warn("delivery of {} to {} (attempt {}) failed: {}", lease.message_id, dest,
                    lease.attempt, out.reason);
     }

@@ -42,12 +42,12 @@ auto async_handle(HttpHandler& handler, HttpRequest request, Token&& token) {
   return asio::async_initiate<Token, void(HttpResponse)>(
       [&handler](auto completion, HttpRequest req) {
         auto ex = asio::get_associated_executor(completion);
-        handler.handle(std::move(req), [completion = std::move(completion),
-                                        ex](HttpResponse res) mutable {
-          asio::post(ex, [completion = std::move(completion), res = std::move(res)]() mutable {
-            std::move(completion)(std::move(res));
-          });
-        });
+        handler.handle(
+            std::move(req), [completion = std::move(completion), ex](HttpResponse res) mutable {
+              asio::post(ex, [completion = std::move(completion), res = std::move(res)]() mutable {
+                std::move(completion)(std::move(res));
+              });
+            });
       },
       token, std::move(request));
 }
@@ -73,14 +73,19 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
  public:
   Impl(asio::io_context& io, const ListenerConfig& config, std::shared_ptr<ServerTls> tls,
        HttpHandler& handler, std::string name)
-      : io_(io), config_(config), tls_(std::move(tls)), handler_(handler), name_(std::move(name)),
+      : io_(io),
+        config_(config),
+        tls_(std::move(tls)),
+        handler_(handler),
+        name_(std::move(name)),
         acceptor_(io.get_executor()) {}
 
   Result<void> bind() {
     boost::system::error_code ec;
     auto address = asio::ip::make_address(config_.address, ec);
     if (ec) {
-      return fail(Errc::kInvalidArgument, name_ + " address " + config_.address + ": " + ec.message());
+      return fail(Errc::kInvalidArgument,
+                  name_ + " address " + config_.address + ": " + ec.message());
     }
     tcp::endpoint ep(address, config_.port);
     acceptor_.open(ep.protocol(), ec);
@@ -89,15 +94,17 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
     if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) {
       return fail(Errc::kIo, "cannot listen on " + config_.address + ":" +
-                                 std::to_string(config_.port) + " (" + name_ + "): " + ec.message());
+                                 std::to_string(config_.port) + " (" + name_ +
+                                 "): " + ec.message());
     }
     port_ = acceptor_.local_endpoint().port();
     return {};
   }
 
   void start() {
-    asio::co_spawn(io_.get_executor(), [self = shared_from_this()] { return self->accept_loop(); },
-                   asio::detached);
+    asio::co_spawn(
+        io_.get_executor(), [self = shared_from_this()] { return self->accept_loop(); },
+        asio::detached);
   }
 
   void stop() {
@@ -174,23 +181,26 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
       auto [ec_h, n_h] = co_await http::async_read_header(stream, buffer, parser, kTuple);
       if (ec_h) {
         if (ec_h == http::error::body_limit) {
-          co_await send(stream, json_error(413, "http.body-too-large",
-                                           "request body exceeds the limit of " +
-                                               std::to_string(std::max(config_.max_body_bytes,
-                                                                       config_.max_batch_bytes)) +
-                                               " bytes"),
+          co_await send(stream,
+                        json_error(413, "http.body-too-large",
+                                   "request body exceeds the limit of " +
+                                       std::to_string(std::max(config_.max_body_bytes,
+                                                               config_.max_batch_bytes)) +
+                                       " bytes"),
                         false);
         } else if (ec_h == http::error::header_limit) {
-          co_await send(stream, json_error(431, "http.header-too-large",
-                                           "request header exceeds " +
-                                               std::to_string(config_.max_header_bytes) + " bytes"),
+          co_await send(stream,
+                        json_error(431, "http.header-too-large",
+                                   "request header exceeds " +
+                                       std::to_string(config_.max_header_bytes) + " bytes"),
                         false);
-        } else if (ec_h != http::error::end_of_stream && ec_h != asio::ssl::error::stream_truncated &&
-                   ec_h != beast::error::timeout && ec_h != asio::error::eof &&
-                   ec_h != asio::error::connection_reset) {
-          co_await send(stream, json_error(400, "http.bad-request", "malformed HTTP request: " +
-                                                                        ec_h.message()),
-                        false);
+        } else if (ec_h != http::error::end_of_stream &&
+                   ec_h != asio::ssl::error::stream_truncated && ec_h != beast::error::timeout &&
+                   ec_h != asio::error::eof && ec_h != asio::error::connection_reset) {
+          co_await send(
+              stream,
+              json_error(400, "http.bad-request", "malformed HTTP request: " + ec_h.message()),
+              false);
         }
         break;
       }
@@ -217,14 +227,16 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
       auto [ec_b, n_b] = co_await http::async_read(stream, buffer, parser, kTuple);
       if (ec_b) {
         if (ec_b == http::error::body_limit) {
-          co_await send(stream, json_error(413, "http.body-too-large",
-                                           "request body exceeds the limit of " +
-                                               std::to_string(limit) + " bytes"),
-                        false);
+          co_await send(
+              stream,
+              json_error(413, "http.body-too-large",
+                         "request body exceeds the limit of " + std::to_string(limit) + " bytes"),
+              false);
         } else if (ec_b == beast::error::timeout) {
-          co_await send(stream, json_error(408, "http.timeout",
-                                           "the request was not received within " +
-                                               std::to_string(config_.request_timeout_ms) + " ms"),
+          co_await send(stream,
+                        json_error(408, "http.timeout",
+                                   "the request was not received within " +
+                                       std::to_string(config_.request_timeout_ms) + " ms"),
                         false);
         }
         break;
@@ -258,8 +270,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
     co_await stream.async_shutdown(kTuple);
   }
 
-  awaitable<bool> send(beast::ssl_stream<TcpStream>& stream, HttpResponse res,
-                       bool keep_alive) {
+  awaitable<bool> send(beast::ssl_stream<TcpStream>& stream, HttpResponse res, bool keep_alive) {
     http::response<http::string_body> msg{static_cast<http::status>(res.status), 11};
     msg.set(http::field::server, "sluice");
     msg.set(http::field::content_type, res.content_type);

@@ -44,9 +44,9 @@ std::expected<Ingest::Prepared, Rejection> Ingest::prepare(const Submission& s) 
                                   env.error(), true));
   }
   if (!env->message_id.empty()) {
-    return std::unexpected(reject(
-        s, 400, "envelope.message-id-assigned",
-        "MessageId is assigned by the gateway; send the document without it", {}, true));
+    return std::unexpected(
+        reject(s, 400, "envelope.message-id-assigned",
+               "MessageId is assigned by the gateway; send the document without it", {}, true));
   }
   const std::string sender = env->sender.str();
   if (s.peer.authenticated && s.peer.sender() != sender) {
@@ -63,10 +63,10 @@ std::expected<Ingest::Prepared, Rejection> Ingest::prepare(const Submission& s) 
   }
   auto destinations = deps_.routes->destinations(env->doc_type, sender, env->receiver.str());
   if (destinations.empty()) {
-    return std::unexpected(reject(s, 422, "route.none",
-                                  "no route for DocType " + env->doc_type + " from " + sender +
-                                      " to " + env->receiver.str(),
-                                  {}, false));
+    return std::unexpected(reject(
+        s, 422, "route.none",
+        "no route for DocType " + env->doc_type + " from " + sender + " to " + env->receiver.str(),
+        {}, false));
   }
   Prepared p;
   if (auto original = deps_.store->find_duplicate(sender, env->sender_message_id)) {
@@ -118,9 +118,8 @@ void Ingest::submit(Submission submission, IngestCallback done) {
   }
   Accepted accepted = std::move(prepared->accepted);
   deps_.store->append_async(
-      std::move(prepared->message),
-      [this, accepted = std::move(accepted), done = std::move(done)](
-          sluice::Result<queue::Appended> r) mutable {
+      std::move(prepared->message), [this, accepted = std::move(accepted), done = std::move(done)](
+                                        sluice::Result<queue::Appended> r) mutable {
         if (!r) {
           Rejection rej;
           const Error& e = r.error();

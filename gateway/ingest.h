@@ -33,9 +33,9 @@ class Quarantine;
 class DocumentSigner;
 
 struct Submission {
-  std::string bytes;     // one standard envelope
-  PeerIdentity peer;     // who sent it (verified certificate), or unauthenticated
-  std::string source;    // "api", "feed:<name>", "spool:<name>", "resubmit:<id>"
+  std::string bytes;   // one standard envelope
+  PeerIdentity peer;   // who sent it (verified certificate), or unauthenticated
+  std::string source;  // "api", "feed:<name>", "spool:<name>", "resubmit:<id>"
   bool quarantine_on_failure = true;
 };
 
@@ -50,12 +50,12 @@ struct Accepted {
 };
 
 struct Rejection {
-  unsigned status = 400;       // HTTP status the caller should answer with
-  std::string code;            // machine-readable, e.g. "envelope.invalid", "route.none"
-  std::string message;         // human sentence (masked)
-  xml::Problems problems;      // per-field detail
-  std::string quarantine_id;   // set when the input was kept in the quarantine
-  int retry_after_s = 0;       // set for 503 backpressure
+  unsigned status = 400;      // HTTP status the caller should answer with
+  std::string code;           // machine-readable, e.g. "envelope.invalid", "route.none"
+  std::string message;        // human sentence (masked)
+  xml::Problems problems;     // per-field detail
+  std::string quarantine_id;  // set when the input was kept in the quarantine
+  int retry_after_s = 0;      // set for 503 backpressure
 };
 
 using IngestResult = std::expected<Accepted, Rejection>;
@@ -66,10 +66,10 @@ struct IngestDeps {
   queue::Store* store = nullptr;
   const RouteTable* routes = nullptr;
   Metrics* metrics = nullptr;
-  const xml::Validator* validator = nullptr;   // optional: XSD + semantic checks
-  const Authorizer* authorizer = nullptr;      // optional: sender permissions
-  Quarantine* quarantine = nullptr;            // optional: keeps failed input
-  const DocumentSigner* signer = nullptr;      // optional: gateway signature + receipts
+  const xml::Validator* validator = nullptr;  // optional: XSD + semantic checks
+  const Authorizer* authorizer = nullptr;     // optional: sender permissions
+  Quarantine* quarantine = nullptr;           // optional: keeps failed input
+  const DocumentSigner* signer = nullptr;     // optional: gateway signature + receipts
   const Clock* clock = nullptr;
   Random* random = nullptr;
 };

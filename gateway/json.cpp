@@ -46,7 +46,8 @@ HttpResponse rejection_response(const Rejection& r) {
   err["message"] = r.message;
   if (!r.problems.empty()) err["problems"] = problems_array(r.problems);
   if (!r.quarantine_id.empty()) err["quarantineId"] = r.quarantine_id;
-  HttpResponse res = json_response(r.status, json::serialize(json::object{{"error", std::move(err)}}));
+  HttpResponse res =
+      json_response(r.status, json::serialize(json::object{{"error", std::move(err)}}));
   if (r.retry_after_s > 0) {
     res.headers.emplace_back("Retry-After", std::to_string(r.retry_after_s));
   }

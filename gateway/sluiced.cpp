@@ -1,13 +1,13 @@
 // sluiced: the Sluice gateway daemon. One process per half; everything it does is in its
 // TOML configuration (or the embedded defaults).
+#include <spdlog/spdlog.h>
+#include <unistd.h>
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json.hpp>
-#include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <condition_variable>
 #include <iostream>
@@ -29,7 +29,8 @@ int main(int argc, char** argv) {
   cli.add_option("-c,--config", config_path, "TOML configuration (default: the embedded defaults)");
   cli.add_option("--ready-file", ready_file,
                  "write {\"pid\",\"dataPort\",\"adminPort\"} as JSON here once listening");
-  cli.add_option("--log-level", log_level, "trace, debug, info, warn, error (overrides the config)");
+  cli.add_option("--log-level", log_level,
+                 "trace, debug, info, warn, error (overrides the config)");
   cli.add_flag("--print-default-config", print_defaults, "print the embedded defaults and exit");
   cli.add_flag("--check-config", check_only, "validate the configuration and exit");
   CLI11_PARSE(cli, argc, argv);

@@ -46,7 +46,8 @@ Result<void> add_crls(X509_STORE* store, const std::filesystem::path& file) {
   }
   int count = 0;
   for (;;) {
-    std::unique_ptr<X509_CRL, CrlFree> crl(PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr));
+    std::unique_ptr<X509_CRL, CrlFree> crl(
+        PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr));
     if (!crl) {
       ERR_clear_error();
       break;
@@ -90,13 +91,14 @@ Result<std::shared_ptr<ssl::context>> build_server(const TlsServerConfig& c) {
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
   SSL_CTX* s = ctx->native_handle();
   SSL_CTX_set_min_proto_version(s, TLS1_2_VERSION);
-  SSL_CTX_set_options(s, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-                             SSL_OP_CIPHER_SERVER_PREFERENCE);
+  SSL_CTX_set_options(
+      s, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
   if (SSL_CTX_set_cipher_list(s, kTls12Ciphers) != 1) {
     return fail(Errc::kCrypto, "cipher list: " + openssl_error());
   }
   if (SSL_CTX_use_certificate_chain_file(s, c.cert.c_str()) != 1) {
-    return fail(Errc::kCrypto, "cannot load certificate " + c.cert.string() + ": " + openssl_error());
+    return fail(Errc::kCrypto,
+                "cannot load certificate " + c.cert.string() + ": " + openssl_error());
   }
   if (SSL_CTX_use_PrivateKey_file(s, c.key.c_str(), SSL_FILETYPE_PEM) != 1) {
     return fail(Errc::kCrypto, "cannot load key " + c.key.string() + ": " + openssl_error());
@@ -109,8 +111,8 @@ Result<std::shared_ptr<ssl::context>> build_server(const TlsServerConfig& c) {
   if (!c.client_ca.empty()) {
     X509_STORE* store = SSL_CTX_get_cert_store(s);
     if (X509_STORE_load_file(store, c.client_ca.c_str()) != 1) {
-      return fail(Errc::kCrypto, "cannot load client CA bundle " + c.client_ca.string() + ": " +
-                                     openssl_error());
+      return fail(Errc::kCrypto,
+                  "cannot load client CA bundle " + c.client_ca.string() + ": " + openssl_error());
     }
     if (c.crls.empty()) {
       return fail(Errc::kInvalidArgument,
@@ -122,8 +124,8 @@ Result<std::shared_ptr<ssl::context>> build_server(const TlsServerConfig& c) {
         return fail(r.error());
       }
     }
-    X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL |
-                                    X509_V_FLAG_X509_STRICT);
+    X509_STORE_set_flags(
+        store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL | X509_V_FLAG_X509_STRICT);
     STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(c.client_ca.c_str());
     if (names != nullptr) {
       SSL_CTX_set_client_CA_list(s, names);
@@ -204,8 +206,8 @@ Result<std::shared_ptr<ssl::context>> make_client_context(const std::filesystem:
     if (SSL_CTX_use_certificate_chain_file(s, cert.c_str()) != 1 ||
         SSL_CTX_use_PrivateKey_file(s, key.c_str(), SSL_FILETYPE_PEM) != 1 ||
         SSL_CTX_check_private_key(s) != 1) {
-      return fail(Errc::kCrypto, "cannot load client certificate " + cert.string() + ": " +
-                                     openssl_error());
+      return fail(Errc::kCrypto,
+                  "cannot load client certificate " + cert.string() + ": " + openssl_error());
     }
   }
   return ctx;

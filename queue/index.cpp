@@ -30,8 +30,7 @@ void DeliveryIndex::add(Item item) {
 
 std::vector<DeliveryIndex::Item> DeliveryIndex::lease(std::int64_t now_ms,
                                                       std::int64_t lease_timeout_ms,
-                                                      std::size_t max,
-                                                      std::vector<Item>& expired) {
+                                                      std::size_t max, std::vector<Item>& expired) {
   // Leases whose holder never answered become due again.
   while (!leased_.empty() && leased_.begin()->first <= now_ms) {
     std::uint64_t seq = leased_.begin()->second;

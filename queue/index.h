@@ -62,8 +62,8 @@ class DeliveryIndex {
 
   std::map<std::uint64_t, Item> items_;
   std::unordered_map<std::string, std::deque<std::uint64_t>> chains_;  // key -> seqs, head first
-  std::set<std::pair<std::int64_t, std::uint64_t>> due_;     // (next_at, seq)
-  std::set<std::pair<std::int64_t, std::uint64_t>> leased_;  // (lease_until, seq)
+  std::set<std::pair<std::int64_t, std::uint64_t>> due_;               // (next_at, seq)
+  std::set<std::pair<std::int64_t, std::uint64_t>> leased_;            // (lease_until, seq)
   std::uint64_t bytes_ = 0;
 };
 

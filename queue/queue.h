@@ -39,11 +39,11 @@
 namespace sluice::queue {
 
 struct RetryPolicy {
-  std::uint32_t max_attempts = 10;      // attempts before a delivery is dead (>= 1)
+  std::uint32_t max_attempts = 10;  // attempts before a delivery is dead (>= 1)
   std::int64_t initial_backoff_ms = 1000;
   std::int64_t max_backoff_ms = 300'000;
-  double multiplier = 2.0;              // >= 1
-  double jitter = 0.2;                  // [0, 1]: the delay is reduced by up to this fraction
+  double multiplier = 2.0;  // >= 1
+  double jitter = 0.2;      // [0, 1]: the delay is reduced by up to this fraction
 };
 
 // Delay before the attempt that follows `failed_attempts` failures (>= 1), given a uniform
@@ -56,20 +56,21 @@ std::int64_t backoff_delay_ms(const RetryPolicy& policy, std::uint32_t failed_at
 using CommitFault = std::function<int()>;
 
 struct Options {
-  std::filesystem::path path;                  // directory; created if missing
-  std::uint64_t map_size_bytes = 1ull << 30;   // LMDB map size: the hard bound on disk use
-  std::uint64_t max_queued_bytes = 256ull << 20;  // undelivered payload bytes, per destination summed
+  std::filesystem::path path;                 // directory; created if missing
+  std::uint64_t map_size_bytes = 1ull << 30;  // LMDB map size: the hard bound on disk use
+  std::uint64_t max_queued_bytes = 256ull
+                                   << 20;  // undelivered payload bytes, per destination summed
   std::uint64_t max_queued_messages = 1'000'000;  // undelivered deliveries
-  std::size_t group_commit_max_count = 1024;   // operations per transaction
+  std::size_t group_commit_max_count = 1024;      // operations per transaction
   std::size_t group_commit_max_bytes = 16u << 20;
   std::chrono::microseconds group_commit_linger{0};  // extra wait to fill a small batch
-  std::int64_t lease_timeout_ms = 120'000;     // a lease not acked by then is handed out again
+  std::int64_t lease_timeout_ms = 120'000;  // a lease not acked by then is handed out again
   std::int64_t retention_ms = 7LL * 24 * 3600 * 1000;  // delivered/expired messages kept this long
   RetryPolicy retry;
-  std::vector<std::string> extension_tables;   // extra named tables (quarantine, audit, ...)
-  const Clock* clock = nullptr;                // nullptr: the system clock
-  Random* random = nullptr;                    // nullptr: SecureRandom
-  CommitFault commit_fault;                    // tests only
+  std::vector<std::string> extension_tables;  // extra named tables (quarantine, audit, ...)
+  const Clock* clock = nullptr;               // nullptr: the system clock
+  Random* random = nullptr;                   // nullptr: SecureRandom
+  CommitFault commit_fault;                   // tests only
 };
 
 struct NewMessage {
@@ -77,8 +78,8 @@ struct NewMessage {
   std::string sender;             // authenticated sender identity, e.g. "440604/approval"
   std::string sender_message_id;  // (sender, sender_message_id) is the idempotency key
   std::string doc_type;
-  std::string ordering_key;       // e.g. "440604/SBLSH-0001"; empty: no ordering constraint
-  std::int64_t expires_ms = 0;    // 0: never expires
+  std::string ordering_key;               // e.g. "440604/SBLSH-0001"; empty: no ordering constraint
+  std::int64_t expires_ms = 0;            // 0: never expires
   std::vector<std::string> destinations;  // at least one; each gets its own queue entry
   std::string payload;
   std::map<std::string, std::string> attributes;  // small metadata kept with the message
@@ -140,9 +141,9 @@ struct DestinationStats {
 struct Stats {
   std::uint64_t queued_bytes = 0;
   std::uint64_t queued_messages = 0;
-  std::uint64_t commits = 0;         // transactions committed since open
-  std::uint64_t committed_ops = 0;   // operations in them
-  bool read_only = false;            // latched after a failed commit
+  std::uint64_t commits = 0;        // transactions committed since open
+  std::uint64_t committed_ops = 0;  // operations in them
+  bool read_only = false;           // latched after a failed commit
   std::vector<DestinationStats> destinations;
 };
 

@@ -85,9 +85,9 @@ std::optional<Message> decode_message(std::string_view bytes) {
     return std::nullopt;
   }
   std::uint32_t n;
-  if (!r.i64(m.received_ms) || !r.i64(m.expires_ms) ||
-      !r.u32(m.payload_bytes) || !r.str(m.sender) || !r.str(m.sender_message_id) ||
-      !r.str(m.doc_type) || !r.str(m.ordering_key) || !r.u32(n) || n > 4096) {
+  if (!r.i64(m.received_ms) || !r.i64(m.expires_ms) || !r.u32(m.payload_bytes) ||
+      !r.str(m.sender) || !r.str(m.sender_message_id) || !r.str(m.doc_type) ||
+      !r.str(m.ordering_key) || !r.u32(n) || n > 4096) {
     return std::nullopt;
   }
   m.deliveries.resize(n);
@@ -135,10 +135,10 @@ std::optional<Delivery> decode_delivery(std::string_view bytes) {
   if (!r.u8(version) || version != kDeliveryVersion) {
     return std::nullopt;
   }
-  if (!r.u8(d.state) || !r.u32(d.attempts) || !r.i64(d.next_at_ms) ||
-      !r.i64(d.last_attempt_ms) || !r.i64(d.done_ms) || !r.i64(d.expires_ms) ||
-      !r.u32(d.payload_bytes) || !r.str(d.message_id) || !r.str(d.ordering_key) ||
-      !r.str(d.last_error) || !r.done() || d.message_id.size() != 16) {
+  if (!r.u8(d.state) || !r.u32(d.attempts) || !r.i64(d.next_at_ms) || !r.i64(d.last_attempt_ms) ||
+      !r.i64(d.done_ms) || !r.i64(d.expires_ms) || !r.u32(d.payload_bytes) ||
+      !r.str(d.message_id) || !r.str(d.ordering_key) || !r.str(d.last_error) || !r.done() ||
+      d.message_id.size() != 16) {
     return std::nullopt;
   }
   return d;

@@ -26,10 +26,14 @@ namespace sluice::queue {
 
 std::string_view to_string(DeliveryState s) {
   switch (s) {
-    case DeliveryState::kPending: return "pending";
-    case DeliveryState::kDelivered: return "delivered";
-    case DeliveryState::kDead: return "dead";
-    case DeliveryState::kExpired: return "expired";
+    case DeliveryState::kPending:
+      return "pending";
+    case DeliveryState::kDelivered:
+      return "delivered";
+    case DeliveryState::kDead:
+      return "dead";
+    case DeliveryState::kExpired:
+      return "expired";
   }
   return "unknown";
 }
@@ -80,8 +84,6 @@ struct Dbis {
   std::unordered_map<std::string, MDB_dbi> tables;
 };
 
-
-
 class TxnCtx final : public TableWriter {
  public:
   TxnCtx(Store::Impl& store, MDB_txn* txn, std::uint64_t next_seq, std::uint32_t next_dest)
@@ -98,11 +100,9 @@ class TxnCtx final : public TableWriter {
 
   Result<std::optional<std::string_view>> get(std::string_view table,
                                               std::string_view key) override;
-  Result<void> put(std::string_view table, std::string_view key,
-                   std::string_view value) override;
+  Result<void> put(std::string_view table, std::string_view key, std::string_view value) override;
   Result<bool> del(std::string_view table, std::string_view key) override;
-  Result<std::optional<std::pair<std::string, std::string>>> last(
-      std::string_view table) override;
+  Result<std::optional<std::pair<std::string, std::string>>> last(std::string_view table) override;
 
  private:
   Result<MDB_dbi> table_dbi(std::string_view table) const;
@@ -222,7 +222,7 @@ class Store::Impl {
   std::atomic<std::uint64_t> committed_ops_{0};
 
   mutable std::mutex dest_mutex_;
-  std::unordered_map<std::string, std::uint32_t> dest_ids_;  // Guarded by dest_mutex_.
+  std::unordered_map<std::string, std::uint32_t> dest_ids_;    // Guarded by dest_mutex_.
   std::unordered_map<std::uint32_t, std::string> dest_names_;  // Guarded by dest_mutex_.
 
   mutable std::mutex index_mutex_;
@@ -363,8 +363,8 @@ class AppendOp final : public WriteOp {
       dl.payload_bytes = m.payload_bytes;
       dl.message_id = id16;
       dl.ordering_key = msg_.ordering_key;
-      if (auto r = lmdb::put(ctx.txn(), d.dlv, record::delivery_key(*dest_id, seq),
-                             record::encode(dl));
+      if (auto r =
+              lmdb::put(ctx.txn(), d.dlv, record::delivery_key(*dest_id, seq), record::encode(dl));
           !r) {
         return r;
       }
@@ -384,8 +384,8 @@ class AppendOp final : public WriteOp {
       return r;
     }
     if (!msg_.sender_message_id.empty()) {
-      if (auto r = lmdb::put(ctx.txn(), d.idem, idem_key(msg_.sender, msg_.sender_message_id),
-                             id16);
+      if (auto r =
+              lmdb::put(ctx.txn(), d.idem, idem_key(msg_.sender, msg_.sender_message_id), id16);
           !r) {
         return r;
       }
@@ -428,8 +428,8 @@ class SettleOp final : public WriteOp {
  public:
   enum class Kind { kAck, kNack, kExpire };
 
-  SettleOp(Store::Impl& store, Kind kind, std::string dest, std::uint64_t seq,
-           std::string reason, bool permanent, Store::DoneCallback done)
+  SettleOp(Store::Impl& store, Kind kind, std::string dest, std::uint64_t seq, std::string reason,
+           bool permanent, Store::DoneCallback done)
       : store_(store),
         kind_(kind),
         dest_(std::move(dest)),
@@ -459,8 +459,8 @@ class SettleOp final : public WriteOp {
       return fail(Errc::kInternal, "corrupt delivery record " + dest_ + "#" + std::to_string(seq_));
     }
     if (dl->state != static_cast<std::uint8_t>(DeliveryState::kPending)) {
-      return fail(Errc::kAlreadyExists, "delivery " + dest_ + "#" + std::to_string(seq_) +
-                                            " already ended");
+      return fail(Errc::kAlreadyExists,
+                  "delivery " + dest_ + "#" + std::to_string(seq_) + " already ended");
     }
     std::int64_t now = store_.clock().now_ms();
     ended_ = true;
@@ -486,8 +486,7 @@ class SettleOp final : public WriteOp {
           dl->state = static_cast<std::uint8_t>(DeliveryState::kDead);
         } else {
           ended_ = false;
-          std::int64_t delay =
-              backoff_delay_ms(policy, dl->attempts, store_.random().next_unit());
+          std::int64_t delay = backoff_delay_ms(policy, dl->attempts, store_.random().next_unit());
           dl->next_at_ms = now + delay;
           if (dl->expires_ms != 0 && dl->next_at_ms > dl->expires_ms) {
             dl->next_at_ms = dl->expires_ms;  // wake up in time to expire it
@@ -581,8 +580,8 @@ class RedriveOp final : public WriteOp {
       dl->next_at_ms = now;
       dl->done_ms = 0;
       dl->last_error.clear();
-      if (auto r = lmdb::put(ctx.txn(), d.dlv, record::delivery_key(did, new_seq),
-                             record::encode(*dl));
+      if (auto r =
+              lmdb::put(ctx.txn(), d.dlv, record::delivery_key(did, new_seq), record::encode(*dl));
           !r) {
         return r;
       }
@@ -737,7 +736,8 @@ Result<void> Store::Impl::open() {
   std::error_code ec;
   std::filesystem::create_directories(options_.path, ec);
   if (ec) {
-    return fail(Errc::kIo, "create store directory " + options_.path.string() + ": " + ec.message());
+    return fail(Errc::kIo,
+                "create store directory " + options_.path.string() + ": " + ec.message());
   }
   std::filesystem::path lock_path = options_.path / "sluice.lock";
   lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -805,12 +805,12 @@ Result<void> Store::Impl::open() {
                                             " is not supported (this build reads format " +
                                             std::string(kFormatVersion) + ")");
   }
-  if (auto v = lmdb::get(txn->get(), dbis_.meta, "next_seq"); v && v->has_value() &&
-                                                               (*v)->size() == 8) {
+  if (auto v = lmdb::get(txn->get(), dbis_.meta, "next_seq");
+      v && v->has_value() && (*v)->size() == 8) {
     next_seq_ = record::get_u64be(**v);
   }
-  if (auto v = lmdb::get(txn->get(), dbis_.meta, "next_dest"); v && v->has_value() &&
-                                                                (*v)->size() == 4) {
+  if (auto v = lmdb::get(txn->get(), dbis_.meta, "next_dest");
+      v && v->has_value() && (*v)->size() == 4) {
     next_dest_ = record::get_u32be(**v);
   }
   {
@@ -837,8 +837,7 @@ Result<void> Store::Impl::open() {
   }
   writer_ = std::thread([this] { writer_loop(); });
   spdlog::info("store {} opened: {} pending deliveries, {} bytes queued{}", options_.path.string(),
-               indexed_items_, indexed_bytes_,
-               dead_readers > 0 ? ", cleared stale readers" : "");
+               indexed_items_, indexed_bytes_, dead_readers > 0 ? ", cleared stale readers" : "");
   return {};
 }
 
@@ -947,7 +946,8 @@ void Store::Impl::writer_loop() {
         std::size_t bytes = 0;
         for (const auto& op : batch) bytes += op->bytes();
         while (!pending_.empty() && batch.size() < options_.group_commit_max_count &&
-               (batch.empty() || bytes + pending_.front()->bytes() <= options_.group_commit_max_bytes)) {
+               (batch.empty() ||
+                bytes + pending_.front()->bytes() <= options_.group_commit_max_bytes)) {
           bytes += pending_.front()->bytes();
           batch.push_back(std::move(pending_.front()));
           pending_.pop_front();
@@ -976,7 +976,9 @@ void Store::Impl::run_batch(std::vector<std::unique_ptr<WriteOp>>& batch) {
   for (std::size_t round = 0; round <= kMaxBatchRetries && !committed; ++round) {
     if (latched_.load()) {
       for (auto& e : errors) {
-        if (!e) e = Error(Errc::kStoreFailed, "the store is read-only after a failed commit; restart to recover");
+        if (!e)
+          e = Error(Errc::kStoreFailed,
+                    "the store is read-only after a failed commit; restart to recover");
       }
       break;
     }
@@ -1048,9 +1050,10 @@ void Store::Impl::run_batch(std::vector<std::unique_ptr<WriteOp>>& batch) {
       spdlog::critical("store commit failed ({}); the store is read-only until restart",
                        rc > 0 ? std::strerror(rc) : mdb_strerror(rc));
       for (auto& e : errors) {
-        if (!e) e = Error(Errc::kStoreFailed, std::string("commit failed: ") +
-                                                  (rc > 0 ? std::strerror(rc) : mdb_strerror(rc)) +
-                                                  "; the store is read-only until restart");
+        if (!e)
+          e = Error(Errc::kStoreFailed, std::string("commit failed: ") +
+                                            (rc > 0 ? std::strerror(rc) : mdb_strerror(rc)) +
+                                            "; the store is read-only until restart");
       }
       break;
     }
@@ -1138,16 +1141,14 @@ void Store::Impl::notify(const std::string& dest) {
 Result<void> Store::Impl::reserve(std::uint64_t bytes, std::uint64_t deliveries) {
   std::lock_guard lock(index_mutex_);
   if (indexed_bytes_ + reserved_bytes_ + bytes > options_.max_queued_bytes) {
-    return fail(Errc::kQueueFull, "queue is full: " +
-                                      std::to_string(indexed_bytes_ + reserved_bytes_) +
-                                      " bytes waiting, limit " +
-                                      std::to_string(options_.max_queued_bytes));
+    return fail(Errc::kQueueFull,
+                "queue is full: " + std::to_string(indexed_bytes_ + reserved_bytes_) +
+                    " bytes waiting, limit " + std::to_string(options_.max_queued_bytes));
   }
   if (indexed_items_ + reserved_items_ + deliveries > options_.max_queued_messages) {
-    return fail(Errc::kQueueFull, "queue is full: " +
-                                      std::to_string(indexed_items_ + reserved_items_) +
-                                      " deliveries waiting, limit " +
-                                      std::to_string(options_.max_queued_messages));
+    return fail(Errc::kQueueFull,
+                "queue is full: " + std::to_string(indexed_items_ + reserved_items_) +
+                    " deliveries waiting, limit " + std::to_string(options_.max_queued_messages));
   }
   reserved_bytes_ += bytes;
   reserved_items_ += deliveries;
@@ -1189,8 +1190,7 @@ std::vector<Lease> Store::Impl::lease(const std::string& destination, std::size_
       }
     }
     if (!body) {
-      spdlog::error("delivery {}#{} has no stored message; handing it back", destination,
-                    item.seq);
+      spdlog::error("delivery {}#{} has no stored message; handing it back", destination, item.seq);
       index_release(destination, item.seq);
       continue;
     }
@@ -1343,8 +1343,8 @@ void Store::append_async(NewMessage msg, AppendCallback done) {
     return;
   }
   if (msg.destinations.empty() || msg.destinations.size() > kMaxDestinations) {
-    done(fail(Errc::kInvalidArgument, "a message needs 1.." + std::to_string(kMaxDestinations) +
-                                          " destinations"));
+    done(fail(Errc::kInvalidArgument,
+              "a message needs 1.." + std::to_string(kMaxDestinations) + " destinations"));
     return;
   }
   if (msg.sender.size() + msg.sender_message_id.size() + 1 > kMaxIdempotencyKey) {
@@ -1476,9 +1476,9 @@ Result<void> Store::redrive(std::string_view message_id, const std::string& dest
   }
   std::promise<Result<void>> promise;
   auto future = promise.get_future();
-  impl_->submit(std::make_unique<RedriveOp>(
-      *impl_, std::string(message_id), destination,
-      [&promise](Result<void> r) { promise.set_value(std::move(r)); }));
+  impl_->submit(
+      std::make_unique<RedriveOp>(*impl_, std::string(message_id), destination,
+                                  [&promise](Result<void> r) { promise.set_value(std::move(r)); }));
   return future.get();
 }
 
@@ -1486,7 +1486,8 @@ Result<std::size_t> Store::purge_expired_history(std::size_t max_messages) {
   std::promise<Result<std::size_t>> promise;
   auto future = promise.get_future();
   impl_->submit(std::make_unique<PurgeOp>(
-      *impl_, max_messages, impl_->purge_cursor(), [&promise](Result<std::size_t> r) { promise.set_value(std::move(r)); }));
+      *impl_, max_messages, impl_->purge_cursor(),
+      [&promise](Result<std::size_t> r) { promise.set_value(std::move(r)); }));
   return future.get();
 }
 
@@ -1514,7 +1515,8 @@ void Store::write_async(WriteFn fn, std::size_t bytes, DoneCallback done) {
 Result<void> Store::write(WriteFn fn, std::size_t bytes) {
   std::promise<Result<void>> promise;
   auto future = promise.get_future();
-  write_async(std::move(fn), bytes, [&promise](Result<void> r) { promise.set_value(std::move(r)); });
+  write_async(std::move(fn), bytes,
+              [&promise](Result<void> r) { promise.set_value(std::move(r)); });
   return future.get();
 }
 

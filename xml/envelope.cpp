@@ -72,9 +72,7 @@ bool read_address(xmlNode* parent, const char* name, NodeAddress& out, Problems&
   return ok;
 }
 
-xmlNs* envelope_ns(Envelope& env) {
-  return env.root->ns;
-}
+xmlNs* envelope_ns(Envelope& env) { return env.root->ns; }
 
 }  // namespace
 
@@ -165,8 +163,8 @@ std::expected<Envelope, Problems> read_envelope(xmlDoc* doc) {
                                       xmlGetLineNo(body),
                                       "Body must hold exactly one business document"));
     } else {
-      const char* ns = env.body->ns != nullptr ? reinterpret_cast<const char*>(env.body->ns->href)
-                                               : nullptr;
+      const char* ns =
+          env.body->ns != nullptr ? reinterpret_cast<const char*>(env.body->ns->href) : nullptr;
       if (ns != nullptr) {
         env.case_id = trimmed(text(child(env.body, ns, "CaseId")));
         env.region = trimmed(text(child(env.body, ns, "Region")));
@@ -185,9 +183,9 @@ std::expected<Envelope, Problems> read_envelope(xmlDoc* doc) {
 }
 
 void set_message_id(Envelope& env, const std::string& id) {
-  xmlNode* node = xmlNewDocNode(env.root->doc, envelope_ns(env),
-                                reinterpret_cast<const xmlChar*>("MessageId"),
-                                reinterpret_cast<const xmlChar*>(id.c_str()));
+  xmlNode* node =
+      xmlNewDocNode(env.root->doc, envelope_ns(env), reinterpret_cast<const xmlChar*>("MessageId"),
+                    reinterpret_cast<const xmlChar*>(id.c_str()));
   xmlNode* first = first_child_element(env.root);
   if (first != nullptr) {
     xmlAddPrevSibling(first, node);

@@ -44,10 +44,10 @@ struct Envelope {
   std::int64_t expires_ms = 0;  // 0: none
   std::string priority;         // normal (default) or high
   xmlNode* root = nullptr;
-  xmlNode* body = nullptr;      // the one business document element inside Body
-  std::string case_id;          // CaseId of the body when it has one
-  std::string region;           // Region of the body when it has one
-  int signatures = 0;           // ds:Signature children of the Envelope
+  xmlNode* body = nullptr;  // the one business document element inside Body
+  std::string case_id;      // CaseId of the body when it has one
+  std::string region;       // Region of the body when it has one
+  int signatures = 0;       // ds:Signature children of the Envelope
 
   // "<region>/<case id>" for case documents, empty otherwise: the per-case order key.
   std::string ordering_key() const;

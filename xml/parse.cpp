@@ -84,9 +84,9 @@ void on_start(void* ctx, const xmlChar* localname, const xmlChar* prefix, const 
   st->attributes += static_cast<std::size_t>(nb_attributes);
   const ParseLimits& lim = *st->limits;
   if (st->depth > lim.max_depth) {
-    stop(ctx, make_problem("xml.too-deep", reinterpret_cast<const char*>(localname), "", 0,
-                           "elements are nested deeper than the limit of " +
-                               std::to_string(lim.max_depth)));
+    stop(ctx, make_problem(
+                  "xml.too-deep", reinterpret_cast<const char*>(localname), "", 0,
+                  "elements are nested deeper than the limit of " + std::to_string(lim.max_depth)));
     return;
   }
   if (st->elements > lim.max_elements) {
@@ -115,10 +115,10 @@ void on_comment_refused(void* ctx, const xmlChar*) {
 }
 
 void on_pi_refused(void* ctx, const xmlChar* target, const xmlChar*) {
-  stop(ctx, make_problem("xml.pi-forbidden", "", "", 0,
-                         "processing instruction <?" +
-                             std::string(reinterpret_cast<const char*>(target)) +
-                             "?> is not allowed"));
+  stop(ctx,
+       make_problem("xml.pi-forbidden", "", "", 0,
+                    "processing instruction <?" +
+                        std::string(reinterpret_cast<const char*>(target)) + "?> is not allowed"));
 }
 
 void on_error(void*, xmlErrorPtr) {
@@ -188,8 +188,7 @@ std::expected<DocPtr, Problem> parse(std::string_view bytes, const ParseLimits& 
     sax->processingInstruction = on_pi_refused;
   }
   ctxt->_private = &state;
-  const int options = XML_PARSE_NONET | XML_PARSE_NOCDATA | XML_PARSE_NOERROR |
-                      XML_PARSE_NOWARNING;
+  const int options = XML_PARSE_NONET | XML_PARSE_NOCDATA | XML_PARSE_NOERROR | XML_PARSE_NOWARNING;
   xmlDoc* doc = xmlCtxtReadMemory(ctxt.get(), bytes.data(), static_cast<int>(bytes.size()),
                                   "input.xml", nullptr, options);
   DocPtr owned(doc);
@@ -198,9 +197,11 @@ std::expected<DocPtr, Problem> parse(std::string_view bytes, const ParseLimits& 
   }
   if (!owned || !ctxt->wellFormed) {
     const xmlError* err = xmlCtxtGetLastError(ctxt.get());
-    std::string msg = err != nullptr && err->message != nullptr ? trim(err->message)
-                                                                : "the document is not well-formed XML";
-    return std::unexpected(make_problem("xml.not-well-formed", "", "", err != nullptr ? err->line : 0,
+    std::string msg = err != nullptr && err->message != nullptr
+                          ? trim(err->message)
+                          : "the document is not well-formed XML";
+    return std::unexpected(make_problem("xml.not-well-formed", "", "",
+                                        err != nullptr ? err->line : 0,
                                         "not well-formed XML: " + msg));
   }
   if (xmlDocGetRootElement(owned.get()) == nullptr) {
@@ -244,7 +245,8 @@ bool is(const xmlNode* node, const char* ns, const char* name) {
       std::strcmp(reinterpret_cast<const char*>(node->name), name) != 0) {
     return false;
   }
-  const char* node_ns = node->ns != nullptr ? reinterpret_cast<const char*>(node->ns->href) : nullptr;
+  const char* node_ns =
+      node->ns != nullptr ? reinterpret_cast<const char*>(node->ns->href) : nullptr;
   if (ns == nullptr || node_ns == nullptr) {
     return ns == node_ns;
   }

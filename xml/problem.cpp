@@ -6,8 +6,8 @@ namespace sluice::xml {
 
 Problem make_problem(std::string code, std::string field, std::string path, int line,
                      std::string message) {
-  return Problem{std::move(code), std::move(field), std::move(path), line, -1,
-                 mask_personal_data(message)};
+  return Problem{
+      std::move(code), std::move(field), std::move(path), line, -1, mask_personal_data(message)};
 }
 
 std::string describe(const Problem& p) {

@@ -10,12 +10,12 @@
 namespace sluice::xml {
 
 struct Problem {
-  std::string code;     // e.g. "xml.not-well-formed", "schema.invalid", "check.id-number"
-  std::string field;    // local name of the offending element or column, or empty
-  std::string path;     // XPath of the node, or empty
-  int line = 0;         // 1-based line in the input, 0 if unknown
+  std::string code;          // e.g. "xml.not-well-formed", "schema.invalid", "check.id-number"
+  std::string field;         // local name of the offending element or column, or empty
+  std::string path;          // XPath of the node, or empty
+  int line = 0;              // 1-based line in the input, 0 if unknown
   std::int64_t record = -1;  // 1-based record (CSV line, JSON array index + 1), -1 if n/a
-  std::string message;  // human sentence (masked)
+  std::string message;       // human sentence (masked)
 };
 using Problems = std::vector<Problem>;
 

@@ -44,9 +44,9 @@ std::string admin_stats(const Gateway& gw) {
 }
 
 const char* kSamples[] = {
-    "case.accept/valid-1.xml",        "case.register/valid-1.xml", "case.conclude/valid-1.xml",
-    "case.fee/valid-1.xml",           "case.review/valid-1.xml",   "public.complaint/valid-1.xml",
-    "catalog.item/valid-1.xml",       "stats.report/valid-1.xml",
+    "case.accept/valid-1.xml",  "case.register/valid-1.xml", "case.conclude/valid-1.xml",
+    "case.fee/valid-1.xml",     "case.review/valid-1.xml",   "public.complaint/valid-1.xml",
+    "catalog.item/valid-1.xml", "stats.report/valid-1.xml",
 };
 
 }  // namespace
@@ -103,7 +103,9 @@ TEST_CASE("a destination that is down receives everything once it comes back") {
   auto client = gw.client("sender-440604-approval");
   std::vector<std::string> ids;
   for (int i = 0; i < 10; ++i) {
-    ids.push_back(json_field(post(*client, sample("case.accept/valid-1.xml", "down-" + std::to_string(i))), "messageId"));
+    ids.push_back(
+        json_field(post(*client, sample("case.accept/valid-1.xml", "down-" + std::to_string(i))),
+                   "messageId"));
   }
   // Attempts fail while nothing listens; the status says why.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -134,7 +136,8 @@ TEST_CASE("a receiver that answers 503 is retried until it takes the message") {
   SinkRunner sink(so);
   Gateway gw({.destinations = http_destination("sink", sink.port(), 1)});
   auto client = gw.client("sender-440604-approval");
-  std::string id = json_field(post(*client, sample("case.accept/valid-1.xml", "retry-1")), "messageId");
+  std::string id =
+      json_field(post(*client, sample("case.accept/valid-1.xml", "retry-1")), "messageId");
   CHECK(wait_state(*client, id, "delivered") == "delivered");
   auto body = client->request("GET", "/v1/messages/" + id)->body;
   CHECK(json_field(body, "attempts") == "4");
@@ -156,8 +159,9 @@ TEST_CASE("bad input is refused with a 4xx naming the problem, and nothing is st
     std::string mention;
   };
   std::string missing_sender = good;
-  missing_sender.erase(missing_sender.find("<env:Sender>"),
-                       missing_sender.find("</env:Sender>") + 13 - missing_sender.find("<env:Sender>"));
+  missing_sender.erase(
+      missing_sender.find("<env:Sender>"),
+      missing_sender.find("</env:Sender>") + 13 - missing_sender.find("<env:Sender>"));
   std::string no_route = sample("public.complaint/valid-1.xml", "bad-route");
   std::string with_id = good;
   with_id.insert(with_id.find("<env:SenderMessageId>"),
@@ -173,7 +177,8 @@ TEST_CASE("bad input is refused with a 4xx naming the problem, and nothing is st
       {"billion laughs",
        R"(<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><x>&b;</x>)",
        400, "xml.doctype-forbidden", "DOCTYPE"},
-      {"XXE", R"(<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>)",
+      {"XXE",
+       R"(<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>)",
        400, "xml.doctype-forbidden", "DOCTYPE"},
   };
   for (const auto& c : cases) {
@@ -207,7 +212,8 @@ TEST_CASE("a sender sees only its own messages") {
   SinkRunner sink;
   Gateway gw({.destinations = http_destination("sink", sink.port())});
   auto owner = gw.client("sender-440604-approval");
-  std::string id = json_field(post(*owner, sample("case.accept/valid-1.xml", "own-1")), "messageId");
+  std::string id =
+      json_field(post(*owner, sample("case.accept/valid-1.xml", "own-1")), "messageId");
   auto other = gw.client("sender-440605-tax");
   auto r = other->request("GET", "/v1/messages/" + id);
   REQUIRE(r);
@@ -221,8 +227,8 @@ TEST_CASE("a full queue answers 503 with Retry-After and keeps what it accepted"
     SinkRunner probe;
     port = probe.port();
   }
-  Gateway gw({.destinations = http_destination("sink", port),
-              .store_extra = "max_queued_mb = 1\n"});
+  Gateway gw(
+      {.destinations = http_destination("sink", port), .store_extra = "max_queued_mb = 1\n"});
   auto client = gw.client("sender-440604-approval");
   std::vector<std::string> accepted;
   unsigned status = 202;

@@ -6,8 +6,11 @@ using sluice::queue::DeliveryIndex;
 
 namespace {
 DeliveryIndex::Item item(std::uint64_t seq, std::string key, std::int64_t at = 0) {
-  return DeliveryIndex::Item{.seq = seq, .message_id = std::string(16, 'x'), .key = std::move(key),
-                             .next_at_ms = at, .payload_bytes = 10};
+  return DeliveryIndex::Item{.seq = seq,
+                             .message_id = std::string(16, 'x'),
+                             .key = std::move(key),
+                             .next_at_ms = at,
+                             .payload_bytes = 10};
 }
 }  // namespace
 

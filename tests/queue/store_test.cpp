@@ -44,8 +44,8 @@ struct Fixture {
   }
   std::unique_ptr<Store> open() { return open(options()); }
 
-  NewMessage message(std::string smid, std::string key = "", std::vector<std::string> dests = {"sink"},
-                     std::size_t size = 64) {
+  NewMessage message(std::string smid, std::string key = "",
+                     std::vector<std::string> dests = {"sink"}, std::size_t size = 64) {
     NewMessage m;
     m.message_id = new_uuid(random);
     m.sender = "440604/approval";
@@ -182,8 +182,11 @@ TEST_CASE_METHOD(Fixture, "a failed delivery backs off with jitter and is retrie
 }
 
 TEST_CASE("backoff grows exponentially, is capped, and jitter only shortens it") {
-  RetryPolicy p{.max_attempts = 10, .initial_backoff_ms = 100, .max_backoff_ms = 1000,
-                .multiplier = 3.0, .jitter = 0.25};
+  RetryPolicy p{.max_attempts = 10,
+                .initial_backoff_ms = 100,
+                .max_backoff_ms = 1000,
+                .multiplier = 3.0,
+                .jitter = 0.25};
   CHECK(backoff_delay_ms(p, 1, 0.0) == 100);
   CHECK(backoff_delay_ms(p, 2, 0.0) == 300);
   CHECK(backoff_delay_ms(p, 3, 0.0) == 900);
@@ -228,7 +231,8 @@ TEST_CASE_METHOD(Fixture, "a permanent failure ends the delivery at once") {
   auto l = store->lease("sink", 1);
   REQUIRE(l.size() == 1);
   std::promise<Result<void>> done;
-  store->nack(l[0], "HTTP 400: rejected by receiver", true, [&](Result<void> r) { done.set_value(r); });
+  store->nack(l[0], "HTTP 400: rejected by receiver", true,
+              [&](Result<void> r) { done.set_value(r); });
   REQUIRE(done.get_future().get());
   auto st = store->status(id);
   REQUIRE(st);

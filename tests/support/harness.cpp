@@ -24,7 +24,8 @@ std::filesystem::path dev_pki() {
     std::string cmd = (source_dir() / "certs" / "make-dev-pki.sh").string() + " " + dir.string() +
                       " > " + (binary_dir() / "test-pki.log").string() + " 2>&1";
     if (std::system(cmd.c_str()) != 0) {
-      throw std::runtime_error("make-dev-pki.sh failed; see " + (binary_dir() / "test-pki.log").string());
+      throw std::runtime_error("make-dev-pki.sh failed; see " +
+                               (binary_dir() / "test-pki.log").string());
     }
   });
   return dir;
@@ -44,7 +45,8 @@ SinkRunner::~SinkRunner() {
   thread_.join();
 }
 
-bench::SinkStats SinkRunner::wait_for(std::uint64_t distinct, std::chrono::milliseconds timeout) const {
+bench::SinkStats SinkRunner::wait_for(std::uint64_t distinct,
+                                      std::chrono::milliseconds timeout) const {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     if (sink_->stats().distinct >= distinct) break;
@@ -56,25 +58,28 @@ bench::SinkStats SinkRunner::wait_for(std::uint64_t distinct, std::chrono::milli
 }
 
 std::string http_destination(const std::string& name, std::uint16_t port, int concurrency) {
-  return "[[destination]]\nname = \"" + name + "\"\nkind = \"http\"\nurl = \"http://127.0.0.1:" +
-         std::to_string(port) + "/inbox\"\nconcurrency = " + std::to_string(concurrency) +
-         "\ntimeout_ms = 2000\n";
+  return "[[destination]]\nname = \"" + name +
+         "\"\nkind = \"http\"\nurl = \"http://127.0.0.1:" + std::to_string(port) +
+         "/inbox\"\nconcurrency = " + std::to_string(concurrency) + "\ntimeout_ms = 2000\n";
 }
 
 Gateway::Gateway(GatewayOptions o, const std::string& name) : dir_("sluiced-" + name) {
   auto pki = dev_pki().string();
   std::string toml = R"([gateway]
 id = "test-outer"
-state_dir = ")" + dir_.path().string() + R"("
+state_dir = ")" + dir_.path().string() +
+                     R"("
 log_level = "debug"
 threads = 2
-schema_dir = ")" + (source_dir() / "schemas").string() + R"("
+schema_dir = ")" + (source_dir() / "schemas").string() +
+                     R"("
 
 [listen.data]
 port = 0
 cert = ")" + pki + R"(/gateway-outer.chain.pem"
 key = ")" + pki + R"(/gateway-outer.key.pem"
-client_ca = ")" + pki + R"(/ca-bundle.pem"
+client_ca = ")" + pki +
+                     R"(/ca-bundle.pem"
 crls = [")" + pki + R"(/crl-chain.pem"]
 require_client_cert = true
 max_body_bytes = 262144
@@ -84,12 +89,14 @@ request_timeout_ms = 5000
 port = 0
 cert = ")" + pki + R"(/gateway-outer.chain.pem"
 key = ")" + pki + R"(/gateway-outer.key.pem"
-client_ca = ")" + pki + R"(/ca-bundle.pem"
+client_ca = ")" + pki +
+                     R"(/ca-bundle.pem"
 crls = [")" + pki + R"(/crl-chain.pem"]
 require_client_cert = true
 
 [store]
-path = ")" + (dir_.path() / "store").string() + R"("
+path = ")" + (dir_.path() / "store").string() +
+                     R"("
 map_size_mb = 256
 )" + o.store_extra + R"(
 [retry]
@@ -98,7 +105,8 @@ initial_backoff_ms = 100
 max_backoff_ms = 400
 jitter = 0.1
 
-)" + o.destinations + "\n" + o.routes + "\n" + o.extra;
+)" + o.destinations + "\n" +
+                     o.routes + "\n" + o.extra;
   std::ofstream(dir_ / "sluiced.toml") << toml;
   auto ready = dir_ / "ready.json";
   process_ = std::make_unique<Process>(
@@ -137,7 +145,8 @@ std::unique_ptr<gateway::HttpsClient> Gateway::client(const std::string& cert_na
   return std::make_unique<gateway::HttpsClient>(o);
 }
 
-std::string sample(const std::string& relative, const std::string& smid, const std::string& sender) {
+std::string sample(const std::string& relative, const std::string& smid,
+                   const std::string& sender) {
   std::string doc = read_text(source_dir() / "schemas" / "examples" / relative);
   if (!sender.empty()) {
     auto a = doc.find("<env:Sender>");

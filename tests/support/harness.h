@@ -2,8 +2,8 @@
 // PKI, plus helpers to talk to it as a sender or an admin, and an in-process sink.
 #pragma once
 
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 
 #include <filesystem>
 #include <memory>
@@ -31,8 +31,8 @@ class SinkRunner {
   std::uint16_t port() const { return sink_->port(); }
   bench::SinkStats stats() const { return sink_->stats(); }
   // Waits until `distinct` messages arrived or the timeout passes; returns the final stats.
-  bench::SinkStats wait_for(std::uint64_t distinct, std::chrono::milliseconds timeout =
-                                                         std::chrono::seconds(20)) const;
+  bench::SinkStats wait_for(std::uint64_t distinct,
+                            std::chrono::milliseconds timeout = std::chrono::seconds(20)) const;
 
  private:
   boost::asio::io_context io_;
@@ -43,9 +43,9 @@ class SinkRunner {
 struct GatewayOptions {
   std::string destinations;  // TOML [[destination]] blocks; {SINK_URL} is not substituted here
   std::string routes = "[[route]]\ndoc_type = \"*\"\ndestinations = [\"sink\"]\n";
-  std::string extra;         // more TOML appended verbatim (e.g. [retry])
-  std::string store_extra;   // lines added to [store]
-  std::string data_extra;    // lines added to [listen.data]
+  std::string extra;        // more TOML appended verbatim (e.g. [retry])
+  std::string store_extra;  // lines added to [store]
+  std::string data_extra;   // lines added to [listen.data]
 };
 
 class Gateway {

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# The Sluice demo on a fresh Debian 12 machine: installs what it needs, builds, creates a
+# development PKI, starts a local receiving system (sink) and sluiced on its embedded
+# defaults, then posts documents the way a department's integrator does (curl with a client
+# certificate) and shows them delivered, queried, audited and refused when bad.
+#
+#   ./deploy/demo.sh            run the demo and stop everything at the end
+#   ./deploy/demo.sh --keep     leave sluiced and the sink running afterwards
+set -euo pipefail
+cd "$(dirname "$0")/.."
+keep=no
+[ "${1:-}" = "--keep" ] && keep=yes
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "1. Install Debian packages (deploy/install-deps.sh)"
+./deploy/install-deps.sh
+
+step "2. Build (cmake --preset default; Ninja, ccache)"
+cmake --preset default > /dev/null
+cmake --build --preset default
+
+step "3. Development PKI in var/pki (root CA -> issuing CA -> gateways, senders, admin)"
+certs/make-dev-pki.sh var/pki
+
+step "4. Start a local receiving system on 127.0.0.1:9000 and sluiced on its embedded defaults"
+for port in 8443 8444 9000; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "port $port is in use (an earlier demo still running? try: pkill -f 'build/gateway/sluiced|sluice-sink')" >&2
+    exit 1
+  fi
+done
+rm -rf var/outer var/sink var/log var/demo
+mkdir -p var/log var/demo
+build/bench/sluice-sink --port 9000 --dir var/sink > var/log/sink.log 2>&1 &
+sink_pid=$!
+build/gateway/sluiced --ready-file var/demo/ready.json > var/log/sluiced.log 2>&1 &
+sluiced_pid=$!
+cleanup() {
+  if [ "$keep" = no ]; then
+    kill -TERM "$sluiced_pid" "$sink_pid" 2>/dev/null || true
+    wait "$sluiced_pid" 2>/dev/null || true
+    wait "$sink_pid" 2>/dev/null || true
+  fi
+}
+trap cleanup EXIT
+for _ in $(seq 200); do [ -f var/demo/ready.json ] && break; sleep 0.05; done
+[ -f var/demo/ready.json ] || { echo "sluiced did not start:"; cat var/log/sluiced.log; exit 1; }
+echo "sluiced is up: $(cat var/demo/ready.json)"
+
+# A department integrator's curl: the sender's certificate identifies it (OU=node, CN=system).
+post() {  # post <cert-name> <file>: prints "HTTP <code> <json answer>"
+  local code
+  code=$(curl -sS --cacert var/pki/ca-bundle.pem --cert "var/pki/$1.chain.pem" --key "var/pki/$1.key.pem" \
+       -H 'Content-Type: application/xml' --data-binary @"$2" -o var/demo/answer.json \
+       -w '%{http_code}' https://localhost:8443/v1/messages)
+  echo "HTTP $code $(cat var/demo/answer.json)"
+}
+
+step "5. A district approval system posts case events (curl + client certificate)"
+run=$(date +%s)
+ids=()
+for doc in case.register case.accept case.undertake case.review case.approve case.fee case.conclude case.rating; do
+  # A fresh SenderMessageId per demo run (the same one again would be answered as a resend).
+  sed "s#<env:SenderMessageId>\([^<]*\)</env:SenderMessageId>#<env:SenderMessageId>\1-$run</env:SenderMessageId>#" \
+      "schemas/examples/$doc/valid-1.xml" > "var/demo/$doc.xml"
+  echo "POST $doc"
+  out=$(post sender-440604-approval "var/demo/$doc.xml")
+  echo "  $out" | cut -c1-240
+  ids+=("$(echo "$out" | sed -n 's/.*"messageId":"\([^"]*\)".*/\1/p')")
+done
+
+step "6. The same document again: answered with the original MessageId, stored once"
+post sender-440604-approval var/demo/case.accept.xml | cut -c1-200
+
+step "7. Delivered to the receiving system (sink), each exactly once"
+for _ in $(seq 100); do
+  [ "$(ls var/sink 2>/dev/null | wc -l)" -ge "${#ids[@]}" ] && break; sleep 0.1
+done
+ls -1 var/sink | head -20
+echo "sink received $(ls var/sink | wc -l) documents for ${#ids[@]} posted"
+echo "case.conclude also went to the spool destination 'archive': $(ls var/outer/archive | wc -l) file(s)"
+
+step "8. The integrator asks for the state of a message"
+curl -sS --cacert var/pki/ca-bundle.pem --cert var/pki/sender-440604-approval.chain.pem \
+     --key var/pki/sender-440604-approval.key.pem "https://localhost:8443/v1/messages/${ids[1]}"
+echo
+
+step "9. Bad input is refused with a reason, and nothing is stored"
+printf 'not xml' > var/demo/bad.xml
+post sender-440604-approval var/demo/bad.xml
+echo "another sender's certificate claiming 440604/approval:"
+post sender-440605-tax var/demo/case.accept.xml
+
+step "10. The network admin: queues and the audit trail (sluicectl, admin certificate)"
+build/gateway/sluicectl stats
+build/gateway/sluicectl audit verify
+
+echo
+if [ "$keep" = yes ]; then
+  echo "Demo done; sluiced (pid $sluiced_pid) and the sink (pid $sink_pid) keep running."
+else
+  echo "Demo done; stopping sluiced and the sink. Logs: var/log/"
+fi
