@@ -166,7 +166,9 @@ int main(int argc, char** argv) {
       "= \"sink\"\nkind = \"http\"\nurl = \"http://127.0.0.1:" +
       std::to_string(sink->port()) +
       "/in\"\nconcurrency = " + std::to_string(o.delivery_concurrency) +
-      "\n[[route]]\ndoc_type = \"*\"\ndestinations = [\"sink\"]\n" + o.extra_config + "\n";
+      "\n[[route]]\ndoc_type = \"*\"\ndestinations = [\"sink\"]\n"
+      "[[sender]]\nid = \"440604/approval\"\ndoc_types = [\"*\"]\n" +
+      o.extra_config + "\n";
   std::ofstream(o.dir + "/sluiced.toml") << config;
   std::string ready = o.dir + "/ready.json";
   std::string log = o.dir + "/sluiced.log";

@@ -1,10 +1,14 @@
 #include "gateway/api.h"
 
 #include "gateway/config.h"
+#include "gateway/feeds.h"
 #include "gateway/ingest.h"
 #include "gateway/json.h"
 #include "gateway/metrics.h"
+#include "gateway/multipart.h"
 #include "queue/queue.h"
+
+#include <algorithm>
 
 namespace sluice::gateway {
 
@@ -33,6 +37,46 @@ void DataApi::handle(HttpRequest req, Respond respond) {
     ingest_.submit(std::move(s), [respond = std::move(respond)](IngestResult r) mutable {
       respond(r ? accepted_response(*r) : rejection_response(r.error()));
     });
+    return;
+  }
+  if (path.starts_with("/v1/submit/")) {
+    if (req.method != "POST") {
+      respond(error_response(405, "http.method", "use POST to submit to a feed"));
+      return;
+    }
+    std::string feed(path.substr(std::string_view("/v1/submit/").size()));
+    if (feeds_ == nullptr || !feeds_->has_feed(feed)) {
+      respond(error_response(404, "feed.unknown", "no feed named " + feed));
+      return;
+    }
+    std::vector<std::string> inputs, names;
+    std::string boundary = multipart_boundary(req.header("content-type"));
+    if (!boundary.empty()) {
+      auto parts = parse_multipart(req.body, boundary);
+      if (!parts) {
+        respond(error_response(400, "multipart.malformed", parts.error().message));
+        return;
+      }
+      bool any_file = std::any_of(parts->begin(), parts->end(),
+                                  [](const Part& p) { return !p.filename.empty(); });
+      for (const auto& part : *parts) {
+        if (any_file && part.filename.empty()) continue;
+        inputs.emplace_back(part.data);
+        names.push_back(!part.filename.empty() ? part.filename : part.name);
+      }
+      if (inputs.empty()) {
+        respond(error_response(400, "multipart.empty", "the upload holds no file"));
+        return;
+      }
+    } else {
+      inputs.push_back(std::move(req.body));
+    }
+    feeds_->submit(feed, std::move(inputs), req.peer, "feed:" + feed,
+                   [respond = std::move(respond),
+                    names = std::move(names)](std::vector<FeedOutcome> outcomes) mutable {
+                     auto [status, body] = feed_outcome_json(outcomes, names);
+                     respond(json_response(status, body));
+                   });
     return;
   }
   if (path.starts_with("/v1/messages/")) {

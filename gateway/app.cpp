@@ -7,20 +7,27 @@
 #include <condition_variable>
 #include <thread>
 
+#include "adapters/registry.h"
 #include "common/clock.h"
 #include "common/random.h"
 #include "gateway/admin.h"
 #include "gateway/api.h"
 #include "gateway/audit.h"
+#include "gateway/authz.h"
 #include "gateway/egress.h"
+#include "gateway/feeds.h"
 #include "gateway/http_server.h"
 #include "gateway/ingest.h"
 #include "gateway/json.h"
 #include "gateway/metrics.h"
+#include "gateway/quarantine.h"
+#include "gateway/quarantine_api.h"
 #include "gateway/routes.h"
+#include "gateway/spool_in.h"
 #include "gateway/tls.h"
 #include "queue/queue.h"
 #include "xml/parse.h"
+#include "xml/validate.h"
 
 namespace sluice::gateway {
 
@@ -41,6 +48,17 @@ class App::Impl {
     store_ = std::move(*store);
     audit_ = std::make_unique<AuditLog>(*store_, SystemClock::instance());
     routes_ = std::make_unique<RouteTable>(config_.routes);
+    auto validator = xml::Validator::load(config_.schema_dir);
+    if (!validator) {
+      return fail(validator.error());
+    }
+    validator_ = std::move(*validator);
+    authorizer_ = std::make_unique<Authorizer>(config_.senders);
+    quarantine_ = std::make_unique<Quarantine>(
+        *store_, SystemClock::instance(), SecureRandom::instance(), config_.quarantine_max_bytes);
+    if (auto r = quarantine_->open(); !r) {
+      return fail(r.error());
+    }
     metrics_.add_gauge_source([this](std::string& out) { render_gauges(out); });
 
     IngestDeps deps;
@@ -50,9 +68,20 @@ class App::Impl {
     deps.metrics = &metrics_;
     deps.clock = &SystemClock::instance();
     deps.random = &SecureRandom::instance();
+    deps.validator = validator_.get();
+    deps.authorizer = authorizer_.get();
+    deps.quarantine = quarantine_.get();
     ingest_ = std::make_unique<Ingest>(deps);
-    data_api_ = std::make_unique<DataApi>(config_, *ingest_, *store_, metrics_);
+    adapters::register_builtin_adapters(registry_);
+    auto feeds = FeedIngest::create(config_, registry_, *ingest_, quarantine_.get(),
+                                    authorizer_.get(), audit_.get());
+    if (!feeds) {
+      return fail(feeds.error());
+    }
+    feeds_ = std::move(*feeds);
+    data_api_ = std::make_unique<DataApi>(config_, *ingest_, *store_, metrics_, feeds_.get());
     admin_api_ = std::make_unique<AdminApi>(*store_, metrics_, audit_.get());
+    register_quarantine_api(*admin_api_, *quarantine_, *ingest_, *feeds_, *audit_);
 
     if (config_.data.enabled) {
       auto tls = ServerTls::create(config_.data.tls);
@@ -110,6 +139,13 @@ class App::Impl {
       return fail(egress.error());
     }
     egress_ = std::move(*egress);
+    for (const auto& sp : config_.spool_in) {
+      auto w = SpoolWatcher::start(sp, *feeds_, metrics_, config_.data.max_batch_bytes);
+      if (!w) {
+        return fail(w.error());
+      }
+      spool_watchers_.push_back(std::move(*w));
+    }
     maintenance_ = std::jthread([this](std::stop_token stop) { maintenance(stop); });
     audit_->record("system", "gateway.start", config_.gateway_id,
                    "role " + config_.role + ", config " + config_.source.string());
@@ -152,9 +188,12 @@ class App::Impl {
     { std::lock_guard lock(maintenance_mutex_); }
     maintenance_cv_.notify_all();
     if (maintenance_.joinable()) maintenance_.join();
+    for (auto& w : spool_watchers_) w->stop();
     if (egress_) egress_->stop();
     data_server_.reset();
     admin_server_.reset();
+    spool_watchers_.clear();
+    feeds_.reset();  // joins the feed workers: no more writes after this
     if (store_) {
       audit_->record_sync("system", "gateway.stop", config_.gateway_id, "clean shutdown");
       store_->close();
@@ -188,6 +227,10 @@ class App::Impl {
            std::to_string(st.queued_bytes) + "\n";
     out += "# TYPE sluice_store_commits_total counter\nsluice_store_commits_total " +
            std::to_string(st.commits) + "\n";
+    out += "# TYPE sluice_quarantine_entries gauge\nsluice_quarantine_entries " +
+           std::to_string(quarantine_->count()) + "\n";
+    out += "# TYPE sluice_quarantine_bytes gauge\nsluice_quarantine_bytes " +
+           std::to_string(quarantine_->bytes()) + "\n";
     out += "# TYPE sluice_store_read_only gauge\nsluice_store_read_only " +
            std::string(st.read_only ? "1" : "0") + "\n";
     if (data_server_) {
@@ -210,6 +253,12 @@ class App::Impl {
   std::unique_ptr<queue::Store> store_;
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<RouteTable> routes_;
+  std::unique_ptr<xml::Validator> validator_;
+  std::unique_ptr<Authorizer> authorizer_;
+  std::unique_ptr<Quarantine> quarantine_;
+  adapters::Registry registry_;
+  std::unique_ptr<FeedIngest> feeds_;
+  std::vector<std::unique_ptr<SpoolWatcher>> spool_watchers_;
   Metrics metrics_;
   std::unique_ptr<Ingest> ingest_;
   std::unique_ptr<DataApi> data_api_;

@@ -227,6 +227,36 @@ Result<Config> finish(Config c, std::vector<std::string> errors) {
       }
     }
   }
+  std::set<std::string> feeds;
+  for (const auto& f : c.feeds) {
+    if (f.name.empty() || f.mapping.empty()) {
+      errors.push_back("each [[feed]] needs name and mapping");
+    } else if (!feeds.insert(f.name).second) {
+      errors.push_back("feed \"" + f.name + "\" is defined twice");
+    }
+  }
+  std::set<std::string> senders;
+  for (const auto& sd : c.senders) {
+    if (sd.id.find('/') == std::string::npos) {
+      errors.push_back("sender \"" + sd.id + "\": id must be node/system");
+    } else if (!senders.insert(sd.id).second) {
+      errors.push_back("sender \"" + sd.id + "\" is defined twice");
+    }
+    for (const auto& f : sd.feeds) {
+      if (!feeds.contains(f)) {
+        errors.push_back("sender \"" + sd.id + "\" names unknown feed \"" + f + "\"");
+      }
+    }
+  }
+  for (const auto& sp : c.spool_in) {
+    if (sp.name.empty() || sp.path.empty() || sp.feed.empty() || sp.sender.empty()) {
+      errors.push_back("each [[spool_in]] needs name, path, feed and sender");
+    } else if (!feeds.contains(sp.feed)) {
+      errors.push_back("spool_in \"" + sp.name + "\" names unknown feed \"" + sp.feed + "\"");
+    } else if (sp.sender.find('/') == std::string::npos) {
+      errors.push_back("spool_in \"" + sp.name + "\": sender must be node/system");
+    }
+  }
   if (c.data.enabled && (c.data.tls.cert.empty() || c.data.tls.key.empty())) {
     errors.push_back("listen.data needs cert and key (the data listener is HTTPS only)");
   }
@@ -337,6 +367,56 @@ Result<Config> parse_config(std::string_view text, const std::string& source,
           c.destinations.push_back(std::move(d));
         }
       }
+    }
+    auto tables = [&](const char* key, auto&& read) {
+      if (const toml::node* n = top.node(key)) {
+        const toml::array* arr = n->as_array();
+        if (arr == nullptr) {
+          errors.push_back(std::string(key) + " must be an array of tables ([[" + key + "]])");
+          return;
+        }
+        for (const auto& item : *arr) {
+          const toml::table* t = item.as_table();
+          if (t == nullptr) {
+            errors.push_back(std::string("each [[") + key + "]] must be a table (" + where(item) +
+                             ")");
+            continue;
+          }
+          Section sec(*t, key, errors, base_dir);
+          read(sec);
+        }
+      }
+    };
+    tables("feed", [&](Section& s) {
+      FeedConfig f;
+      s.str("name", f.name);
+      s.path("mapping", f.mapping);
+      c.feeds.push_back(std::move(f));
+    });
+    tables("sender", [&](Section& s) {
+      SenderConfig sd;
+      s.str("id", sd.id);
+      s.strings("doc_types", sd.doc_types);
+      s.strings("receivers", sd.receivers);
+      s.strings("feeds", sd.feeds);
+      c.senders.push_back(std::move(sd));
+    });
+    tables("spool_in", [&](Section& s) {
+      SpoolInConfig sp;
+      s.str("name", sp.name);
+      s.path("path", sp.path);
+      s.str("feed", sp.feed);
+      s.str("sender", sp.sender);
+      c.spool_in.push_back(std::move(sp));
+    });
+    if (const toml::table* t = subtable(top, "quarantine", errors)) {
+      Section s(*t, "quarantine", errors, base_dir);
+      s.integer("max_mb", c.quarantine_max_bytes, 1, 1 << 20, 1 << 20);
+    }
+    if (const toml::table* t = subtable(top, "feeds", errors)) {
+      Section s(*t, "feeds", errors, base_dir);
+      s.integer("max_records", c.max_batch_records, 1, 10'000'000);
+      s.integer("threads", c.feed_threads, 1, 16);
     }
     if (const toml::node* n = top.node("route")) {
       const toml::array* arr = n->as_array();

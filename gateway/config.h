@@ -55,6 +55,30 @@ struct RouteConfig {
   std::vector<std::string> destinations;
 };
 
+// A department feed: its own format, translated by the adapter its mapping file names.
+struct FeedConfig {
+  std::string name;
+  std::filesystem::path mapping;
+};
+
+// What an authenticated sender may do. Patterns as in routes ("*", "case.*", "440600/*").
+struct SenderConfig {
+  std::string id;  // "node/system" from its certificate
+  std::vector<std::string> doc_types{"*"};
+  std::vector<std::string> receivers{"*"};
+  std::vector<std::string> feeds;  // feed names it may submit to
+};
+
+// A directory that a system which can only drop files writes into: files renamed into
+// <path>/incoming are translated by `feed` as sender `sender`, then moved to done/ or
+// failed/ (with <file>.errors.json).
+struct SpoolInConfig {
+  std::string name;
+  std::filesystem::path path;
+  std::string feed;
+  std::string sender;
+};
+
 struct Config {
   std::filesystem::path source;  // the file it came from, or "(embedded defaults)"
   std::string role = "outer";
@@ -70,6 +94,12 @@ struct Config {
   xml::ParseLimits xml;
   std::vector<DestinationConfig> destinations;
   std::vector<RouteConfig> routes;
+  std::vector<FeedConfig> feeds;
+  std::vector<SenderConfig> senders;
+  std::vector<SpoolInConfig> spool_in;
+  std::uint64_t quarantine_max_bytes = 256ull << 20;  // refused inputs kept for operators
+  std::size_t max_batch_records = 100'000;            // records in one feed input
+  int feed_threads = 1;                               // workers translating feed inputs
 };
 
 // Parses TOML text (`source` names it in messages). Relative paths are resolved against

@@ -4,13 +4,20 @@
 
 #include "common/encoding.h"
 #include "common/pii.h"
+#include "gateway/authz.h"
 #include "gateway/metrics.h"
+#include "gateway/quarantine.h"
 #include "gateway/routes.h"
 #include "queue/queue.h"
 #include "xml/envelope.h"
 #include "xml/parse.h"
+#include "xml/validate.h"
 
 namespace sluice::gateway {
+
+std::string Ingest::sender_of(const Submission& s, const std::string& claimed) {
+  return s.peer.authenticated ? s.peer.sender() : claimed;
+}
 
 Rejection Ingest::reject(const Submission& s, unsigned status, std::string code,
                          std::string message, xml::Problems problems, bool keep) const {
@@ -19,41 +26,65 @@ Rejection Ingest::reject(const Submission& s, unsigned status, std::string code,
   r.code = std::move(code);
   r.message = mask_personal_data(message);
   r.problems = std::move(problems);
-  (void)keep;
+  for (auto& p : r.problems) {
+    if (s.record >= 0 && p.record < 0) p.record = s.record;
+    if (s.line > 0 && p.line == 0) p.line = s.line;  // a built document has no lines of its own
+  }
+  r.keep = keep && s.quarantine_on_failure;
   deps_.metrics->add("sluice_ingest_rejected_total", "code=\"" + r.code + "\"");
-  spdlog::info("rejected input from {} via {}: {} ({})",
+  spdlog::info("rejected input from {} via {}{}: {} ({})",
                s.peer.authenticated ? s.peer.sender() : std::string("unauthenticated"), s.source,
-               r.message, xml::describe(r.problems, 3));
+               s.record >= 0 ? " record " + std::to_string(s.record) : std::string(), r.message,
+               xml::describe(r.problems, 3));
   return r;
 }
 
-std::expected<Ingest::Prepared, Rejection> Ingest::prepare(const Submission& s) const {
+std::expected<Ingest::Prepared, Rejection> Ingest::prepare(Submission& s) const {
   const Config& cfg = *deps_.config;
-  xml::ParseLimits limits = cfg.xml;
-  limits.max_bytes = cfg.data.max_body_bytes;
-  auto doc = xml::parse(s.bytes, limits);
-  if (!doc) {
-    bool too_big = doc.error().code == "xml.too-large";
-    return std::unexpected(reject(s, too_big ? 413 : 400, doc.error().code, doc.error().message,
-                                  {doc.error()}, !too_big));
+  if (!s.document) {
+    xml::ParseLimits limits = cfg.xml;
+    limits.max_bytes = cfg.data.max_body_bytes;
+    auto doc = xml::parse(s.bytes, limits);
+    if (!doc) {
+      bool too_big = doc.error().code == "xml.too-large";
+      return std::unexpected(reject(s, too_big ? 413 : 400, doc.error().code, doc.error().message,
+                                    {doc.error()}, !too_big));
+    }
+    s.document = std::move(*doc);
   }
-  auto env = xml::read_envelope(doc->get());
+  xmlDoc* doc = s.document.get();
+  auto env = xml::read_envelope(doc);
   if (!env) {
-    return std::unexpected(reject(s, 400, "envelope.invalid",
-                                  "the envelope is incomplete: " + xml::describe(env.error(), 3),
-                                  env.error(), true));
+    std::string message = "the envelope is incomplete: " + xml::describe(env.error(), 3);
+    return std::unexpected(
+        reject(s, 400, "envelope.invalid", std::move(message), env.error(), true));
   }
   if (!env->message_id.empty()) {
     return std::unexpected(
         reject(s, 400, "envelope.message-id-assigned",
                "MessageId is assigned by the gateway; send the document without it", {}, true));
   }
-  const std::string sender = env->sender.str();
-  if (s.peer.authenticated && s.peer.sender() != sender) {
+  const std::string claimed = env->sender.str();
+  if (s.peer.authenticated && s.peer.sender() != claimed) {
     return std::unexpected(reject(s, 403, "auth.sender-mismatch",
-                                  "the envelope claims sender " + sender +
+                                  "the envelope claims sender " + claimed +
                                       " but the client certificate identifies " + s.peer.sender(),
                                   {}, false));
+  }
+  const std::string sender = sender_of(s, claimed);
+  if (deps_.authorizer != nullptr) {
+    if (auto why = deps_.authorizer->check_document(sender, env->doc_type, env->receiver.str())) {
+      return std::unexpected(reject(s, 403, "auth.forbidden", *why, {}, false));
+    }
+  }
+  if (deps_.validator != nullptr) {
+    xml::Problems problems = deps_.validator->validate(doc);
+    if (!problems.empty()) {
+      std::string message =
+          "the document does not meet the exchange standard: " + xml::describe(problems, 3);
+      return std::unexpected(
+          reject(s, 422, "document.invalid", std::move(message), std::move(problems), true));
+    }
   }
   std::int64_t now = deps_.clock->now_ms();
   if (env->expires_ms != 0 && env->expires_ms <= now) {
@@ -69,13 +100,13 @@ std::expected<Ingest::Prepared, Rejection> Ingest::prepare(const Submission& s) 
         {}, false));
   }
   Prepared p;
+  p.accepted.doc_type = env->doc_type;
+  p.accepted.sender = sender;
+  p.accepted.sender_message_id = env->sender_message_id;
   if (auto original = deps_.store->find_duplicate(sender, env->sender_message_id)) {
     p.duplicate = true;
     p.accepted.message_id = *original;
     p.accepted.duplicate = true;
-    p.accepted.doc_type = env->doc_type;
-    p.accepted.sender = sender;
-    p.accepted.sender_message_id = env->sender_message_id;
     p.accepted.destinations = std::move(destinations);
     return p;
   }
@@ -91,24 +122,49 @@ std::expected<Ingest::Prepared, Rejection> Ingest::prepare(const Submission& s) 
   m.ordering_key = env->ordering_key();
   m.expires_ms = env->expires_ms;
   m.destinations = destinations;
-  m.payload = xml::serialize(doc->get());
+  m.payload = xml::serialize(doc);
   m.attributes["receiver"] = env->receiver.str();
   m.attributes["source"] = s.source;
   if (!env->correlation_id.empty()) {
     m.attributes["correlation_id"] = env->correlation_id;
   }
   p.accepted.message_id = id;
-  p.accepted.doc_type = env->doc_type;
-  p.accepted.sender = sender;
-  p.accepted.sender_message_id = env->sender_message_id;
   p.accepted.destinations = std::move(destinations);
   return p;
+}
+
+void Ingest::reject_async(const Submission& s, Rejection rejection, IngestCallback done) {
+  if (!rejection.keep || deps_.quarantine == nullptr) {
+    done(std::unexpected(std::move(rejection)));
+    return;
+  }
+  QuarantineEntry e;
+  e.sender = s.peer.authenticated ? s.peer.sender() : std::string("unauthenticated");
+  e.source = s.source;
+  e.kind = "document";
+  e.record = s.record;
+  e.line = s.line;
+  e.code = rejection.code;
+  e.message = rejection.message;
+  e.problems = rejection.problems;
+  e.raw =
+      !s.bytes.empty() ? s.bytes : (s.document ? xml::serialize(s.document.get()) : std::string());
+  deps_.quarantine->put_async(
+      std::move(e),
+      [rejection = std::move(rejection), done = std::move(done)](Result<std::string> id) mutable {
+        if (id) {
+          rejection.quarantine_id = *id;
+        } else {
+          rejection.message += " (not kept: " + id.error().message + ")";
+        }
+        done(std::unexpected(std::move(rejection)));
+      });
 }
 
 void Ingest::submit(Submission submission, IngestCallback done) {
   auto prepared = prepare(submission);
   if (!prepared) {
-    done(std::unexpected(std::move(prepared.error())));
+    reject_async(submission, std::move(prepared.error()), std::move(done));
     return;
   }
   if (prepared->duplicate) {

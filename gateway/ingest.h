@@ -16,6 +16,7 @@
 #include "common/random.h"
 #include "gateway/config.h"
 #include "gateway/http.h"
+#include "xml/parse.h"
 #include "xml/problem.h"
 
 #include "queue/queue.h"
@@ -33,9 +34,12 @@ class Quarantine;
 class DocumentSigner;
 
 struct Submission {
-  std::string bytes;   // one standard envelope
-  PeerIdentity peer;   // who sent it (verified certificate), or unauthenticated
-  std::string source;  // "api", "feed:<name>", "spool:<name>", "resubmit:<id>"
+  std::string bytes;         // one standard envelope as received...
+  xml::DocPtr document;      // ...or already parsed / built by an adapter
+  PeerIdentity peer;         // who sent it (verified certificate or configured spool sender)
+  std::string source;        // "api", "feed:<name>", "spool:<name>/<file>", "resubmit:<id>"
+  std::int64_t record = -1;  // record and line in a feed input, for problems
+  int line = 0;
   bool quarantine_on_failure = true;
 };
 
@@ -56,6 +60,7 @@ struct Rejection {
   xml::Problems problems;     // per-field detail
   std::string quarantine_id;  // set when the input was kept in the quarantine
   int retry_after_s = 0;      // set for 503 backpressure
+  bool keep = false;          // the input belongs in the quarantine (translation/validation)
 };
 
 using IngestResult = std::expected<Accepted, Rejection>;
@@ -87,13 +92,19 @@ class Ingest {
     Accepted accepted;          // what to answer once it is durable
     bool duplicate = false;     // already stored: answer without persisting again
   };
-  std::expected<Prepared, Rejection> prepare(const Submission& submission) const;
+  std::expected<Prepared, Rejection> prepare(Submission& submission) const;
+
+  // Keeps a rejected input in the quarantine (when it belongs there) and then reports.
+  void reject_async(const Submission& submission, Rejection rejection, IngestCallback done);
 
   const IngestDeps& deps() const { return deps_; }
 
  private:
   Rejection reject(const Submission& s, unsigned status, std::string code, std::string message,
                    xml::Problems problems, bool keep) const;
+  // The sender identity of a submission: the certificate's, or the envelope's when the
+  // listener does not authenticate (development only).
+  static std::string sender_of(const Submission& s, const std::string& claimed);
 
   IngestDeps deps_;
 };

@@ -5,18 +5,30 @@
 #include <libxml/xmlIO.h>
 #include <libxml/xmlsave.h>
 
+#include <algorithm>
 #include <cstring>
 #include <mutex>
 #include <optional>
+#include <vector>
 
 namespace sluice::xml {
 namespace {
 
-std::filesystem::path g_allowed_dir;  // Written once in initialize(), before threads.
+std::mutex g_allowed_mutex;
+std::vector<std::filesystem::path> g_allowed_dirs;  // Guarded by g_allowed_mutex.
 xmlExternalEntityLoader g_default_loader = nullptr;
 
+bool allowed(const std::filesystem::path& canonical) {
+  std::lock_guard lock(g_allowed_mutex);
+  for (const auto& dir : g_allowed_dirs) {
+    auto rel = canonical.lexically_relative(dir);
+    if (!rel.empty() && *rel.begin() != "..") return true;
+  }
+  return false;
+}
+
 xmlParserInputPtr guarded_loader(const char* url, const char* id, xmlParserCtxtPtr ctxt) {
-  if (url != nullptr && !g_allowed_dir.empty()) {
+  if (url != nullptr) {
     std::string_view u(url);
     if (u.starts_with("file://")) {
       u.remove_prefix(7);
@@ -24,11 +36,8 @@ xmlParserInputPtr guarded_loader(const char* url, const char* id, xmlParserCtxtP
     if (u.find("://") == std::string_view::npos) {
       std::error_code ec;
       auto canonical = std::filesystem::weakly_canonical(std::filesystem::path(u), ec);
-      if (!ec) {
-        auto rel = canonical.lexically_relative(g_allowed_dir);
-        if (!rel.empty() && *rel.begin() != "..") {
-          return g_default_loader(canonical.c_str(), id, ctxt);
-        }
+      if (!ec && allowed(canonical)) {
+        return g_default_loader(canonical.c_str(), id, ctxt);
       }
     }
   }
@@ -140,14 +149,20 @@ std::string trim(std::string s) {
 
 void initialize(const std::filesystem::path& allowed_dir) {
   static std::once_flag once;
-  std::call_once(once, [&] {
+  std::call_once(once, [] {
     xmlInitParser();
-    std::error_code ec;
-    g_allowed_dir = allowed_dir.empty() ? std::filesystem::path()
-                                        : std::filesystem::weakly_canonical(allowed_dir, ec);
     g_default_loader = xmlGetExternalEntityLoader();
     xmlSetExternalEntityLoader(guarded_loader);
   });
+  if (!allowed_dir.empty()) {
+    std::error_code ec;
+    auto dir = std::filesystem::weakly_canonical(allowed_dir, ec);
+    std::lock_guard lock(g_allowed_mutex);
+    if (!ec &&
+        std::find(g_allowed_dirs.begin(), g_allowed_dirs.end(), dir) == g_allowed_dirs.end()) {
+      g_allowed_dirs.push_back(dir);
+    }
+  }
 }
 
 std::expected<DocPtr, Problem> parse(std::string_view bytes, const ParseLimits& limits) {

@@ -33,9 +33,9 @@ struct ParseLimits {
   Comments comments = Comments::kStrip;
 };
 
-// Process-wide setup, once, before threads start: initialises libxml2 and installs an
-// external-entity loader that refuses every URL except files under `allowed_dir` (the
-// schema directory; empty refuses all).
+// Process-wide setup, before threads start: initialises libxml2 (once) and installs an
+// external-entity loader that refuses every URL except files under the allowed directories
+// (each call adds `allowed_dir`, the schema or stylesheet directory; empty adds none).
 void initialize(const std::filesystem::path& allowed_dir);
 
 std::expected<DocPtr, Problem> parse(std::string_view bytes, const ParseLimits& limits);

@@ -278,7 +278,9 @@ TEST_CASE("SIGTERM stops sluiced cleanly after finishing what it accepted") {
   auto client = gw.client("sender-440604-approval");
   for (int i = 0; i < 20; ++i) {
     unsigned status = 0;
-    post(*client, sample("case.accept/valid-1.xml", "term-" + std::to_string(i)), &status);
+    std::string body =
+        post(*client, sample("case.accept/valid-1.xml", "term-" + std::to_string(i)), &status);
+    INFO(body);
     REQUIRE(status == 202);
   }
   int status = gw.stop();

@@ -57,6 +57,27 @@ bench::SinkStats SinkRunner::wait_for(std::uint64_t distinct,
   return sink_->stats();
 }
 
+std::string default_senders() {
+  std::string maps = (source_dir() / "adapters" / "mappings").string();
+  std::string out = "[[feed]]\nname = \"market-json\"\nmapping = \"" + maps +
+                    "/market-regulation-json.toml\"\n"
+                    "[[feed]]\nname = \"tax-csv\"\nmapping = \"" +
+                    maps +
+                    "/tax-register-csv-gbk.toml\"\n"
+                    "[[feed]]\nname = \"psb-xml\"\nmapping = \"" +
+                    maps +
+                    "/public-security-xslt.toml\"\n"
+                    "[[feed]]\nname = \"standard-xml\"\nmapping = \"" +
+                    maps + "/standard-xml.toml\"\n";
+  for (const char* id :
+       {"440604/approval", "440605/tax", "440600/market", "440600/supervision", "440600/psb"}) {
+    out += "[[sender]]\nid = \"" + std::string(id) +
+           "\"\ndoc_types = [\"*\"]\nreceivers = [\"*\"]\nfeeds = [\"market-json\", "
+           "\"tax-csv\", \"psb-xml\", \"standard-xml\"]\n";
+  }
+  return out;
+}
+
 std::string http_destination(const std::string& name, std::uint16_t port, int concurrency) {
   return "[[destination]]\nname = \"" + name +
          "\"\nkind = \"http\"\nurl = \"http://127.0.0.1:" + std::to_string(port) +
@@ -106,7 +127,7 @@ max_backoff_ms = 400
 jitter = 0.1
 
 )" + o.destinations + "\n" +
-                     o.routes + "\n" + o.extra;
+                     o.routes + "\n" + o.senders + "\n" + o.extra;
   std::ofstream(dir_ / "sluiced.toml") << toml;
   auto ready = dir_ / "ready.json";
   process_ = std::make_unique<Process>(

@@ -40,12 +40,22 @@ class SinkRunner {
   std::thread thread_;
 };
 
+// [[sender]] entries letting each development sender certificate send any DocType, and the
+// shipped department feeds.
+std::string default_senders();
+
+// [[sender]] entries letting each development sender certificate send any DocType, and the
+// shipped department feeds.
+std::string default_senders();
+
 struct GatewayOptions {
-  std::string destinations;  // TOML [[destination]] blocks; {SINK_URL} is not substituted here
+  std::string destinations;  // TOML [[destination]] blocks
   std::string routes = "[[route]]\ndoc_type = \"*\"\ndestinations = [\"sink\"]\n";
   std::string extra;        // more TOML appended verbatim (e.g. [retry])
   std::string store_extra;  // lines added to [store]
   std::string data_extra;   // lines added to [listen.data]
+  // Senders and feeds: every development sender may send anything by default.
+  std::string senders = default_senders();
 };
 
 class Gateway {
