@@ -121,7 +121,8 @@ void AdminApi::handle(HttpRequest req, Respond respond) {
       std::string dest = query_param(req.query, "destination");
       auto r = store_.redrive(id, dest);
       if (audit_ != nullptr) {
-        audit_->record(actor, "dead.redrive", id + " -> " + dest, r ? "ok" : r.error().message);
+        audit_->record_sync(actor, "dead.redrive", id + " -> " + dest,
+                            r ? "ok" : r.error().message);
       }
       if (!r) {
         respond(error_response(r.error().is(Errc::kNotFound) ? 404 : 400, "redrive.error",
@@ -155,8 +156,8 @@ void AdminApi::handle(HttpRequest req, Respond respond) {
     }
     auto r = store_.backup(std::string(dir->c_str()));
     if (audit_ != nullptr) {
-      audit_->record(actor, "store.backup", std::string(dir->c_str()),
-                     r ? "ok" : r.error().message);
+      audit_->record_sync(actor, "store.backup", std::string(dir->c_str()),
+                          r ? "ok" : r.error().message);
     }
     if (!r) {
       respond(error_response(400, "backup.failed", r.error().message));

@@ -125,7 +125,8 @@ class App::Impl {
       if (data_tls_) r = data_tls_->reload();
       if (r && admin_tls_) r = admin_tls_->reload();
       if (!r) outcome = r.error().message;
-      audit_->record("admin/" + req.peer.system, "tls.reload", "certificates and CRLs", outcome);
+      audit_->record_sync("admin/" + req.peer.system, "tls.reload", "certificates and CRLs",
+                          outcome);
       if (!r) {
         respond(error_response(400, "tls.reload-failed",
                                "kept the previous TLS material: " + r.error().message));

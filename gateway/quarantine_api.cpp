@@ -122,7 +122,7 @@ void register_quarantine_api(AdminApi& admin, Quarantine& quarantine_ref, Ingest
       return true;
     }
     if (action.empty() && req.method == "GET") {
-      audit.record(actor, "quarantine.show", id, "ok");
+      audit.record_sync(actor, "quarantine.show", id, "ok");
       respond(json_response(200, json::serialize(entry_json(*entry, true))));
       return true;
     }
@@ -141,9 +141,9 @@ void register_quarantine_api(AdminApi& admin, Quarantine& quarantine_ref, Ingest
         return true;
       }
       auto r = quarantine.remove(id);
-      audit.record(actor, "quarantine.discard",
-                   id + " (" + entry->code + " from " + entry->sender + ")",
-                   r ? "discarded: " + std::string(reason->c_str()) : r.error().message);
+      audit.record_sync(actor, "quarantine.discard",
+                        id + " (" + entry->code + " from " + entry->sender + ")",
+                        r ? "discarded: " + std::string(reason->c_str()) : r.error().message);
       if (!r) {
         respond(error_response(500, "quarantine.error", r.error().message));
         return true;
@@ -213,7 +213,7 @@ void register_quarantine_api(AdminApi& admin, Quarantine& quarantine_ref, Ingest
         }
         if (ok) {
           auto removed = quarantine.remove(entry.id);
-          audit.record(
+          audit.record_sync(
               actor, "quarantine.resubmit", entry.id + (corrected ? " (corrected)" : ""),
               "accepted" +
                   std::string(removed ? "" : "; entry not removed: " + removed.error().message));
@@ -228,8 +228,9 @@ void register_quarantine_api(AdminApi& admin, Quarantine& quarantine_ref, Ingest
         entry.problems = problems;
         entry.raw = content;
         (void)quarantine.replace(entry);
-        audit.record(actor, "quarantine.resubmit", entry.id + (corrected ? " (corrected)" : ""),
-                     "refused again: " + message);
+        audit.record_sync(actor, "quarantine.resubmit",
+                          entry.id + (corrected ? " (corrected)" : ""),
+                          "refused again: " + message);
         Rejection rej;
         rej.status = status;
         rej.code = code;

@@ -216,8 +216,9 @@ TEST_CASE("a 50,000-row GBK export becomes 50,000 documents") {
   big.reserve(header.size() + row.size() * 50'000);
   for (int i = 0; i < 50'000; ++i) {
     std::string r = row;
-    std::string id = std::to_string(100000000 + i);
-    r.replace(r.find("0001"), 4, id.substr(5));  // vary SBLSH
+    char serial[8];
+    std::snprintf(serial, sizeof serial, "%06d", i);
+    r.replace(r.find("000001"), 6, serial);  // a distinct SBLSH per row
     big += r;
   }
   std::size_t docs = 0;

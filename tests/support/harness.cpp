@@ -118,8 +118,8 @@ require_client_cert = true
 [store]
 path = ")" + (dir_.path() / "store").string() +
                      R"("
-map_size_mb = 256
-)" + o.store_extra + R"(
+)" + (o.store_extra.find("map_size_mb") == std::string::npos ? "map_size_mb = 256\n" : "") +
+                     o.store_extra + R"(
 [retry]
 max_attempts = 20
 initial_backoff_ms = 100
