@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   # toolchain
   build-essential cmake ninja-build ccache pkg-config clang clang-format clang-tidy
-  libclang-rt-14-dev
+  clang-16 libclang-rt-16-dev
   # libraries
   libboost1.81-all-dev libboost-json1.81-dev libssl-dev libxml2-dev libxslt1-dev libxmlsec1-dev
   liblmdb-dev lmdb-utils libzmq3-dev libjemalloc-dev

@@ -137,6 +137,9 @@ Result<std::unique_ptr<Adapter>> create(const Mapping& mapping) {
                 "stylesheet " + mapping.stylesheet.string() + ": " + xml::describe(doc.error()));
   }
   xmlDoc* raw = doc->release();
+  // The stylesheet's own location is its base URI (for xsl:import); the parser set a
+  // placeholder, which is freed here.
+  xmlFree(const_cast<xmlChar*>(raw->URL));
   raw->URL = xmlStrdup(reinterpret_cast<const xmlChar*>(mapping.stylesheet.c_str()));
   std::unique_ptr<xsltStylesheet, StyleFree> style(xsltParseStylesheetDoc(raw));
   if (!style) {
