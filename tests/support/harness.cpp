@@ -31,6 +31,20 @@ std::filesystem::path dev_pki() {
   return dir;
 }
 
+std::filesystem::path dev_pki_rsa() {
+  static std::once_flag once;
+  static std::filesystem::path dir = binary_dir() / "test-pki-rsa";
+  std::call_once(once, [] {
+    std::string cmd = (source_dir() / "certs" / "make-dev-pki.sh").string() + " " + dir.string() +
+                      " --rsa > " + (binary_dir() / "test-pki-rsa.log").string() + " 2>&1";
+    if (std::system(cmd.c_str()) != 0) {
+      throw std::runtime_error("make-dev-pki.sh --rsa failed; see " +
+                               (binary_dir() / "test-pki-rsa.log").string());
+    }
+  });
+  return dir;
+}
+
 SinkRunner::SinkRunner(bench::SinkOptions options) {
   sink_ = bench::Sink::start(io_, std::move(options));
   thread_ = std::thread([this] {

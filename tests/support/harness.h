@@ -19,6 +19,8 @@ namespace sluice::test {
 
 // Generates the development PKI once per build tree (idempotent) and returns its directory.
 std::filesystem::path dev_pki();
+// The same PKI shape with RSA-2048 keys.
+std::filesystem::path dev_pki_rsa();
 std::filesystem::path source_dir();
 std::filesystem::path binary_dir();
 std::string read_text(const std::filesystem::path& p);
