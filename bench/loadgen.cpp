@@ -66,6 +66,7 @@ struct Options {
   int sluiced_threads = 2;
   std::string label;
   std::size_t cases = 0;  // distinct CaseIds cycled through; 0: every message its own case
+  bool signing = false;   // sluiced signs every document and answers with a signed receipt
 };
 
 std::string read_file(const std::string& p) {
@@ -123,6 +124,7 @@ int main(int argc, char** argv) {
   cli.add_option("--extra-config", o.extra_config, "TOML appended to the generated config");
   cli.add_option("--store-config", o.store_config, "TOML lines added to its [store] table");
   cli.add_option("--label", o.label, "label written into the JSON result");
+  cli.add_flag("--signing", o.signing, "turn on the gateway's signatures and receipts");
   cli.add_option(
       "--cases", o.cases,
       "distinct CaseIds (events of one case are delivered in order); 0: one per message");
@@ -168,6 +170,10 @@ int main(int argc, char** argv) {
       "/in\"\nconcurrency = " + std::to_string(o.delivery_concurrency) +
       "\n[[route]]\ndoc_type = \"*\"\ndestinations = [\"sink\"]\n"
       "[[sender]]\nid = \"440604/approval\"\ndoc_types = [\"*\"]\n" +
+      (o.signing ? "[signing]\ncert = \"" + pki + "/gateway-outer.chain.pem\"\nkey = \"" + pki +
+                       "/gateway-outer.key.pem\"\ntrust = \"" + pki +
+                       "/ca-bundle.pem\"\ncrls = [\"" + pki + "/crl-chain.pem\"]\n"
+                 : std::string()) +
       o.extra_config + "\n";
   std::ofstream(o.dir + "/sluiced.toml") << config;
   std::string ready = o.dir + "/ready.json";

@@ -7,6 +7,7 @@
 #include "gateway/metrics.h"
 #include "gateway/multipart.h"
 #include "queue/queue.h"
+#include "trust/signer.h"
 
 #include <algorithm>
 
@@ -118,6 +119,39 @@ void DataApi::receipt(const HttpRequest& req, std::string_view id, Respond& resp
   auto s = store_.status(id);
   if (!s || (req.peer.authenticated && !req.peer.is_admin() && s->sender != req.peer.sender())) {
     respond(error_response(404, "message.not-found", "no message " + std::string(id)));
+    return;
+  }
+  if (req.query.find("status=delivered") != std::string::npos) {
+    if (signer_ == nullptr) {
+      respond(error_response(404, "receipt.none", "receipts are not signed on this gateway"));
+      return;
+    }
+    if (s->state != "delivered") {
+      respond(error_response(409, "receipt.not-delivered",
+                             "message " + std::string(id) + " is " + s->state +
+                                 "; a delivery receipt exists once every destination confirmed"));
+      return;
+    }
+    std::int64_t delivered_at = 0;
+    for (const auto& d : s->deliveries) delivered_at = std::max(delivered_at, d.done_ms);
+    auto digest = s->attributes.find("digest");
+    auto receipt = signer_->receipt(
+        {.message_id = s->message_id,
+         .sender = s->sender,
+         .sender_message_id = s->sender_message_id,
+         .doc_type = s->doc_type,
+         .digest = digest != s->attributes.end() ? digest->second : std::string(),
+         .status = "delivered",
+         .reason_text = "delivered to " + std::to_string(s->deliveries.size()) + " destination(s)",
+         .time_ms = delivered_at});
+    if (!receipt) {
+      respond(error_response(500, "receipt.failed", receipt.error().message));
+      return;
+    }
+    HttpResponse r;
+    r.content_type = "application/xml; charset=utf-8";
+    r.body = std::move(*receipt);
+    respond(std::move(r));
     return;
   }
   auto it = s->attributes.find("receipt");

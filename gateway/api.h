@@ -1,7 +1,9 @@
 // The data listener's HTTP API, for department systems:
 //   POST /v1/messages              one standard envelope -> 202 {messageId, status, receipt}
 //   GET  /v1/messages/{id}         state, attempts and per-destination status
-//   GET  /v1/messages/{id}/receipt the signed acceptance receipt again
+//   GET  /v1/messages/{id}/receipt the signed acceptance receipt again; with
+//                                  ?status=delivered, a signed delivery receipt once every
+//                                  destination has confirmed
 //   POST /v1/submit/{feed}         a department's own format through the feed's adapter
 //   GET  /v1/health
 // A sender sees only its own messages.
@@ -11,6 +13,9 @@
 
 namespace sluice::queue {
 class Store;
+}
+namespace sluice::trust {
+class DocumentSigner;
 }
 
 namespace sluice::gateway {
@@ -23,8 +28,13 @@ struct Config;
 class DataApi final : public HttpHandler {
  public:
   DataApi(const Config& config, Ingest& ingest, queue::Store& store, Metrics& metrics,
-          FeedIngest* feeds = nullptr)
-      : config_(config), ingest_(ingest), store_(store), metrics_(metrics), feeds_(feeds) {}
+          FeedIngest* feeds = nullptr, const trust::DocumentSigner* signer = nullptr)
+      : config_(config),
+        ingest_(ingest),
+        store_(store),
+        metrics_(metrics),
+        feeds_(feeds),
+        signer_(signer) {}
   void handle(HttpRequest request, Respond respond) override;
   std::size_t body_limit(std::string_view method, std::string_view path) const override;
 
@@ -37,6 +47,7 @@ class DataApi final : public HttpHandler {
   queue::Store& store_;
   Metrics& metrics_;
   FeedIngest* feeds_;
+  const trust::DocumentSigner* signer_;
 };
 
 }  // namespace sluice::gateway

@@ -26,6 +26,9 @@
 #include "gateway/spool_in.h"
 #include "gateway/tls.h"
 #include "queue/queue.h"
+#include "trust/sender_signature.h"
+#include "trust/signer.h"
+#include "trust/trust_store.h"
 #include "xml/parse.h"
 #include "xml/validate.h"
 
@@ -54,6 +57,26 @@ class App::Impl {
     }
     validator_ = std::move(*validator);
     authorizer_ = std::make_unique<Authorizer>(config_.senders);
+    if (config_.signing.enabled) {
+      auto trust = trust::TrustStore::load(config_.signing.trust, config_.signing.crls);
+      if (!trust) {
+        return fail(Errc::kInvalidArgument, "[signing] trust: " + trust.error().message);
+      }
+      trust_ = *trust;
+      auto signer = trust::DocumentSigner::create(config_.signing.cert, config_.signing.key,
+                                                  config_.gateway_id);
+      if (!signer) {
+        return fail(Errc::kInvalidArgument, "[signing] " + signer.error().message);
+      }
+      signer_ = std::move(*signer);
+      auto sender_sigs = trust::SenderSignatureVerifier::create(trust_);
+      if (!sender_sigs) {
+        return fail(sender_sigs.error());
+      }
+      sender_sigs_ = std::move(*sender_sigs);
+    } else {
+      spdlog::warn("[signing] is off: accepted documents are stored unsigned and get no receipt");
+    }
     quarantine_ = std::make_unique<Quarantine>(
         *store_, SystemClock::instance(), SecureRandom::instance(), config_.quarantine_max_bytes);
     if (auto r = quarantine_->open(); !r) {
@@ -71,6 +94,9 @@ class App::Impl {
     deps.validator = validator_.get();
     deps.authorizer = authorizer_.get();
     deps.quarantine = quarantine_.get();
+    deps.signer = signer_.get();
+    deps.sender_sigs = sender_sigs_.get();
+    deps.audit = audit_.get();
     ingest_ = std::make_unique<Ingest>(deps);
     adapters::register_builtin_adapters(registry_);
     auto feeds = FeedIngest::create(config_, registry_, *ingest_, quarantine_.get(),
@@ -79,7 +105,8 @@ class App::Impl {
       return fail(feeds.error());
     }
     feeds_ = std::move(*feeds);
-    data_api_ = std::make_unique<DataApi>(config_, *ingest_, *store_, metrics_, feeds_.get());
+    data_api_ = std::make_unique<DataApi>(config_, *ingest_, *store_, metrics_, feeds_.get(),
+                                          signer_.get());
     admin_api_ = std::make_unique<AdminApi>(*store_, metrics_, audit_.get());
     register_quarantine_api(*admin_api_, *quarantine_, *ingest_, *feeds_, *audit_);
 
@@ -124,6 +151,7 @@ class App::Impl {
       Result<void> r;
       if (data_tls_) r = data_tls_->reload();
       if (r && admin_tls_) r = admin_tls_->reload();
+      if (r && trust_) r = trust_->reload();
       if (!r) outcome = r.error().message;
       audit_->record_sync("admin/" + req.peer.system, "tls.reload", "certificates and CRLs",
                           outcome);
@@ -256,6 +284,9 @@ class App::Impl {
   std::unique_ptr<RouteTable> routes_;
   std::unique_ptr<xml::Validator> validator_;
   std::unique_ptr<Authorizer> authorizer_;
+  std::shared_ptr<trust::TrustStore> trust_;
+  std::unique_ptr<trust::DocumentSigner> signer_;
+  std::unique_ptr<trust::SenderSignatureVerifier> sender_sigs_;
   std::unique_ptr<Quarantine> quarantine_;
   adapters::Registry registry_;
   std::unique_ptr<FeedIngest> feeds_;

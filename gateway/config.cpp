@@ -257,6 +257,10 @@ Result<Config> finish(Config c, std::vector<std::string> errors) {
       errors.push_back("spool_in \"" + sp.name + "\": sender must be node/system");
     }
   }
+  if (c.signing.enabled && (c.signing.cert.empty() || c.signing.key.empty() ||
+                            c.signing.trust.empty() || c.signing.crls.empty())) {
+    errors.push_back("[signing] needs cert, key, trust and crls (or enabled = false)");
+  }
   if (c.data.enabled && (c.data.tls.cert.empty() || c.data.tls.key.empty())) {
     errors.push_back("listen.data needs cert and key (the data listener is HTTPS only)");
   }
@@ -409,6 +413,16 @@ Result<Config> parse_config(std::string_view text, const std::string& source,
       s.str("sender", sp.sender);
       c.spool_in.push_back(std::move(sp));
     });
+    if (const toml::table* t = subtable(top, "signing", errors)) {
+      Section s(*t, "signing", errors, base_dir);
+      s.boolean("enabled", c.signing.enabled);
+      s.path("cert", c.signing.cert);
+      s.path("key", c.signing.key);
+      s.path("trust", c.signing.trust);
+      s.paths("crls", c.signing.crls);
+    } else {
+      c.signing.enabled = false;
+    }
     if (const toml::table* t = subtable(top, "quarantine", errors)) {
       Section s(*t, "quarantine", errors, base_dir);
       s.integer("max_mb", c.quarantine_max_bytes, 1, 1 << 20, 1 << 20);

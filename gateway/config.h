@@ -79,6 +79,16 @@ struct SpoolInConfig {
   std::string sender;
 };
 
+// The gateway's own signature on every accepted document and receipt, and the trust store
+// that senders' signatures are checked against.
+struct SigningConfig {
+  bool enabled = true;
+  std::filesystem::path cert;               // PEM chain, leaf first
+  std::filesystem::path key;                // PEM private key, mode 0600
+  std::filesystem::path trust;              // CA bundle for senders' signatures
+  std::vector<std::filesystem::path> crls;  // current CRLs for every CA in it
+};
+
 struct Config {
   std::filesystem::path source;  // the file it came from, or "(embedded defaults)"
   std::string role = "outer";
@@ -100,6 +110,7 @@ struct Config {
   std::uint64_t quarantine_max_bytes = 256ull << 20;  // refused inputs kept for operators
   std::size_t max_batch_records = 100'000;            // records in one feed input
   int feed_threads = 1;                               // workers translating feed inputs
+  SigningConfig signing;
 };
 
 // Parses TOML text (`source` names it in messages). Relative paths are resolved against

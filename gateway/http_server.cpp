@@ -215,6 +215,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
                                  "request body of " + std::to_string(*len) +
                                      " bytes exceeds the limit of " + std::to_string(limit)),
                       false);
+        co_await drain(stream, buffer, *len);
         break;
       }
       if (beast::iequals(header[http::field::expect], "100-continue")) {
@@ -268,6 +269,24 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
     }
     tcp_layer.expires_after(std::chrono::seconds(2));
     co_await stream.async_shutdown(kTuple);
+  }
+
+  // Lingering close: after refusing a body, read and discard what the client is still
+  // sending (bounded), so that it reads our answer instead of a connection reset.
+  awaitable<void> drain(beast::ssl_stream<TcpStream>& stream, beast::flat_buffer& buffer,
+                        std::uint64_t declared) {
+    constexpr std::uint64_t kMaxDrain = 8u << 20;
+    std::uint64_t left = std::min<std::uint64_t>(declared, kMaxDrain);
+    left = left > buffer.size() ? left - buffer.size() : 0;
+    buffer.clear();
+    auto& tcp_layer = beast::get_lowest_layer(stream);
+    tcp_layer.expires_after(std::chrono::seconds(2));
+    char scratch[16 * 1024];
+    while (left > 0) {
+      auto [ec, n] = co_await stream.async_read_some(asio::buffer(scratch), kTuple);
+      if (ec || n == 0) break;
+      left = n >= left ? 0 : left - n;
+    }
   }
 
   awaitable<bool> send(beast::ssl_stream<TcpStream>& stream, HttpResponse res, bool keep_alive) {

@@ -4,11 +4,14 @@
 
 #include "common/encoding.h"
 #include "common/pii.h"
+#include "gateway/audit.h"
 #include "gateway/authz.h"
 #include "gateway/metrics.h"
 #include "gateway/quarantine.h"
 #include "gateway/routes.h"
 #include "queue/queue.h"
+#include "trust/sender_signature.h"
+#include "trust/signer.h"
 #include "xml/envelope.h"
 #include "xml/parse.h"
 #include "xml/validate.h"
@@ -32,6 +35,10 @@ Rejection Ingest::reject(const Submission& s, unsigned status, std::string code,
   }
   r.keep = keep && s.quarantine_on_failure;
   deps_.metrics->add("sluice_ingest_rejected_total", "code=\"" + r.code + "\"");
+  if (status == 403 && deps_.audit != nullptr) {
+    deps_.audit->record(s.peer.authenticated ? s.peer.sender() : "unauthenticated",
+                        "ingest.refused", r.code + " via " + s.source, r.message);
+  }
   spdlog::info("rejected input from {} via {}{}: {} ({})",
                s.peer.authenticated ? s.peer.sender() : std::string("unauthenticated"), s.source,
                s.record >= 0 ? " record " + std::to_string(s.record) : std::string(), r.message,
@@ -86,6 +93,23 @@ std::expected<Ingest::Prepared, Rejection> Ingest::prepare(Submission& s) const 
           reject(s, 422, "document.invalid", std::move(message), std::move(problems), true));
     }
   }
+  std::string sender_signature;
+  if (deps_.sender_sigs != nullptr && env->body != nullptr) {
+    if (xmlNode* sig = trust::sender_signature_of(env->body)) {
+      auto signer = deps_.sender_sigs->verify(doc, env->body, sig);
+      if (!signer) {
+        return std::unexpected(
+            reject(s, 422, "signature.invalid", signer.error().message, {}, true));
+      }
+      if (signer->sender() != sender) {
+        return std::unexpected(reject(
+            s, 403, "signature.sender-mismatch",
+            "the Body is signed by " + signer->sender() + " but the envelope's sender is " + sender,
+            {}, false));
+      }
+      sender_signature = signer->subject;
+    }
+  }
   std::int64_t now = deps_.clock->now_ms();
   if (env->expires_ms != 0 && env->expires_ms <= now) {
     return std::unexpected(reject(s, 422, "envelope.expired",
@@ -105,6 +129,11 @@ std::expected<Ingest::Prepared, Rejection> Ingest::prepare(Submission& s) const 
   p.accepted.sender_message_id = env->sender_message_id;
   if (auto original = deps_.store->find_duplicate(sender, env->sender_message_id)) {
     p.duplicate = true;
+    if (auto st = deps_.store->status(*original); st) {
+      if (auto it = st->attributes.find("receipt"); it != st->attributes.end()) {
+        p.accepted.receipt = it->second;  // the resend gets the original receipt
+      }
+    }
     p.accepted.message_id = *original;
     p.accepted.duplicate = true;
     p.accepted.destinations = std::move(destinations);
@@ -114,6 +143,16 @@ std::expected<Ingest::Prepared, Rejection> Ingest::prepare(Submission& s) const 
   xml::set_message_id(*env, id);
   xml::add_trace_hop(*env, cfg.gateway_id, format_time_cn(now));
 
+  std::string digest;
+  if (deps_.signer != nullptr) {
+    auto signed_digest = deps_.signer->sign(doc);
+    if (!signed_digest) {
+      return std::unexpected(reject(
+          s, 500, "signature.failed",
+          "the gateway could not sign the document: " + signed_digest.error().message, {}, false));
+    }
+    digest = std::move(*signed_digest);
+  }
   queue::NewMessage& m = p.message;
   m.message_id = id;
   m.sender = sender;
@@ -127,6 +166,26 @@ std::expected<Ingest::Prepared, Rejection> Ingest::prepare(Submission& s) const 
   m.attributes["source"] = s.source;
   if (!env->correlation_id.empty()) {
     m.attributes["correlation_id"] = env->correlation_id;
+  }
+  if (!sender_signature.empty()) {
+    m.attributes["sender_signature"] = sender_signature;
+  }
+  if (deps_.signer != nullptr) {
+    m.attributes["digest"] = digest;
+    auto receipt = deps_.signer->receipt({.message_id = id,
+                                          .sender = sender,
+                                          .sender_message_id = env->sender_message_id,
+                                          .doc_type = env->doc_type,
+                                          .digest = digest,
+                                          .status = "accepted",
+                                          .time_ms = now});
+    if (!receipt) {
+      return std::unexpected(
+          reject(s, 500, "signature.failed",
+                 "the gateway could not sign the receipt: " + receipt.error().message, {}, false));
+    }
+    m.attributes["receipt"] = *receipt;
+    p.accepted.receipt = std::move(*receipt);
   }
   p.accepted.message_id = id;
   p.accepted.destinations = std::move(destinations);

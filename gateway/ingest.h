@@ -24,6 +24,10 @@
 namespace sluice::xml {
 class Validator;
 }
+namespace sluice::trust {
+class DocumentSigner;
+class SenderSignatureVerifier;
+}  // namespace sluice::trust
 
 namespace sluice::gateway {
 
@@ -31,7 +35,7 @@ class Metrics;
 class RouteTable;
 class Authorizer;
 class Quarantine;
-class DocumentSigner;
+class AuditLog;
 
 struct Submission {
   std::string bytes;         // one standard envelope as received...
@@ -71,10 +75,12 @@ struct IngestDeps {
   queue::Store* store = nullptr;
   const RouteTable* routes = nullptr;
   Metrics* metrics = nullptr;
-  const xml::Validator* validator = nullptr;  // optional: XSD + semantic checks
-  const Authorizer* authorizer = nullptr;     // optional: sender permissions
-  Quarantine* quarantine = nullptr;           // optional: keeps failed input
-  const DocumentSigner* signer = nullptr;     // optional: gateway signature + receipts
+  const xml::Validator* validator = nullptr;                    // optional: XSD + semantic checks
+  const Authorizer* authorizer = nullptr;                       // optional: sender permissions
+  Quarantine* quarantine = nullptr;                             // optional: keeps failed input
+  const trust::DocumentSigner* signer = nullptr;                // optional: signature + receipts
+  const trust::SenderSignatureVerifier* sender_sigs = nullptr;  // optional: Body signatures
+  AuditLog* audit = nullptr;                                    // optional: refusals are audited
   const Clock* clock = nullptr;
   Random* random = nullptr;
 };

@@ -86,9 +86,8 @@ Result<std::string> DocumentSigner::sign(xmlDoc* doc) const {
   xmlNewTextChild(sig, ds, X("SignatureValue"), X(base64_encode(*value)));
   xmlNode* key_info = child(sig, ds, "KeyInfo");
   xmlNode* x509 = child(key_info, ds, "X509Data");
-  for (const auto& cert : key_.chain_base64()) {
-    xmlNewTextChild(x509, ds, X("X509Certificate"), X(cert));
-  }
+  // The leaf only: the issuing CA is in every verifier's trust bundle.
+  xmlNewTextChild(x509, ds, X("X509Certificate"), X(key_.chain_base64().front()));
   return digest;
 }
 

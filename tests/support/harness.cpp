@@ -98,6 +98,28 @@ std::string http_destination(const std::string& name, std::uint16_t port, int co
          "/inbox\"\nconcurrency = " + std::to_string(concurrency) + "\ntimeout_ms = 2000\n";
 }
 
+namespace {
+
+// The [listen.data] defaults, leaving out every key the test sets itself in `extra`.
+std::string data_lines(const std::string& extra, const std::string& pki) {
+  std::vector<std::pair<std::string, std::string>> defaults = {
+      {"cert", "\"" + pki + "/gateway-outer.chain.pem\""},
+      {"key", "\"" + pki + "/gateway-outer.key.pem\""},
+      {"client_ca", "\"" + pki + "/ca-bundle.pem\""},
+      {"crls", "[\"" + pki + "/crl-chain.pem\"]"},
+      {"require_client_cert", "true"},
+      {"max_body_bytes", "262144"},
+      {"request_timeout_ms", "5000"},
+  };
+  std::string out;
+  for (const auto& [k, v] : defaults) {
+    if (extra.find(k + " =") == std::string::npos) out += k + " = " + v + "\n";
+  }
+  return out;
+}
+
+}  // namespace
+
 Gateway::Gateway(GatewayOptions o, const std::string& name) : dir_("sluiced-" + name) {
   auto pki = dev_pki().string();
   std::string toml = R"([gateway]
@@ -111,15 +133,8 @@ schema_dir = ")" + (source_dir() / "schemas").string() +
 
 [listen.data]
 port = 0
-cert = ")" + pki + R"(/gateway-outer.chain.pem"
-key = ")" + pki + R"(/gateway-outer.key.pem"
-client_ca = ")" + pki +
-                     R"(/ca-bundle.pem"
-crls = [")" + pki + R"(/crl-chain.pem"]
-require_client_cert = true
-max_body_bytes = 262144
-request_timeout_ms = 5000
-)" + o.data_extra + R"(
+)" + data_lines(o.data_extra, pki) +
+                     R"()" + o.data_extra + R"(
 [listen.admin]
 port = 0
 cert = ")" + pki + R"(/gateway-outer.chain.pem"
@@ -134,6 +149,12 @@ path = ")" + (dir_.path() / "store").string() +
                      R"("
 )" + (o.store_extra.find("map_size_mb") == std::string::npos ? "map_size_mb = 256\n" : "") +
                      o.store_extra + R"(
+[signing]
+cert = ")" + pki + R"(/gateway-outer.chain.pem"
+key = ")" + pki + R"(/gateway-outer.key.pem"
+trust = ")" + pki + R"(/ca-bundle.pem"
+crls = [")" + pki + R"(/crl-chain.pem"]
+
 [retry]
 max_attempts = 20
 initial_backoff_ms = 100
