@@ -77,7 +77,7 @@ step "7. Delivered to the receiving system (sink), each exactly once"
 for _ in $(seq 100); do
   [ "$(ls var/sink 2>/dev/null | wc -l)" -ge "${#ids[@]}" ] && break; sleep 0.1
 done
-ls -1 var/sink | head -20
+ls -1 var/sink | head -8
 echo "sink received $(ls var/sink | wc -l) documents for ${#ids[@]} posted"
 echo "case.conclude also went to the spool destination 'archive': $(ls var/outer/archive | wc -l) file(s)"
 
@@ -86,13 +86,54 @@ curl -sS --cacert var/pki/ca-bundle.pem --cert var/pki/sender-440604-approval.ch
      --key var/pki/sender-440604-approval.key.pem "https://localhost:8443/v1/messages/${ids[1]}"
 echo
 
-step "9. Bad input is refused with a reason, and nothing is stored"
+step "9. Proof: the signed receipt of the accept, and the delivered document, verified offline"
+curl -sS --cacert var/pki/ca-bundle.pem --cert var/pki/sender-440604-approval.chain.pem \
+     --key var/pki/sender-440604-approval.key.pem "https://localhost:8443/v1/messages/${ids[1]}/receipt" \
+     > var/demo/receipt.xml
+head -c 400 var/demo/receipt.xml; echo " ..."
+build/gateway/sluicectl verify var/demo/receipt.xml "var/sink/${ids[1]}.xml"
+echo "the same delivered document, verified by the xmlsec1 command-line tool:"
+xmlsec1 --verify --enabled-key-data x509 --trusted-pem var/pki/root.cert.pem \
+        --untrusted-pem var/pki/intermediate.cert.pem "var/sink/${ids[1]}.xml" > var/demo/xmlsec.log 2>&1
+head -1 var/demo/xmlsec.log
+curl -sS --cacert var/pki/ca-bundle.pem --cert var/pki/sender-440604-approval.chain.pem \
+     --key var/pki/sender-440604-approval.key.pem \
+     "https://localhost:8443/v1/messages/${ids[1]}/receipt?status=delivered" > var/demo/delivered.xml
+echo "delivery receipt: $(grep -o '<rc:Status>[a-z]*</rc:Status>' var/demo/delivered.xml)"
+
+step "10. Department feeds in their own formats"
+echo "市场监督管理局 JSON API -> case.accept:"
+curl -sS --cacert var/pki/ca-bundle.pem --cert var/pki/sender-440600-market.chain.pem \
+     --key var/pki/sender-440600-market.key.pem -H 'Content-Type: application/json' \
+     --data-binary @adapters/samples/market-regulation.json -w '  -> HTTP %{http_code}\n' \
+     https://localhost:8443/v1/submit/market-json | cut -c1-300
+echo
+echo "税务局 CSV export in GBK, uploaded as a file (rows 3 and 5 are bad):"
+curl -sS --cacert var/pki/ca-bundle.pem --cert var/pki/sender-440605-tax.chain.pem \
+     --key var/pki/sender-440605-tax.key.pem -F "file=@adapters/samples/tax-register-gbk.csv;type=text/csv" \
+     -o var/demo/tax.json -w 'HTTP %{http_code}\n' https://localhost:8443/v1/submit/tax-csv
+python3 -c 'import json;d=json.load(open("var/demo/tax.json"));print("accepted",d["accepted"],"of",d["records"]);[print("  line",e["line"],e["code"]+":",e["message"][:150]) for e in d["errors"]]'
+echo "公安局 own XML, dropped into a spool directory (written, then renamed into incoming/):"
+cp adapters/samples/public-security.xml var/outer/spool-in/psb/.GA-20261123-01.xml.part
+mv var/outer/spool-in/psb/.GA-20261123-01.xml.part var/outer/spool-in/psb/incoming/GA-20261123-01.xml
+for _ in $(seq 50); do [ -f var/outer/spool-in/psb/done/GA-20261123-01.xml ] && break; sleep 0.1; done
+ls var/outer/spool-in/psb/done/
+
+step "11. The quarantine: what failed waits for an operator"
+build/gateway/sluicectl quarantine list > var/demo/quarantine.json
+python3 -c 'import json;d=json.load(open("var/demo/quarantine.json"));print(d["total"],"entries");[print(" ",e["id"],e["source"],"line",e.get("line"),e["code"]) for e in d["entries"]]' 
+qid=$(python3 -c 'import json,sys;print([e["id"] for e in json.load(open("var/demo/quarantine.json"))["entries"] if e["code"]=="record.untranslatable"][0])')
+echo "correcting the row without a case number and resubmitting $qid:"
+build/gateway/sluicectl quarantine show "$qid" | python3 -c 'import json,sys;e=json.load(sys.stdin);h,r=e["raw"].split("\n",1);print(h+"\n44060520261123009999"+r)' > var/demo/row.csv
+build/gateway/sluicectl quarantine resubmit "$qid" --file var/demo/row.csv
+
+step "12. Bad input is refused with a reason, and nothing is stored"
 printf 'not xml' > var/demo/bad.xml
 post sender-440604-approval var/demo/bad.xml
 echo "another sender's certificate claiming 440604/approval:"
 post sender-440605-tax var/demo/case.accept.xml
 
-step "10. The network admin: queues and the audit trail (sluicectl, admin certificate)"
+step "13. The network admin: queues and the audit trail (sluicectl, admin certificate)"
 build/gateway/sluicectl stats
 build/gateway/sluicectl audit verify
 

@@ -9,6 +9,7 @@
 //   sluicectl audit verify | audit tail [-n N]
 //   sluicectl tls reload
 //   sluicectl backup <empty-dir>
+//   sluicectl verify <file>... [--trust ca-bundle.pem] [--crl crls.pem]   (offline)
 #include <CLI/CLI.hpp>
 #include <boost/json.hpp>
 
@@ -17,6 +18,8 @@
 
 #include "common/fs.h"
 #include "gateway/client.h"
+#include "trust/verifier.h"
+#include "xml/parse.h"
 
 namespace json = boost::json;
 using sluice::gateway::ClientOptions;
@@ -106,6 +109,7 @@ std::string url_encode(const std::string& s) {
 int main(int argc, char** argv) {
   CLI::App cli{"sluicectl - manage a running sluiced through its admin API"};
   cli.require_subcommand(1);
+  cli.fallthrough();  // global options may also follow the subcommand
   std::string pki = env_or("SLUICE_PKI", "var/pki");
   std::string host = env_or("SLUICE_ADMIN_HOST", "localhost");
   std::string port = env_or("SLUICE_ADMIN_PORT", "8444");
@@ -164,11 +168,46 @@ int main(int argc, char** argv) {
   auto* tls_reload =
       tls->add_subcommand("reload", "re-read certificates and CRLs without a restart");
 
+  auto* verify = cli.add_subcommand(
+      "verify",
+      "check the gateway signature of documents or receipts (offline, no gateway needed)");
+  std::vector<std::string> files;
+  std::string trust_bundle, crl;
+  verify->add_option("files", files, "signed documents or receipts")->required();
+  verify->add_option("--trust", trust_bundle, "CA bundle (default <pki>/ca-bundle.pem)");
+  verify->add_option("--crl", crl, "CRLs, PEM (default <pki>/crl-chain.pem)");
+
   auto* backup = cli.add_subcommand("backup", "online compacting copy of the store");
   std::string dir;
   backup->add_option("dir", dir, "empty directory on the gateway host")->required();
 
   CLI11_PARSE(cli, argc, argv);
+
+  if (*verify) {
+    sluice::xml::initialize("");
+    auto store = sluice::trust::TrustStore::load(
+        trust_bundle.empty() ? pki + "/ca-bundle.pem" : trust_bundle,
+        {crl.empty() ? pki + "/crl-chain.pem" : crl});
+    if (!store) {
+      std::cerr << "sluicectl: " << store.error().message << "\n";
+      return 2;
+    }
+    sluice::trust::DocumentVerifier verifier(*store);
+    int bad = 0;
+    for (const auto& f : files) {
+      auto text = sluice::read_file(f, 64u << 20);
+      auto r = text ? verifier.verify_bytes(*text, {})
+                    : sluice::Result<sluice::trust::Verified>(sluice::fail(text.error()));
+      if (r) {
+        std::cout << f << ": signature OK, signed by " << r->signer.subject << ", digest "
+                  << r->digest << "\n";
+      } else {
+        ++bad;
+        std::cout << f << ": REFUSED: " << r.error().message << "\n";
+      }
+    }
+    return bad == 0 ? 0 : 1;
+  }
 
   ClientOptions o;
   o.host = host;
