@@ -106,40 +106,18 @@ std::optional<std::string> format_amount(std::string_view v) {
   return out;
 }
 
-struct Step {
-  const char* ns;
-  std::string name;
-};
-
-std::vector<Step> split_path(const std::string& path, const char* doc_ns) {
-  std::vector<Step> steps;
-  std::size_t start = 0;
-  while (start <= path.size()) {
-    std::size_t slash = path.find('/', start);
-    std::string part =
-        path.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
-    if (part.starts_with("cm:")) {
-      steps.push_back({xml::kCommonNs, part.substr(3)});
-    } else {
-      steps.push_back({doc_ns, part});
-    }
-    if (slash == std::string::npos) break;
-    start = slash + 1;
-  }
-  return steps;
-}
-
 // Finds (when the parent's last element child matches) or creates the container chain for
 // all but the last step; returns the parent for the last step.
-xmlNode* containers(xmlNode* parent, const std::vector<Step>& steps, xmlNs* doc_ns, xmlNs* cm_ns) {
+xmlNode* containers(xmlNode* parent, const std::vector<PathStep>& steps, const char* doc_href,
+                    xmlNs* doc_ns, xmlNs* cm_ns) {
   for (std::size_t i = 0; i + 1 < steps.size(); ++i) {
     xmlNode* last = xmlGetLastChild(parent);
     while (last != nullptr && last->type != XML_ELEMENT_NODE) last = last->prev;
-    if (last != nullptr && xml::is(last, steps[i].ns, steps[i].name.c_str())) {
+    const char* href = steps[i].common ? xml::kCommonNs : doc_href;
+    if (last != nullptr && xml::is(last, href, steps[i].name.c_str())) {
       parent = last;
     } else {
-      xmlNs* ns = std::strcmp(steps[i].ns, xml::kCommonNs) == 0 ? cm_ns : doc_ns;
-      parent = xmlNewChild(parent, ns, X(steps[i].name), nullptr);
+      parent = xmlNewChild(parent, steps[i].common ? cm_ns : doc_ns, X(steps[i].name), nullptr);
     }
   }
   return parent;
@@ -159,9 +137,9 @@ struct Builder {
 
   void fields(xmlNode* parent, const std::vector<FieldMapping>& list, const RecordView& rec) {
     for (const auto& f : list) {
-      auto steps = split_path(f.path, doc_ns_href);
-      xmlNode* at = containers(parent, steps, doc_ns, cm_ns);
-      xmlNs* ns = std::strcmp(steps.back().ns, xml::kCommonNs) == 0 ? cm_ns : doc_ns;
+      const auto& steps = f.steps;
+      xmlNode* at = containers(parent, steps, doc_ns_href, doc_ns, cm_ns);
+      xmlNs* ns = steps.back().common ? cm_ns : doc_ns;
       if (!f.each.empty()) {
         auto items = rec.each(f.each, f.separator);
         if (items.empty() && f.required) {

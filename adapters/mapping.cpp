@@ -27,6 +27,21 @@ Result<FieldMapping> read_field(const toml::table& t, const std::string& where, 
   if (f.path.empty()) {
     return fail(Errc::kInvalidArgument, where + ": a field needs a path (" + at(t) + ")");
   }
+  for (std::size_t start = 0; start <= f.path.size();) {
+    std::size_t slash = f.path.find('/', start);
+    std::string part =
+        f.path.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+    PathStep step;
+    step.common = part.starts_with("cm:");
+    step.name = step.common ? part.substr(3) : part;
+    if (step.name.empty()) {
+      return fail(Errc::kInvalidArgument,
+                  where + ": path " + f.path + " has an empty step (" + at(t) + ")");
+    }
+    f.steps.push_back(std::move(step));
+    if (slash == std::string::npos) break;
+    start = slash + 1;
+  }
   f.from = t["from"].value_or(std::string());
   if (auto c = t["const"].value<std::string>()) f.constant = *c;
   f.format = t["format"].value_or(std::string());

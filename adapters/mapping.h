@@ -30,9 +30,16 @@
 
 namespace sluice::adapters {
 
+// One element of a field's path: in the common namespace ("cm:") or the document's.
+struct PathStep {
+  bool common = false;
+  std::string name;
+};
+
 struct FieldMapping {
-  std::string path;  // as written, e.g. "Department/cm:Code"
-  std::string from;  // source reference
+  std::string path;             // as written, e.g. "Department/cm:Code"
+  std::vector<PathStep> steps;  // the path, split once when the mapping is loaded
+  std::string from;             // source reference
   std::optional<std::string> constant;
   std::map<std::string, std::string> value_map;
   std::string format;  // "", "datetime:<pattern>", "date", "amount", "trim"

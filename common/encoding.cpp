@@ -57,9 +57,11 @@ std::string hex_encode(std::string_view bytes) {
 }
 
 std::array<unsigned char, 32> sha256(std::string_view bytes) {
+  // Fetched once: OpenSSL 3 would otherwise look the implementation up on every call.
+  static EVP_MD* const kSha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
   std::array<unsigned char, 32> md{};
   unsigned int len = 0;
-  EVP_Digest(bytes.data(), bytes.size(), md.data(), &len, EVP_sha256(), nullptr);
+  EVP_Digest(bytes.data(), bytes.size(), md.data(), &len, kSha256, nullptr);
   return md;
 }
 

@@ -7,7 +7,9 @@
 #include <openssl/pem.h>
 #include <sys/stat.h>
 
+#include <openssl/rsa.h>
 #include <cstring>
+#include <mutex>
 
 #include "common/encoding.h"
 #include "trust/dsig.h"
@@ -35,6 +37,14 @@ std::string ossl_error() {
 
 }  // namespace
 
+struct SigningKey::Pool {
+  std::mutex mutex;
+  std::vector<EVP_PKEY_CTX*> free;  // Guarded by mutex.
+  ~Pool() {
+    for (EVP_PKEY_CTX* c : free) EVP_PKEY_CTX_free(c);
+  }
+};
+
 const char* signature_method_uri(KeyAlgorithm alg) {
   return alg == KeyAlgorithm::kEcdsaP256Sha256 ? kEcdsaSha256 : kRsaSha256;
 }
@@ -56,6 +66,7 @@ Result<SigningKey> SigningKey::load(const std::filesystem::path& cert_chain,
     return fail(Errc::kCrypto, "cannot load signing key " + key.string() + ": " + ossl_error());
   }
   k.key_.reset(pkey, EVP_PKEY_free);
+  k.pool_ = std::make_shared<Pool>();
   if (EVP_PKEY_is_a(pkey, "EC")) {
     char group[64] = {0};
     std::size_t len = 0;
@@ -103,19 +114,46 @@ Result<SigningKey> SigningKey::load(const std::filesystem::path& cert_chain,
 }
 
 Result<std::string> SigningKey::sign(std::string_view data) const {
-  std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
+  static EVP_MD* const kSha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  auto digest = sha256(data);
+  EVP_PKEY_CTX* ctx = nullptr;
+  {
+    std::lock_guard lock(pool_->mutex);
+    if (!pool_->free.empty()) {
+      ctx = pool_->free.back();
+      pool_->free.pop_back();
+    }
+  }
+  if (ctx == nullptr) {
+    ctx = EVP_PKEY_CTX_new_from_pkey(nullptr, key_.get(), nullptr);
+    if (ctx == nullptr || EVP_PKEY_sign_init(ctx) != 1 ||
+        EVP_PKEY_CTX_set_signature_md(ctx, kSha256) != 1 ||
+        (alg_ == KeyAlgorithm::kRsaSha256 &&
+         EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) != 1)) {
+      EVP_PKEY_CTX_free(ctx);
+      return fail(Errc::kCrypto, "cannot set up signing: " + ossl_error());
+    }
+  }
   std::size_t len = 0;
-  if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key_.get()) != 1 ||
-      EVP_DigestSign(ctx.get(), nullptr, &len, reinterpret_cast<const unsigned char*>(data.data()),
-                     data.size()) != 1) {
+  std::string der;
+  bool ok = EVP_PKEY_sign(ctx, nullptr, &len, digest.data(), digest.size()) == 1;
+  if (ok) {
+    der.resize(len);
+    ok = EVP_PKEY_sign(ctx, reinterpret_cast<unsigned char*>(der.data()), &len, digest.data(),
+                       digest.size()) == 1;
+    der.resize(len);
+  }
+  {
+    std::lock_guard lock(pool_->mutex);
+    if (pool_->free.size() < 16) {
+      pool_->free.push_back(ctx);
+      ctx = nullptr;
+    }
+  }
+  EVP_PKEY_CTX_free(ctx);
+  if (!ok) {
     return fail(Errc::kCrypto, "signing failed: " + ossl_error());
   }
-  std::string der(len, '\0');
-  if (EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(der.data()), &len,
-                     reinterpret_cast<const unsigned char*>(data.data()), data.size()) != 1) {
-    return fail(Errc::kCrypto, "signing failed: " + ossl_error());
-  }
-  der.resize(len);
   if (alg_ == KeyAlgorithm::kRsaSha256) {
     return der;
   }
@@ -136,30 +174,34 @@ Result<std::string> SigningKey::sign(std::string_view data) const {
   return raw;
 }
 
+std::optional<std::string> ecdsa_raw_to_der(std::string_view raw) {
+  if (raw.size() != 64) return std::nullopt;
+  std::unique_ptr<ECDSA_SIG, SigFree> sig(ECDSA_SIG_new());
+  BIGNUM* r = BN_bin2bn(reinterpret_cast<const unsigned char*>(raw.data()), 32, nullptr);
+  BIGNUM* s = BN_bin2bn(reinterpret_cast<const unsigned char*>(raw.data()) + 32, 32, nullptr);
+  if (!sig || r == nullptr || s == nullptr || ECDSA_SIG_set0(sig.get(), r, s) != 1) {
+    BN_free(r);
+    BN_free(s);
+    return std::nullopt;
+  }
+  unsigned char* out = nullptr;
+  int n = i2d_ECDSA_SIG(sig.get(), &out);
+  if (n <= 0) return std::nullopt;
+  std::string der(reinterpret_cast<char*>(out), static_cast<std::size_t>(n));
+  OPENSSL_free(out);
+  return der;
+}
+
 Result<void> verify_signature_value(EVP_PKEY* key, KeyAlgorithm alg, std::string_view data,
                                     std::string_view signature) {
   std::string der;
   if (alg == KeyAlgorithm::kEcdsaP256Sha256) {
-    if (signature.size() != 64) {
+    auto d = ecdsa_raw_to_der(signature);
+    if (!d) {
       return fail(Errc::kCrypto, "ECDSA-SHA256 signature must be 64 bytes (r||s), got " +
                                      std::to_string(signature.size()));
     }
-    std::unique_ptr<ECDSA_SIG, SigFree> sig(ECDSA_SIG_new());
-    BIGNUM* r = BN_bin2bn(reinterpret_cast<const unsigned char*>(signature.data()), 32, nullptr);
-    BIGNUM* s =
-        BN_bin2bn(reinterpret_cast<const unsigned char*>(signature.data()) + 32, 32, nullptr);
-    if (!sig || r == nullptr || s == nullptr || ECDSA_SIG_set0(sig.get(), r, s) != 1) {
-      BN_free(r);
-      BN_free(s);
-      return fail(Errc::kCrypto, "cannot decode the ECDSA signature");
-    }
-    unsigned char* out = nullptr;
-    int n = i2d_ECDSA_SIG(sig.get(), &out);
-    if (n <= 0) {
-      return fail(Errc::kCrypto, "cannot encode the ECDSA signature");
-    }
-    der.assign(reinterpret_cast<char*>(out), static_cast<std::size_t>(n));
-    OPENSSL_free(out);
+    der = std::move(*d);
   } else {
     der.assign(signature);
   }

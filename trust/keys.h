@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,10 +43,16 @@ class SigningKey {
  private:
   KeyAlgorithm alg_ = KeyAlgorithm::kEcdsaP256Sha256;
   std::shared_ptr<EVP_PKEY> key_;
+  // Ready signing contexts for key_ (OpenSSL 3 looks implementations up on every init).
+  struct Pool;
+  std::shared_ptr<Pool> pool_;
   std::vector<std::shared_ptr<X509>> chain_;
   std::vector<std::string> chain_b64_;
   std::string subject_;
 };
+
+// An XML-DSig ECDSA SignatureValue (r||s, 64 bytes for P-256) as DER, or nullopt.
+std::optional<std::string> ecdsa_raw_to_der(std::string_view raw);
 
 // Verifies an XML-DSig SignatureValue (ECDSA r||s or RSA) over `data` with `key`.
 Result<void> verify_signature_value(EVP_PKEY* key, KeyAlgorithm alg, std::string_view data,

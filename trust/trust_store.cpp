@@ -2,6 +2,7 @@
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 #include <openssl/x509v3.h>
 
 #include "common/encoding.h"
@@ -82,6 +83,48 @@ SignerIdentity identity_of(X509* cert) {
     id.fingerprint = hex_encode(std::string_view(reinterpret_cast<char*>(md), md_len));
   }
   return id;
+}
+
+VerifiedCertificate::VerifiedCertificate(X509* cert, SignerIdentity identity)
+    : cert_(cert), identity_(std::move(identity)) {}
+
+VerifiedCertificate::~VerifiedCertificate() {
+  for (EVP_PKEY_CTX* c : pool_) EVP_PKEY_CTX_free(c);
+  X509_free(cert_);
+}
+
+bool VerifiedCertificate::verify_digest(const unsigned char* digest, std::size_t digest_len,
+                                        const unsigned char* sig, std::size_t sig_len) const {
+  static EVP_MD* sha256_md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  EVP_PKEY_CTX* ctx = nullptr;
+  {
+    std::lock_guard lock(mutex_);
+    if (!pool_.empty()) {
+      ctx = pool_.back();
+      pool_.pop_back();
+    }
+  }
+  if (ctx == nullptr) {
+    ctx = EVP_PKEY_CTX_new_from_pkey(nullptr, public_key(), nullptr);
+    if (ctx == nullptr || EVP_PKEY_verify_init(ctx) != 1 ||
+        EVP_PKEY_CTX_set_signature_md(ctx, sha256_md) != 1) {
+      EVP_PKEY_CTX_free(ctx);
+      ERR_clear_error();
+      return false;
+    }
+    if (EVP_PKEY_is_a(public_key(), "RSA")) {
+      EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING);
+    }
+  }
+  bool ok = EVP_PKEY_verify(ctx, sig, sig_len, digest, digest_len) == 1;
+  ERR_clear_error();
+  std::lock_guard lock(mutex_);
+  if (pool_.size() < 16) {
+    pool_.push_back(ctx);
+  } else {
+    EVP_PKEY_CTX_free(ctx);
+  }
+  return ok;
 }
 
 class TrustStore::Impl {
@@ -174,6 +217,12 @@ class TrustStore::Impl {
     std::string reason;
     std::chrono::steady_clock::time_point until;
   };
+  struct CachedCert {
+    std::shared_ptr<const VerifiedCertificate> cert;  // null when refused
+    std::string reason;
+    std::chrono::steady_clock::time_point until;
+  };
+  std::map<std::string, CachedCert, std::less<>> by_der;  // Guarded by mutex.
   std::mutex mutex;
   std::shared_ptr<X509_STORE> current;  // Guarded by mutex.
   std::map<std::string, Cached> cache;  // Guarded by mutex.
@@ -204,7 +253,50 @@ Result<void> TrustStore::reload() {
   std::lock_guard lock(impl_->mutex);
   impl_->current = *store;
   impl_->cache.clear();
+  impl_->by_der.clear();
   return {};
+}
+
+Result<std::shared_ptr<const VerifiedCertificate>> TrustStore::verify_base64(
+    std::string_view der_base64, const std::vector<std::string_view>& intermediates_base64) const {
+  auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(impl_->mutex);
+    auto it = impl_->by_der.find(der_base64);
+    if (it != impl_->by_der.end() && it->second.until > now) {
+      if (it->second.cert) return it->second.cert;
+      return fail(Errc::kCrypto, it->second.reason);
+    }
+  }
+  auto decode = [](std::string_view b64) -> X509* {
+    auto der = base64_decode(b64);
+    if (!der) return nullptr;
+    const unsigned char* p = reinterpret_cast<const unsigned char*>(der->data());
+    return d2i_X509(nullptr, &p, static_cast<long>(der->size()));
+  };
+  X509* leaf = decode(der_base64);
+  if (leaf == nullptr) return fail(Errc::kCrypto, "an X509Certificate in KeyInfo cannot be read");
+  std::vector<X509*> rest;
+  for (auto b : intermediates_base64) {
+    if (X509* c = decode(b)) rest.push_back(c);
+  }
+  auto id = impl_->verify(leaf, rest);
+  for (X509* c : rest) X509_free(c);
+  Impl::CachedCert entry;
+  entry.until = now + kCacheFor;
+  if (id) {
+    entry.cert = std::make_shared<VerifiedCertificate>(leaf, *id);
+  } else {
+    X509_free(leaf);
+    entry.reason = id.error().message;
+  }
+  {
+    std::lock_guard lock(impl_->mutex);
+    if (impl_->by_der.size() > 1000) impl_->by_der.clear();
+    impl_->by_der[std::string(der_base64)] = entry;
+  }
+  if (!entry.cert) return fail(Errc::kCrypto, entry.reason);
+  return entry.cert;
 }
 
 }  // namespace sluice::trust

@@ -182,35 +182,40 @@ Result<Verified> DocumentVerifier::verify(xmlDoc* doc) const {
     }
     return fail(refuse("KeyInfo must hold exactly one X509Data"));
   }
-  std::vector<X509Ptr> certs;
+  std::vector<std::string> cert_texts;
   for (xmlNode* c : elements(key_info[0], &stray)) {
     if (!is_ds(c, "X509Certificate")) {
       return fail(refuse("X509Data may hold only X509Certificate elements"));
     }
-    auto der = base64_decode(xml::text(c));
-    const unsigned char* p = der ? reinterpret_cast<const unsigned char*>(der->data()) : nullptr;
-    X509* cert = der ? d2i_X509(nullptr, &p, static_cast<long>(der->size())) : nullptr;
-    if (cert == nullptr) return fail(refuse("an X509Certificate in KeyInfo cannot be read"));
-    certs.emplace_back(cert);
+    std::string t = xml::text(c);
+    std::erase_if(t, [](char ch) { return ch == ' ' || ch == '\n' || ch == '\r' || ch == '\t'; });
+    cert_texts.push_back(std::move(t));
   }
-  if (certs.empty()) return fail(refuse("KeyInfo holds no certificate"));
+  if (cert_texts.empty()) return fail(refuse("KeyInfo holds no certificate"));
 
-  // 3. The signer: a chain to the trust store.
-  std::vector<X509*> intermediates;
-  for (std::size_t i = 1; i < certs.size(); ++i) intermediates.push_back(certs[i].get());
-  auto signer = trust_->verify(certs[0].get(), intermediates);
+  // 3. The signer: a chain to the trust store (decoded and judged once per certificate).
+  std::vector<std::string_view> intermediates(cert_texts.begin() + 1, cert_texts.end());
+  auto signer = trust_->verify_base64(cert_texts[0], intermediates);
   if (!signer) return fail(signer.error());
 
   // 4. The signature over SignedInfo.
   auto canonical_si = canonical_element(signed_info);
   if (!canonical_si) return fail(canonical_si.error());
-  EVP_PKEY* pub = X509_get0_pubkey(certs[0].get());
+  EVP_PKEY* pub = (*signer)->public_key();
   bool ec = pub != nullptr && EVP_PKEY_is_a(pub, "EC");
   if (pub == nullptr || ec != (alg == KeyAlgorithm::kEcdsaP256Sha256)) {
     return fail(refuse("the certificate's key does not match the SignatureMethod " + method));
   }
-  if (auto r = verify_signature_value(pub, alg, *canonical_si, *signature_value); !r) {
-    return fail(r.error());
+  std::optional<std::string> sig_der =
+      ec ? ecdsa_raw_to_der(*signature_value) : std::optional<std::string>(*signature_value);
+  if (!sig_der) {
+    return fail(refuse("ECDSA-SHA256 SignatureValue must be 64 bytes (r||s)"));
+  }
+  auto si_digest = sha256(*canonical_si);
+  if (!(*signer)->verify_digest(si_digest.data(), si_digest.size(),
+                                reinterpret_cast<const unsigned char*>(sig_der->data()),
+                                sig_der->size())) {
+    return fail(refuse("bad signature: the SignatureValue does not match SignedInfo"));
   }
 
   // 5. The digest over the document without its signature: the very tree the caller uses.
@@ -227,7 +232,7 @@ Result<Verified> DocumentVerifier::verify(xmlDoc* doc) const {
   if (CRYPTO_memcmp(md.data(), digest_bytes->data(), 32) != 0) {
     return fail(refuse("bad digest: the document was changed after it was signed"));
   }
-  return Verified{std::move(*signer), digest_value};
+  return Verified{(*signer)->identity(), digest_value};
 }
 
 }  // namespace sluice::trust
