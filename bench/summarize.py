@@ -12,7 +12,12 @@ def med(values):
 
 
 def main(path):
-    rows = [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
+    rows = []
+    for line in open(path, encoding="utf-8"):
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            continue  # human-readable summary lines of the tools
     for r in rows:
         if "note" in r and (r["note"].startswith("machine") or r["note"].startswith("date")):
             print("- " + r["note"])
