@@ -346,32 +346,6 @@ Result<Config> parse_config(std::string_view text, const std::string& source,
       s.integer("max_elements", c.xml.max_elements, 16, 10'000'000);
       s.integer("max_attributes", c.xml.max_attributes, 0, 10'000'000);
     }
-    if (const toml::node* n = top.node("destination")) {
-      const toml::array* arr = n->as_array();
-      if (arr == nullptr) {
-        errors.push_back("destination must be an array of tables ([[destination]])");
-      } else {
-        for (const auto& item : *arr) {
-          const toml::table* t = item.as_table();
-          if (t == nullptr) {
-            errors.push_back("each [[destination]] must be a table (" + where(item) + ")");
-            continue;
-          }
-          DestinationConfig d;
-          Section s(*t, "destination", errors, base_dir);
-          s.str("name", d.name);
-          s.str("kind", d.kind);
-          s.str("url", d.url);
-          s.path("path", d.path);
-          s.integer("concurrency", d.concurrency, 1, 256);
-          s.integer("timeout_ms", d.timeout_ms, 100, 600'000);
-          s.path("ca", d.ca);
-          s.path("client_cert", d.client_cert);
-          s.path("client_key", d.client_key);
-          c.destinations.push_back(std::move(d));
-        }
-      }
-    }
     auto tables = [&](const char* key, auto&& read) {
       if (const toml::node* n = top.node(key)) {
         const toml::array* arr = n->as_array();
@@ -391,6 +365,27 @@ Result<Config> parse_config(std::string_view text, const std::string& source,
         }
       }
     };
+    tables("destination", [&](Section& s) {
+      DestinationConfig d;
+      s.str("name", d.name);
+      s.str("kind", d.kind);
+      s.str("url", d.url);
+      s.path("path", d.path);
+      s.integer("concurrency", d.concurrency, 1, 256);
+      s.integer("timeout_ms", d.timeout_ms, 100, 600'000);
+      s.path("ca", d.ca);
+      s.path("client_cert", d.client_cert);
+      s.path("client_key", d.client_key);
+      c.destinations.push_back(std::move(d));
+    });
+    tables("route", [&](Section& s) {
+      RouteConfig r;
+      s.str("doc_type", r.doc_type);
+      s.str("sender", r.sender);
+      s.str("receiver", r.receiver);
+      s.strings("destinations", r.destinations);
+      c.routes.push_back(std::move(r));
+    });
     tables("feed", [&](Section& s) {
       FeedConfig f;
       s.str("name", f.name);
@@ -431,27 +426,6 @@ Result<Config> parse_config(std::string_view text, const std::string& source,
       Section s(*t, "feeds", errors, base_dir);
       s.integer("max_records", c.max_batch_records, 1, 10'000'000);
       s.integer("threads", c.feed_threads, 1, 16);
-    }
-    if (const toml::node* n = top.node("route")) {
-      const toml::array* arr = n->as_array();
-      if (arr == nullptr) {
-        errors.push_back("route must be an array of tables ([[route]])");
-      } else {
-        for (const auto& item : *arr) {
-          const toml::table* t = item.as_table();
-          if (t == nullptr) {
-            errors.push_back("each [[route]] must be a table (" + where(item) + ")");
-            continue;
-          }
-          RouteConfig r;
-          Section s(*t, "route", errors, base_dir);
-          s.str("doc_type", r.doc_type);
-          s.str("sender", r.sender);
-          s.str("receiver", r.receiver);
-          s.strings("destinations", r.destinations);
-          c.routes.push_back(std::move(r));
-        }
-      }
     }
   }
   return finish(std::move(c), std::move(errors));

@@ -17,20 +17,6 @@ namespace json = boost::json;
 
 namespace {
 
-bool utf8(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    std::size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (n == 0 || i + n > s.size()) return false;
-    for (std::size_t k = 1; k < n; ++k) {
-      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
-    }
-    i += n;
-  }
-  return true;
-}
-
 json::object entry_json(const QuarantineEntry& e, bool with_raw) {
   json::object o;
   o["id"] = e.id;
@@ -56,7 +42,7 @@ json::object entry_json(const QuarantineEntry& e, bool with_raw) {
   }
   o["problems"] = std::move(ps);
   if (with_raw) {
-    if (utf8(e.raw)) {
+    if (is_valid_utf8(e.raw)) {
       o["raw"] = e.raw;
     } else {
       o["rawBase64"] = base64_encode(e.raw);

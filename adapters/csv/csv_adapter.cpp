@@ -7,26 +7,12 @@
 #include <unordered_map>
 
 #include "adapters/builder.h"
+#include "common/encoding.h"
 
 namespace sluice::adapters::csv {
 namespace {
 
 constexpr std::size_t kMaxField = 64 * 1024;
-
-bool valid_utf8(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    std::size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (n == 0 || i + n > s.size()) return false;
-    for (std::size_t k = 1; k < n; ++k) {
-      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
-    }
-    if (n == 2 && c < 0xC2) return false;  // overlong
-    i += n;
-  }
-  return true;
-}
 
 class IconvHandle {
  public:
@@ -147,7 +133,7 @@ class CsvAdapter final : public Adapter {
   std::optional<xml::Problem> translate_record(std::string_view raw, const Context& ctx,
                                                const Emit& emit) const override {
     std::vector<int> bad_lines;
-    if (!valid_utf8(raw)) {
+    if (!is_valid_utf8(raw)) {
       return xml::make_problem("csv.encoding", "", "", 0, "the corrected row is not UTF-8");
     }
     return run(raw, bad_lines, ctx, emit);
@@ -246,7 +232,7 @@ std::string to_utf8(std::string_view input, const std::string& encoding,
         input.substr(start, nl == std::string_view::npos ? std::string_view::npos : nl - start);
     bool ok;
     if (utf8) {
-      ok = valid_utf8(part);
+      ok = is_valid_utf8(part);
       if (ok) {
         out.append(part);
       } else {

@@ -86,28 +86,8 @@ TEST_CASE("every accepted document is stored signed, with a signed receipt") {
 TEST_CASE("a sender's own Body signature is verified and must be its own") {
   SinkRunner sink;
   Gateway gw({.destinations = http_destination("sink", sink.port())});
-  test::TempDir dir("body-sig");
-  std::string tmpl =
-      "<ds:Signature xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\"><ds:SignedInfo>"
-      "<ds:CanonicalizationMethod Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\"/>"
-      "<ds:SignatureMethod Algorithm=\"http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256\"/>"
-      "<ds:Reference URI=\"#body-conclude\"><ds:Transforms>"
-      "<ds:Transform Algorithm=\"http://www.w3.org/2000/09/xmldsig#enveloped-signature\"/>"
-      "<ds:Transform Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\"/></ds:Transforms>"
-      "<ds:DigestMethod Algorithm=\"http://www.w3.org/2001/04/xmlenc#sha256\"/><ds:DigestValue/>"
-      "</ds:Reference></ds:SignedInfo><ds:SignatureValue/><ds:KeyInfo><ds:X509Data>"
-      "<ds:X509Certificate/></ds:X509Data></ds:KeyInfo></ds:Signature>";
-  auto signed_by = [&](const std::string& cert, const std::string& smid) {
-    std::string doc = replace(sample("case.conclude/valid-1.xml", smid), "</case:CaseConclude>",
-                              tmpl + "</case:CaseConclude>");
-    std::ofstream(dir / "in.xml") << doc;
-    std::string cmd = "xmlsec1 --sign --privkey-pem " + (dev_pki() / (cert + ".key.pem")).string() +
-                      "," + (dev_pki() / (cert + ".cert.pem")).string() +
-                      " --id-attr:Id urn:sluice:xs:case:1:CaseConclude --output " +
-                      (dir / "out.xml").string() + " " + (dir / "in.xml").string() +
-                      " >/dev/null 2>&1";
-    REQUIRE(std::system(cmd.c_str()) == 0);
-    return read_text(dir / "out.xml");
+  auto signed_by = [](const std::string& cert, const std::string& smid) {
+    return sender_signed_sample(cert, smid);
   };
   auto client = gw.client("sender-440604-approval");
   auto ok = client->request("POST", "/v1/messages", signed_by("sender-440604-approval", "body-1"));

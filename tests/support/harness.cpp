@@ -225,6 +225,35 @@ std::string sample(const std::string& relative, const std::string& smid,
   return doc;
 }
 
+std::string sender_signed_sample(const std::string& cert_name, const std::string& smid,
+                                 const std::string& sender) {
+  static const std::string kTemplate =
+      "<ds:Signature xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\"><ds:SignedInfo>"
+      "<ds:CanonicalizationMethod Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\"/>"
+      "<ds:SignatureMethod Algorithm=\"http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256\"/>"
+      "<ds:Reference URI=\"#body-conclude\"><ds:Transforms>"
+      "<ds:Transform Algorithm=\"http://www.w3.org/2000/09/xmldsig#enveloped-signature\"/>"
+      "<ds:Transform Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\"/></ds:Transforms>"
+      "<ds:DigestMethod Algorithm=\"http://www.w3.org/2001/04/xmlenc#sha256\"/><ds:DigestValue/>"
+      "</ds:Reference></ds:SignedInfo><ds:SignatureValue/><ds:KeyInfo><ds:X509Data>"
+      "<ds:X509Certificate/></ds:X509Data></ds:KeyInfo></ds:Signature>";
+  TempDir dir("sender-sig");
+  std::string doc = sample("case.conclude/valid-1.xml", smid, sender);
+  auto at = doc.find("</case:CaseConclude>");
+  if (at == std::string::npos) throw std::runtime_error("sample has no CaseConclude");
+  doc.insert(at, kTemplate);
+  std::ofstream(dir / "in.xml") << doc;
+  std::string cmd =
+      "xmlsec1 --sign --privkey-pem " + (dev_pki() / (cert_name + ".key.pem")).string() + "," +
+      (dev_pki() / (cert_name + ".cert.pem")).string() +
+      " --id-attr:Id urn:sluice:xs:case:1:CaseConclude --output " + (dir / "out.xml").string() +
+      " " + (dir / "in.xml").string() + " > " + (dir / "log").string() + " 2>&1";
+  if (std::system(cmd.c_str()) != 0) {
+    throw std::runtime_error("xmlsec1 --sign failed: " + read_text(dir / "log"));
+  }
+  return read_text(dir / "out.xml");
+}
+
 std::string json_field(const std::string& json, const std::string& field) {
   std::string key = "\"" + field + "\":";
   auto p = json.find(key);

@@ -87,6 +87,11 @@ std::string http_destination(const std::string& name, std::uint16_t port, int co
 // envelope Sender set to `sender` ("node/system"), so it matches the posting certificate.
 std::string sample(const std::string& relative, const std::string& smid = "",
                    const std::string& sender = "440604/approval");
+// A case.conclude sample whose business document is signed by `cert_name` (a development
+// certificate) with the xmlsec1 command-line tool — independently of Sluice's own code.
+std::string sender_signed_sample(const std::string& cert_name, const std::string& smid,
+                                 const std::string& sender = "440604/approval");
+
 // Extracts a JSON string field value (simple, for tests): "messageId" -> value.
 std::string json_field(const std::string& json, const std::string& field);
 

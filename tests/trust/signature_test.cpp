@@ -253,34 +253,6 @@ TEST_CASE("receipts are signed, schema-valid and verifiable") {
 
 namespace {
 
-// Signs the business document of a sample with the xmlsec1 CLI (independently of our code).
-std::string sender_signed(const std::string& cert_name,
-                          const std::string& smid_sender = "440604/approval") {
-  test::TempDir dir("sender-sig");
-  std::string doc = test::sample("case.conclude/valid-1.xml", "sender-signed-1", smid_sender);
-  std::string tmpl =
-      "<ds:Signature xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\"><ds:SignedInfo>"
-      "<ds:CanonicalizationMethod Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\"/>"
-      "<ds:SignatureMethod Algorithm=\"http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256\"/>"
-      "<ds:Reference URI=\"#body-conclude\"><ds:Transforms>"
-      "<ds:Transform Algorithm=\"http://www.w3.org/2000/09/xmldsig#enveloped-signature\"/>"
-      "<ds:Transform Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\"/></ds:Transforms>"
-      "<ds:DigestMethod Algorithm=\"http://www.w3.org/2001/04/xmlenc#sha256\"/><ds:DigestValue/>"
-      "</ds:Reference></ds:SignedInfo><ds:SignatureValue/><ds:KeyInfo><ds:X509Data>"
-      "<ds:X509Certificate/></ds:X509Data></ds:KeyInfo></ds:Signature>";
-  doc = replace(doc, "</case:CaseConclude>", tmpl + "</case:CaseConclude>");
-  std::ofstream(dir / "in.xml") << doc;
-  auto pki = dev_pki();
-  std::string cmd = "xmlsec1 --sign --privkey-pem " + (pki / (cert_name + ".key.pem")).string() +
-                    "," + (pki / (cert_name + ".cert.pem")).string() +
-                    " --id-attr:Id urn:sluice:xs:case:1:CaseConclude --output " +
-                    (dir / "out.xml").string() + " " + (dir / "in.xml").string() + " > " +
-                    (dir / "log").string() + " 2>&1";
-  if (std::system(cmd.c_str()) != 0)
-    FAIL("xmlsec1 --sign failed: " << test::read_text(dir / "log"));
-  return test::read_text(dir / "out.xml");
-}
-
 Result<SignerIdentity> verify_sender(const std::string& text) {
   auto doc = parse(text);
   auto verifier = SenderSignatureVerifier::create(trust_store());
@@ -295,7 +267,7 @@ Result<SignerIdentity> verify_sender(const std::string& text) {
 }  // namespace
 
 TEST_CASE("a sender's own signature over its Body is verified (made by the xmlsec1 CLI)") {
-  std::string signed_doc = sender_signed("sender-440604-approval");
+  std::string signed_doc = test::sender_signed_sample("sender-440604-approval", "sender-signed-1");
   auto ok = verify_sender(signed_doc);
   INFO((ok ? std::string() : ok.error().message));
   REQUIRE(ok);
@@ -306,7 +278,8 @@ TEST_CASE("a sender's own signature over its Body is verified (made by the xmlse
   auto other = verify_sender(replace(signed_doc, "URI=\"#body-conclude\"", "URI=\"#elsewhere\""));
   REQUIRE_FALSE(other);
   CHECK_THAT(other.error().message, Catch::Contains("must point to the business document"));
-  auto revoked = verify_sender(sender_signed("sender-440606-revoked"));
+  auto revoked =
+      verify_sender(test::sender_signed_sample("sender-440606-revoked", "sender-signed-1"));
   REQUIRE_FALSE(revoked);
   CHECK_THAT(revoked.error().message, Catch::Contains("revoked"));
 }
