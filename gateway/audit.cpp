@@ -108,7 +108,12 @@ void AuditLog::record(const std::string& actor, const std::string& action,
 
 Result<void> AuditLog::record_sync(const std::string& actor, const std::string& action,
                                    const std::string& object, const std::string& outcome) {
-  return store_.write(append_fn(make_entry(clock_, actor, action, object, outcome)), 512);
+  auto r = store_.write(append_fn(make_entry(clock_, actor, action, object, outcome)), 512);
+  if (!r) {
+    spdlog::critical("audit entry not written ({} {}): {}", action, mask_personal_data(object),
+                     r.error().describe());
+  }
+  return r;
 }
 
 Result<AuditReport> AuditLog::verify() const {

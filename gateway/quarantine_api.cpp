@@ -12,6 +12,8 @@
 #include "gateway/json.h"
 #include "gateway/quarantine.h"
 
+#include <spdlog/spdlog.h>
+
 namespace sluice::gateway {
 namespace json = boost::json;
 
@@ -213,7 +215,10 @@ void register_quarantine_api(AdminApi& admin, Quarantine& quarantine_ref, Ingest
         entry.message = message;
         entry.problems = problems;
         entry.raw = content;
-        (void)quarantine.replace(entry);
+        if (auto r = quarantine.replace(entry); !r) {
+          spdlog::error("quarantine entry {} could not record its failed resubmission: {}",
+                        entry.id, r.error().describe());
+        }
         audit.record_sync(actor, "quarantine.resubmit",
                           entry.id + (corrected ? " (corrected)" : ""),
                           "refused again: " + message);

@@ -130,10 +130,20 @@ bool SpoolWatcher::process(const std::string& name) {
   std::string source = "spool:" + config_.name + "/" + name;
   if (!content) {
     fs::path failed = target("failed", name);
-    (void)rename_durable(file, failed);
-    (void)write_file_durable(failed.string() + ".errors.json",
-                             "{\"error\":{\"code\":\"spool.unreadable\",\"message\":\"" +
-                                 content.error().message + "\"}}\n");
+    if (auto moved = rename_durable(file, failed); !moved) {
+      // Neither readable nor movable: say so once and leave it for an operator.
+      if (unmovable_.insert(name).second) {
+        spdlog::error("{}: {} cannot be read ({}) nor moved to failed/ ({}); left in incoming/",
+                      source, name, content.error().message, moved.error().message);
+      }
+      return true;
+    }
+    if (auto r = write_file_durable(failed.string() + ".errors.json",
+                                    "{\"error\":{\"code\":\"spool.unreadable\",\"message\":\"" +
+                                        content.error().message + "\"}}\n");
+        !r) {
+      spdlog::error("{}: cannot write errors for {}: {}", source, name, r.error().message);
+    }
     spdlog::warn("{}: {} moved to failed/: {}", source, name, content.error().message);
     metrics_.add("sluice_spool_files_total", "spool=\"" + config_.name + "\",result=\"failed\"");
     return true;
@@ -153,12 +163,14 @@ bool SpoolWatcher::process(const std::string& name) {
   bool ok = !outcome.fatal && outcome.rejected.empty();
   fs::path dest = target(ok ? "done" : "failed", name);
   if (auto r = rename_durable(file, dest); !r) {
-    spdlog::error("{}: cannot move {}: {}", source, name, r.error().message);
+    // Its records are stored; leaving it would only make them resends. Say it once.
+    if (unmovable_.insert(name).second) {
+      spdlog::error("{}: processed {} but cannot move it: {}", source, name, r.error().message);
+    }
     return true;
   }
   if (!ok) {
-    auto [status, body] = feed_outcome_json({outcome}, {name});
-    (void)status;
+    std::string body = feed_outcome_json({outcome}, {name}).second;
     if (auto r = write_file_durable(dest.string() + ".errors.json", body + "\n"); !r) {
       spdlog::error("{}: cannot write errors for {}: {}", source, name, r.error().message);
     }

@@ -9,6 +9,8 @@
 
 #include <atomic>
 #include <memory>
+#include <set>
+#include <string>
 #include <thread>
 
 #include "common/error.h"
@@ -38,6 +40,7 @@ class SpoolWatcher {
   Metrics& metrics_;
   std::size_t max_bytes_;
   int fd_;
+  std::set<std::string> unmovable_;  // files reported once; only the watcher thread uses it
   std::jthread thread_;
 };
 
