@@ -63,6 +63,7 @@ struct Options {
   std::size_t messages = 20'000;
   std::size_t size = 2048;
   int delivery_concurrency = 16;
+  int delivery_pipeline = 1;
   int sluiced_threads = 2;
   std::string label;
   std::size_t cases = 0;  // distinct CaseIds cycled through; 0: every message its own case
@@ -121,6 +122,8 @@ int main(int argc, char** argv) {
   cli.add_option("--size", o.size, "approximate document size in bytes");
   cli.add_option("--delivery-concurrency", o.delivery_concurrency, "sluiced -> sink connections");
   cli.add_option("--sluiced-threads", o.sluiced_threads, "io threads of sluiced");
+  cli.add_option("--delivery-pipeline", o.delivery_pipeline,
+                 "pipelined requests per sluiced -> sink connection");
   cli.add_option("--extra-config", o.extra_config, "TOML appended to the generated config");
   cli.add_option("--store-config", o.store_config, "TOML lines added to its [store] table");
   cli.add_option("--label", o.label, "label written into the JSON result");
@@ -168,6 +171,7 @@ int main(int argc, char** argv) {
       "= \"sink\"\nkind = \"http\"\nurl = \"http://127.0.0.1:" +
       std::to_string(sink->port()) +
       "/in\"\nconcurrency = " + std::to_string(o.delivery_concurrency) +
+      "\npipeline = " + std::to_string(o.delivery_pipeline) +
       "\n[[route]]\ndoc_type = \"*\"\ndestinations = [\"sink\"]\n"
       "[[sender]]\nid = \"440604/approval\"\ndoc_types = [\"*\"]\n" +
       (o.signing ? "[signing]\ncert = \"" + pki + "/gateway-outer.chain.pem\"\nkey = \"" + pki +

@@ -42,6 +42,8 @@ for rep in $(seq "$reps"); do
     build/bench/sluice-loadgen --connections "$c" --messages "$n" --label "sluice c$c rep$rep" \
       --pki var/pki --dir build/loadgen | tee -a "$out"
   done
+  build/bench/sluice-loadgen --connections 64 --messages 30000 --delivery-pipeline 8 \
+    --label "sluice c64 pipeline8 rep$rep" --pki var/pki --dir build/loadgen | tee -a "$out"
   build/bench/sluice-loadgen --connections 64 --messages 30000 --signing \
     --label "sluice+signing c64 rep$rep" --pki var/pki --dir build/loadgen | tee -a "$out"
 done

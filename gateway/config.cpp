@@ -372,6 +372,7 @@ Result<Config> parse_config(std::string_view text, const std::string& source,
       s.str("url", d.url);
       s.path("path", d.path);
       s.integer("concurrency", d.concurrency, 1, 256);
+      s.integer("pipeline", d.pipeline, 1, 64);
       s.integer("timeout_ms", d.timeout_ms, 100, 600'000);
       s.path("ca", d.ca);
       s.path("client_cert", d.client_cert);

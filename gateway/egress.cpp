@@ -11,6 +11,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -154,93 +155,109 @@ class Connection {
   using Ex = IoStrand;
   Connection(Ex ex, Destination& d) : ex_(std::move(ex)), dest_(d) {}
 
-  awaitable<Outcome, Ex> post(queue::Lease& lease) {
+  // Delivers the leases in order over this connection: with more than one, as pipelined
+  // HTTP/1.1 requests written at once, then the responses read in order. Returns one outcome
+  // per lease. A failure part-way fails the rest (they are retried; receivers deduplicate).
+  awaitable<std::vector<Outcome>, Ex> post(std::vector<queue::Lease>& leases) {
     constexpr auto kTuple = tuple_of<Ex>();
-    Outcome out;
+    std::vector<Outcome> out(leases.size());
+    auto fail_from = [&](std::size_t i, const std::string& reason, bool connection) {
+      for (; i < out.size(); ++i) {
+        out[i].connection_failed = connection;
+        out[i].reason = reason;
+      }
+    };
     auto timeout = std::chrono::milliseconds(dest_.config.timeout_ms);
     if (!open()) {
       auto [ec_r, results] = co_await asio::ip::basic_resolver<tcp, Ex>(ex_).async_resolve(
           dest_.url.host, dest_.url.port, kTuple);
       if (ec_r) {
-        out.connection_failed = true;
-        out.reason = "resolve " + dest_.url.host + ": " + ec_r.message();
+        fail_from(0, "resolve " + dest_.url.host + ": " + ec_r.message(), true);
         co_return out;
       }
+      boost::system::error_code ec_c;
       if (dest_.url.tls) {
         tls_.emplace(ex_, *dest_.tls);
         if (!SSL_set_tlsext_host_name(tls_->native_handle(), dest_.url.host.c_str()) ||
             !SSL_set1_host(tls_->native_handle(), dest_.url.host.c_str())) {
-          out.connection_failed = true;
-          out.reason = "TLS host name setup failed for " + dest_.url.host;
           close();
+          fail_from(0, "TLS host name setup failed for " + dest_.url.host, true);
           co_return out;
         }
         beast::get_lowest_layer(*tls_).expires_after(timeout);
-        auto [ec_c, ep] = co_await beast::get_lowest_layer(*tls_).async_connect(results, kTuple);
+        std::tie(ec_c, std::ignore) =
+            co_await beast::get_lowest_layer(*tls_).async_connect(results, kTuple);
         if (!ec_c) {
-          auto [ec_h] = co_await tls_->async_handshake(asio::ssl::stream_base::client, kTuple);
-          ec_c = ec_h;
-        }
-        if (ec_c) {
-          out.connection_failed = true;
-          out.reason = "connect " + dest_.config.url + ": " + ec_c.message();
-          close();
-          co_return out;
+          std::tie(ec_c) = co_await tls_->async_handshake(asio::ssl::stream_base::client, kTuple);
         }
       } else {
         plain_.emplace(ex_);
         plain_->expires_after(timeout);
-        auto [ec_c, ep] = co_await plain_->async_connect(results, kTuple);
-        if (ec_c) {
-          out.connection_failed = true;
-          out.reason = "connect " + dest_.config.url + ": " + ec_c.message();
-          close();
-          co_return out;
-        }
-        plain_->socket().set_option(tcp::no_delay(true), ec_c);
+        std::tie(ec_c, std::ignore) = co_await plain_->async_connect(results, kTuple);
+        if (!ec_c) plain_->socket().set_option(tcp::no_delay(true), ec_c);
+      }
+      if (ec_c) {
+        close();
+        fail_from(0, "connect " + dest_.config.url + ": " + ec_c.message(), true);
+        co_return out;
       }
     }
-    http::request<http::string_body> req{http::verb::post, dest_.url.target, 11};
-    req.set(http::field::host, dest_.url.host);
-    req.set(http::field::user_agent, "sluice");
-    req.set(http::field::content_type, "application/xml; charset=utf-8");
-    req.set("X-Sluice-Message-Id", lease.message_id);
-    req.set("X-Sluice-Doc-Type", lease.doc_type);
-    req.set("X-Sluice-Attempt", std::to_string(lease.attempt));
-    req.keep_alive(true);
-    req.body() = std::move(lease.payload);  // not needed after this attempt
-    req.prepare_payload();
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(64 * 1024);
+    // The requests, serialised into one buffer (header values are our own: a UUID, a DocType
+    // from the standard's list, a number).
+    std::string wire;
+    for (auto& lease : leases) {
+      wire += "POST " + dest_.url.target + " HTTP/1.1\r\nHost: " + dest_.url.host +
+              "\r\nUser-Agent: sluice\r\nContent-Type: application/xml; charset=utf-8"
+              "\r\nX-Sluice-Message-Id: " +
+              lease.message_id + "\r\nX-Sluice-Doc-Type: " + lease.doc_type +
+              "\r\nX-Sluice-Attempt: " + std::to_string(lease.attempt) +
+              "\r\nContent-Length: " + std::to_string(lease.payload.size()) + "\r\n\r\n";
+      wire += lease.payload;
+      std::string().swap(lease.payload);  // not needed after this attempt
+    }
     boost::system::error_code ec;
     if (tls_) {
       beast::get_lowest_layer(*tls_).expires_after(timeout);
-      std::tie(ec, std::ignore) = co_await http::async_write(*tls_, req, kTuple);
-      if (!ec)
-        std::tie(ec, std::ignore) = co_await http::async_read(*tls_, buffer_, parser, kTuple);
+      std::tie(ec, std::ignore) = co_await asio::async_write(*tls_, asio::buffer(wire), kTuple);
     } else {
       plain_->expires_after(timeout);
-      std::tie(ec, std::ignore) = co_await http::async_write(*plain_, req, kTuple);
-      if (!ec)
-        std::tie(ec, std::ignore) = co_await http::async_read(*plain_, buffer_, parser, kTuple);
+      std::tie(ec, std::ignore) = co_await asio::async_write(*plain_, asio::buffer(wire), kTuple);
     }
     if (ec) {
       close();
-      out.reason = "POST " + dest_.config.url + ": " + ec.message();
+      fail_from(0, "POST " + dest_.config.url + ": " + ec.message(), false);
       co_return out;
     }
-    auto& res = parser.get();
-    unsigned code = res.result_int();
-    if (!res.keep_alive()) {
-      close();
+    for (std::size_t i = 0; i < leases.size(); ++i) {
+      http::response_parser<http::string_body> parser;
+      parser.body_limit(64 * 1024);
+      if (tls_) {
+        beast::get_lowest_layer(*tls_).expires_after(timeout);
+        std::tie(ec, std::ignore) = co_await http::async_read(*tls_, buffer_, parser, kTuple);
+      } else {
+        plain_->expires_after(timeout);
+        std::tie(ec, std::ignore) = co_await http::async_read(*plain_, buffer_, parser, kTuple);
+      }
+      if (ec) {
+        close();
+        fail_from(i, "POST " + dest_.config.url + ": " + ec.message(), false);
+        co_return out;
+      }
+      auto& res = parser.get();
+      unsigned code = res.result_int();
+      if (code >= 200 && code < 300) {
+        out[i].ok = true;
+      } else {
+        std::string body = res.body().substr(0, 200);
+        out[i].reason = "HTTP " + std::to_string(code) + (body.empty() ? "" : ": " + body);
+        out[i].permanent = code >= 400 && code < 500 && code != 408 && code != 425 && code != 429;
+      }
+      if (!res.keep_alive()) {
+        close();
+        fail_from(i + 1, "the destination closed the connection before answering", false);
+        co_return out;
+      }
     }
-    if (code >= 200 && code < 300) {
-      out.ok = true;
-      co_return out;
-    }
-    std::string body = res.body().substr(0, 200);
-    out.reason = "HTTP " + std::to_string(code) + (body.empty() ? "" : ": " + body);
-    out.permanent = code >= 400 && code < 500 && code != 408 && code != 425 && code != 429;
     co_return out;
   }
 
@@ -384,15 +401,19 @@ class Egress::Impl : public std::enable_shared_from_this<Egress::Impl> {
     std::int64_t pause_ms = 0;
     while (!stopping_.load()) {
       std::uint64_t generation = d.waker.generation();
-      auto leases = store_.lease(d.config.name, 1);
+      auto leases = store_.lease(d.config.name, static_cast<std::size_t>(d.config.pipeline));
       if (leases.empty()) {
         co_await idle<IoStrand>(d, generation);
         continue;
       }
       wake_next_if_due(d);
-      Outcome out = co_await conn.post(leases[0]);
-      settle(leases[0], out, d.config.name);
-      if (out.connection_failed) {
+      auto outcomes = co_await conn.post(leases);
+      bool unreachable = false;
+      for (std::size_t i = 0; i < leases.size(); ++i) {
+        settle(leases[i], outcomes[i], d.config.name);
+        unreachable |= outcomes[i].connection_failed;
+      }
+      if (unreachable) {
         pause_ms = std::min(kMaxPauseMs, pause_ms == 0 ? 500 : pause_ms * 2);
         co_await pause<IoStrand>(pause_ms);
       } else {

@@ -4,6 +4,8 @@
 //    X-Sluice-Message-Id, X-Sluice-Doc-Type, X-Sluice-Attempt so receivers can deduplicate;
 //    2xx acks; 408/425/429/5xx and network errors retry with backoff; other 4xx are permanent.
 //  - spool: <dir>/<MessageId>.xml written to a temp name, fsynced, renamed, dir fsynced.
+// With `pipeline` > 1 a worker sends that many due messages as pipelined HTTP/1.1 requests on
+// its connection and reads the answers in order (for receivers that support pipelining).
 // A worker whose destination is unreachable pauses (exponential, up to 30 s) instead of
 // burning the attempts of every queued message.
 #pragma once

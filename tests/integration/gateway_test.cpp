@@ -288,3 +288,24 @@ TEST_CASE("SIGTERM stops sluiced cleanly after finishing what it accepted") {
   CHECK(WEXITSTATUS(status) == 0);
   CHECK(gw.log().find("stopped cleanly") != std::string::npos);
 }
+
+TEST_CASE("pipelined delivery sends everything exactly once, in order per case") {
+  SinkRunner sink;
+  std::string dest = http_destination("sink", sink.port(), 2) + "pipeline = 8\n";
+  Gateway gw({.destinations = dest});
+  auto client = gw.client("sender-440604-approval");
+  std::vector<std::string> ids;
+  for (int i = 0; i < 120; ++i) {
+    unsigned status = 0;
+    std::string body =
+        post(*client, sample("case.accept/valid-1.xml", "pipe-" + std::to_string(i)), &status);
+    REQUIRE(status == 202);
+    ids.push_back(json_field(body, "messageId"));
+  }
+  auto stats = sink.wait_for(ids.size());
+  CHECK(stats.distinct == ids.size());
+  CHECK(stats.duplicates == 0);
+  for (const auto& id : ids) {
+    CHECK(wait_state(*client, id, "delivered") == "delivered");
+  }
+}
