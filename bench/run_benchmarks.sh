@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Every figure of docs/benchmarks.md in one sitting, interleaved, raw results kept:
 #   bench/run_benchmarks.sh [REPS]          (default 3 repetitions; about 15 minutes)
-# Writes bench/results/<UTC date>.jsonl and prints the summary tables
+# Writes bench/results/<UTC date-time>.jsonl and prints the summary tables
 # (bench/summarize.py). RabbitMQ comes from ../shared/bench/rabbitmq, copied to build/rabbitmq
 # (that folder is read-only), installed with its pinned package-lock.json; the broker is
 # started for its runs and stopped afterwards, so the two never run at the same time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 reps="${1:-3}"
-out="bench/results/$(date -u +%Y-%m-%d).jsonl"
+out="bench/results/$(date -u +%Y-%m-%d-%H%M).jsonl"
 mkdir -p bench/results
 : > "$out"
 note() { printf '{"note":"%s"}\n' "$*" >> "$out"; echo "::: $*"; }
