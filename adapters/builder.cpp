@@ -21,14 +21,6 @@ const char* prefix_for(const char* ns) {
 const xmlChar* X(const char* s) { return reinterpret_cast<const xmlChar*>(s); }
 const xmlChar* X(const std::string& s) { return reinterpret_cast<const xmlChar*>(s.c_str()); }
 
-std::string trim(std::string s) {
-  auto ws = [](unsigned char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
-  while (!s.empty() && ws(s.back())) s.pop_back();
-  std::size_t i = 0;
-  while (i < s.size() && ws(s[i])) ++i;
-  return s.substr(i);
-}
-
 bool xml_safe(std::string_view s) {
   for (unsigned char c : s) {
     if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') return false;
@@ -152,7 +144,7 @@ struct Builder {
         continue;
       }
       std::optional<std::string> raw = f.constant ? f.constant : rec.get(f.from);
-      std::string v = raw ? trim(*raw) : std::string();
+      std::string v = raw ? trim_xml_space(*raw) : std::string();
       if (v.empty()) {
         if (f.required) {
           problem("mapping.missing", f,
@@ -173,7 +165,7 @@ struct Builder {
 }  // namespace
 
 std::expected<std::string, std::string> convert_value(const FieldMapping& f, std::string v) {
-  v = trim(std::move(v));
+  v = trim_xml_space(std::move(v));
   if (!f.value_map.empty()) {
     auto it = f.value_map.find(v);
     if (it == f.value_map.end()) {
@@ -267,10 +259,10 @@ std::expected<xml::DocPtr, xml::Problems> build_document(const Mapping& m, const
   if (m.sender_message_id == "content-hash") {
     ef.sender_message_id = content_id(ctx.feed, m.doc_type, rec.canonical());
   } else {
-    ef.sender_message_id = trim(rec.get(m.sender_message_id).value_or(""));
+    ef.sender_message_id = trim_xml_space(rec.get(m.sender_message_id).value_or(""));
   }
   if (!m.correlation_id.empty()) {
-    ef.correlation_id = trim(rec.get(m.correlation_id).value_or(""));
+    ef.correlation_id = trim_xml_space(rec.get(m.correlation_id).value_or(""));
   }
   auto [doc, body] = skeleton(ef, ctx, problems);
   const char* ns = nullptr;

@@ -8,6 +8,13 @@
 
 namespace sluice {
 
+std::string trim_xml_space(std::string_view text) {
+  constexpr std::string_view kSpace = " \t\r\n";
+  std::size_t first = text.find_first_not_of(kSpace);
+  if (first == std::string_view::npos) return {};
+  return std::string(text.substr(first, text.find_last_not_of(kSpace) - first + 1));
+}
+
 std::string base64_encode(std::string_view bytes) {
   std::string out;
   out.resize(4 * ((bytes.size() + 2) / 3));
@@ -60,12 +67,18 @@ bool is_valid_utf8(std::string_view s) {
   std::size_t i = 0;
   while (i < s.size()) {
     unsigned char c = static_cast<unsigned char>(s[i]);
-    std::size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    // Lead bytes C0, C1 and F5..FF never occur; the second byte's range excludes overlong
+    // forms (E0, F0), UTF-16 surrogates (ED) and code points above U+10FFFF (F4).
+    std::size_t n = c < 0x80 ? 1 : c < 0xC2 ? 0 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : c < 0xF5 ? 4 : 0;
     if (n == 0 || i + n > s.size()) return false;
     for (std::size_t k = 1; k < n; ++k) {
       if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
     }
-    if (n == 2 && c < 0xC2) return false;  // overlong
+    unsigned char c1 = n > 1 ? static_cast<unsigned char>(s[i + 1]) : 0x80;
+    if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 > 0x9F) || (c == 0xF0 && c1 < 0x90) ||
+        (c == 0xF4 && c1 > 0x8F)) {
+      return false;
+    }
     i += n;
   }
   return true;
@@ -125,6 +138,12 @@ bool take_char(std::string_view& s, char c) {
   return true;
 }
 
+int days_in_month(int y, int m) {
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  return m == 2 && leap ? 29 : kDays[m - 1];
+}
+
 // Days from 1970-01-01 to y-m-d (proleptic Gregorian).
 std::int64_t days_from_civil(int y, int m, int d) {
   y -= m <= 2;
@@ -144,7 +163,8 @@ std::optional<std::int64_t> parse_datetime_ms(std::string_view s) {
       !take_int(s, 2, minute) || !take_char(s, ':') || !take_int(s, 2, second)) {
     return std::nullopt;
   }
-  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 59) {
+  if (month < 1 || month > 12 || day < 1 || day > days_in_month(year, month) || hour > 23 ||
+      minute > 59 || second > 59) {
     return std::nullopt;
   }
   int millis = 0;

@@ -12,8 +12,11 @@ std::string base64_encode(std::string_view bytes);
 // Decodes standard base64; whitespace is ignored. nullopt on malformed input.
 std::optional<std::string> base64_decode(std::string_view text);
 std::string hex_encode(std::string_view bytes);
-// True if `bytes` is well-formed UTF-8 (no overlong two-byte forms, no truncated sequences).
+// True if `bytes` is well-formed UTF-8 (RFC 3629: no overlong forms, surrogates, code points
+// above U+10FFFF or truncated sequences).
 bool is_valid_utf8(std::string_view bytes);
+// `text` without leading and trailing XML white space (space, tab, CR, LF).
+std::string trim_xml_space(std::string_view text);
 std::array<unsigned char, 32> sha256(std::string_view bytes);
 std::string sha256_hex(std::string_view bytes);
 // Milliseconds since the epoch as RFC 3339 with an explicit +08:00 offset (China time),

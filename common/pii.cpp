@@ -7,6 +7,9 @@ namespace {
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
+// An 11-digit run that is a mainland mobile number (13x..19x).
+bool is_mobile(std::string_view run) { return run[0] == '1' && run[1] >= '3' && run[1] <= '9'; }
+
 // Length of a canonical UUID starting at text[i], or 0.
 std::size_t uuid_at(std::string_view text, std::size_t i) {
   if (i + 36 > text.size()) {
@@ -61,10 +64,14 @@ std::string mask_personal_data(std::string_view text) {
       out.append(run.substr(0, 4));
       out.append(len - 8, '*');
       out.append(run.substr(len - 4));
-    } else if (len == 11 && run[0] == '1' && run[1] >= '3' && run[1] <= '9') {
+    } else if (len == 11 && is_mobile(run)) {
       out.append(run.substr(0, 3));
       out.append("****");
       out.append(run.substr(7));
+    } else if (len == 13 && run.starts_with("86") && is_mobile(run.substr(2))) {
+      out.append(run.substr(0, 5));  // +86 country code, written without a separator
+      out.append("****");
+      out.append(run.substr(9));
     } else {
       out.append(run);
     }

@@ -38,14 +38,6 @@ bool valid_province(int p) {
          p == 81 || p == 82;
 }
 
-std::string trimmed(std::string s) {
-  auto ws = [](char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; };
-  while (!s.empty() && ws(s.back())) s.pop_back();
-  std::size_t i = 0;
-  while (i < s.size() && ws(s[i])) ++i;
-  return s.substr(i);
-}
-
 const char* ns_of(const xmlNode* n) {
   return n != nullptr && n->ns != nullptr ? reinterpret_cast<const char*>(n->ns->href) : "";
 }
@@ -60,7 +52,7 @@ xmlNode* child_named(xmlNode* parent, const char* name) {
   return nullptr;
 }
 
-std::string value(xmlNode* n) { return n == nullptr ? std::string() : trimmed(text(n)); }
+std::string value(xmlNode* n) { return n == nullptr ? std::string() : trim_xml_space(text(n)); }
 
 // Amount in fen (hundredths of a yuan); nullopt if not a decimal with <= 2 fraction digits.
 std::optional<long long> fen(std::string_view s) {

@@ -39,14 +39,6 @@ constexpr std::array<DocTypeInfo, 21> kDocTypes{{
     {"receipt", "Receipt", kReceiptNs},
 }};
 
-std::string trimmed(std::string s) {
-  auto ws = [](char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; };
-  while (!s.empty() && ws(s.back())) s.pop_back();
-  std::size_t i = 0;
-  while (i < s.size() && ws(s[i])) ++i;
-  return s.substr(i);
-}
-
 Problem missing(xmlNode* parent, const char* field) {
   return make_problem("envelope.missing-field", field, node_path(parent), xmlGetLineNo(parent),
                       std::string("required field ") + field + " is missing or empty");
@@ -58,8 +50,8 @@ bool read_address(xmlNode* parent, const char* name, NodeAddress& out, Problems&
     problems.push_back(missing(parent, name));
     return false;
   }
-  out.node = trimmed(text(child(n, kCommonNs, "Node")));
-  out.system = trimmed(text(child(n, kCommonNs, "System")));
+  out.node = trim_xml_space(text(child(n, kCommonNs, "Node")));
+  out.system = trim_xml_space(text(child(n, kCommonNs, "System")));
   bool ok = true;
   if (out.node.empty()) {
     problems.push_back(missing(n, "Node"));
@@ -105,8 +97,8 @@ std::expected<Envelope, Problems> read_envelope(xmlDoc* doc) {
     return std::unexpected(problems);
   }
   xmlNode* root = env.root;
-  env.message_id = trimmed(text(child(root, kEnvelopeNs, "MessageId")));
-  env.sender_message_id = trimmed(text(child(root, kEnvelopeNs, "SenderMessageId")));
+  env.message_id = trim_xml_space(text(child(root, kEnvelopeNs, "MessageId")));
+  env.sender_message_id = trim_xml_space(text(child(root, kEnvelopeNs, "SenderMessageId")));
   if (env.sender_message_id.empty()) {
     problems.push_back(missing(root, "SenderMessageId"));
   } else if (env.sender_message_id.size() > 128) {
@@ -115,17 +107,17 @@ std::expected<Envelope, Problems> read_envelope(xmlDoc* doc) {
   }
   read_address(root, "Sender", env.sender, problems);
   read_address(root, "Receiver", env.receiver, problems);
-  env.doc_type = trimmed(text(child(root, kEnvelopeNs, "DocType")));
+  env.doc_type = trim_xml_space(text(child(root, kEnvelopeNs, "DocType")));
   if (env.doc_type.empty()) {
     problems.push_back(missing(root, "DocType"));
   }
-  env.doc_version = trimmed(text(child(root, kEnvelopeNs, "DocVersion")));
+  env.doc_version = trim_xml_space(text(child(root, kEnvelopeNs, "DocVersion")));
   if (env.doc_version.empty()) {
     problems.push_back(missing(root, "DocVersion"));
   }
-  env.correlation_id = trimmed(text(child(root, kEnvelopeNs, "CorrelationId")));
+  env.correlation_id = trim_xml_space(text(child(root, kEnvelopeNs, "CorrelationId")));
   xmlNode* created = child(root, kEnvelopeNs, "Created");
-  env.created = trimmed(text(created));
+  env.created = trim_xml_space(text(created));
   if (env.created.empty()) {
     problems.push_back(missing(root, "Created"));
   } else if (auto ms = parse_datetime_ms(env.created)) {
@@ -137,7 +129,7 @@ std::expected<Envelope, Problems> read_envelope(xmlDoc* doc) {
                                     "2026-11-20T09:30:00+08:00"));
   }
   if (xmlNode* expires = child(root, kEnvelopeNs, "Expires")) {
-    env.expires = trimmed(text(expires));
+    env.expires = trim_xml_space(text(expires));
     if (auto ms = parse_datetime_ms(env.expires)) {
       env.expires_ms = *ms;
     } else {
@@ -146,7 +138,7 @@ std::expected<Envelope, Problems> read_envelope(xmlDoc* doc) {
                                       "Expires must be an xs:dateTime with an offset"));
     }
   }
-  env.priority = trimmed(text(child(root, kEnvelopeNs, "Priority")));
+  env.priority = trim_xml_space(text(child(root, kEnvelopeNs, "Priority")));
   if (env.priority.empty()) {
     env.priority = "normal";
   }
@@ -166,8 +158,8 @@ std::expected<Envelope, Problems> read_envelope(xmlDoc* doc) {
       const char* ns =
           env.body->ns != nullptr ? reinterpret_cast<const char*>(env.body->ns->href) : nullptr;
       if (ns != nullptr) {
-        env.case_id = trimmed(text(child(env.body, ns, "CaseId")));
-        env.region = trimmed(text(child(env.body, ns, "Region")));
+        env.case_id = trim_xml_space(text(child(env.body, ns, "CaseId")));
+        env.region = trim_xml_space(text(child(env.body, ns, "Region")));
       }
     }
   }

@@ -11,6 +11,8 @@
 #include <optional>
 #include <vector>
 
+#include "common/encoding.h"
+
 namespace sluice::xml {
 namespace {
 
@@ -138,13 +140,6 @@ struct CtxtFree {
   void operator()(xmlParserCtxtPtr c) const { xmlFreeParserCtxt(c); }
 };
 
-std::string trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r')) {
-    s.pop_back();
-  }
-  return s;
-}
-
 }  // namespace
 
 void initialize(const std::filesystem::path& allowed_dir) {
@@ -213,7 +208,7 @@ std::expected<DocPtr, Problem> parse(std::string_view bytes, const ParseLimits& 
   if (!owned || !ctxt->wellFormed) {
     const xmlError* err = xmlCtxtGetLastError(ctxt.get());
     std::string msg = err != nullptr && err->message != nullptr
-                          ? trim(err->message)
+                          ? trim_xml_space(err->message)
                           : "the document is not well-formed XML";
     return std::unexpected(make_problem("xml.not-well-formed", "", "",
                                         err != nullptr ? err->line : 0,

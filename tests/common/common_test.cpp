@@ -1,0 +1,82 @@
+#include <catch2/catch.hpp>
+
+#include "common/encoding.h"
+#include "common/pii.h"
+
+namespace sluice {
+namespace {
+
+TEST_CASE("trim_xml_space removes XML white space at both ends only", "[common]") {
+  CHECK(trim_xml_space(" \t\r\n 4401 02\n") == "4401 02");
+  CHECK(trim_xml_space("plain") == "plain");
+  CHECK(trim_xml_space(" \n\t ").empty());
+  CHECK(trim_xml_space("").empty());
+  CHECK(trim_xml_space("\xc2\xa0x") == "\xc2\xa0x");  // no-break space is not XML space
+}
+
+TEST_CASE("is_valid_utf8 follows RFC 3629", "[common]") {
+  CHECK(is_valid_utf8(""));
+  CHECK(is_valid_utf8("ascii"));
+  CHECK(is_valid_utf8("\xe6\x94\xbf\xe5\x8a\xa1"));    // 政务
+  CHECK(is_valid_utf8("\xf0\x9f\x98\x80"));            // U+1F600
+  CHECK(is_valid_utf8("\xf4\x8f\xbf\xbf"));            // U+10FFFF, the last code point
+  CHECK_FALSE(is_valid_utf8("\xc0\xaf"));              // overlong '/'
+  CHECK_FALSE(is_valid_utf8("\xe0\x80\xaf"));          // overlong, three bytes
+  CHECK_FALSE(is_valid_utf8("\xf0\x80\x80\xaf"));      // overlong, four bytes
+  CHECK_FALSE(is_valid_utf8("\xed\xa0\x80"));          // UTF-16 surrogate D800
+  CHECK_FALSE(is_valid_utf8("\xf4\x90\x80\x80"));      // above U+10FFFF
+  CHECK_FALSE(is_valid_utf8("\xf5\x80\x80\x80"));      // invalid lead byte
+  CHECK_FALSE(is_valid_utf8("\xe6\x94"));              // truncated
+  CHECK_FALSE(is_valid_utf8("\xe6\x41\xbf"));          // bad continuation
+  CHECK_FALSE(is_valid_utf8("\xd5\xfe\xce\xf1"));      // GBK 政务, not UTF-8
+}
+
+TEST_CASE("base64 round-trips and refuses malformed text", "[common]") {
+  for (std::string s : {"", "a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)}) {
+    auto back = base64_decode(base64_encode(s));
+    REQUIRE(back);
+    CHECK(*back == s);
+  }
+  CHECK(base64_encode("abcd") == "YWJjZA==");
+  CHECK(base64_decode("YWJj\nZA==") == std::optional<std::string>("abcd"));
+  CHECK_FALSE(base64_decode("YWJjZA="));  // not a multiple of four
+  CHECK_FALSE(base64_decode("YW!jZA=="));
+}
+
+TEST_CASE("sha256_hex matches the FIPS 180-2 vector", "[common]") {
+  CHECK(sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST_CASE("times: China time out, offsets and calendar checked in", "[common]") {
+  CHECK(format_time_cn(0) == "1970-01-01T08:00:00.000+08:00");
+  CHECK(format_time_cn(-1) == "1970-01-01T07:59:59.999+08:00");
+  auto ms = parse_datetime_ms("2026-11-23T11:24:05.123+08:00");
+  REQUIRE(ms);
+  CHECK(format_time_cn(*ms) == "2026-11-23T11:24:05.123+08:00");
+  CHECK(parse_datetime_ms("2026-11-23T03:24:05.123Z") == ms);
+  CHECK(parse_datetime_ms("2024-02-29T00:00:00Z"));  // leap year
+  CHECK_FALSE(parse_datetime_ms("2026-02-29T00:00:00Z"));
+  CHECK_FALSE(parse_datetime_ms("2026-04-31T00:00:00Z"));
+  CHECK_FALSE(parse_datetime_ms("2026-11-23T11:24:05"));  // no offset
+  CHECK_FALSE(parse_datetime_ms("2026-11-23T24:00:00Z"));
+  CHECK_FALSE(parse_datetime_ms("2026-11-23T11:24:05.Z"));
+  CHECK_FALSE(parse_datetime_ms("2026-11-23T11:24:05+15:00"));
+  CHECK_FALSE(parse_datetime_ms("2026-11-23T11:24:05Z trailing"));
+}
+
+TEST_CASE("mask_personal_data masks ID and mobile numbers, keeps other text", "[common]") {
+  CHECK(mask_personal_data("id 440604199001011234 ok") == "id 4406**********1234 ok");
+  CHECK(mask_personal_data("id 44060419900101123X") == "id 4406**********123X");
+  CHECK(mask_personal_data("old id 440604900101123") == "old id 4406*******0123");
+  CHECK(mask_personal_data("tel 13812345678") == "tel 138****5678");
+  CHECK(mask_personal_data("tel +8613812345678") == "tel +86138****5678");
+  CHECK(mask_personal_data("电话13812345678。") == "电话138****5678。");
+  // Not personal data: other lengths, landlines, a UUID with digit runs.
+  CHECK(mask_personal_data("case 2026112300001, line 12") == "case 2026112300001, line 12");
+  CHECK(mask_personal_data("tel 02012345678") == "tel 02012345678");
+  const std::string uuid = "01937a1c-5e2f-7abc-8def-123456789012";
+  CHECK(mask_personal_data(uuid) == uuid);
+}
+
+}  // namespace
+}  // namespace sluice
