@@ -36,8 +36,8 @@
 #include <sstream>
 #include <thread>
 
-#include "bench/sink.h"
-#include "gateway/tls.h"
+#include "net/tls.h"
+#include "tools/sink/sink.h"
 
 extern char** environ;
 
@@ -141,7 +141,7 @@ int main(int argc, char** argv) {
   SteadyClock::time_point t0 = SteadyClock::now();
 
   asio::io_context io(1);
-  auto sink = sluice::bench::Sink::start(io, {}, [&](const std::string&, const std::string& body) {
+  auto sink = sluice::tools::Sink::start(io, {}, [&](const std::string&, const std::string& body) {
     auto a = body.find(prefix);
     if (a == std::string::npos) {
       sink_unknown.fetch_add(1);
@@ -226,9 +226,9 @@ int main(int argc, char** argv) {
   std::string port = rj.substr(rj.find("\"dataPort\":") + 11);
   port = port.substr(0, port.find_first_of(",}"));
 
-  auto ctx = sluice::gateway::make_client_context(pki + "/ca-bundle.pem",
-                                                  pki + "/sender-440604-approval.chain.pem",
-                                                  pki + "/sender-440604-approval.key.pem");
+  auto ctx = sluice::net::make_client_context(pki + "/ca-bundle.pem",
+                                              pki + "/sender-440604-approval.chain.pem",
+                                              pki + "/sender-440604-approval.key.pem");
   if (!ctx) {
     std::cerr << ctx.error().message << "\n";
     stop_sluiced();

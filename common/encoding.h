@@ -2,6 +2,7 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -17,6 +18,12 @@ std::string hex_encode(std::string_view bytes);
 bool is_valid_utf8(std::string_view bytes);
 // `text` without leading and trailing XML white space (space, tab, CR, LF).
 std::string trim_xml_space(std::string_view text);
+// Big-endian integers, so that byte-wise key order is numeric order. get_* read the first
+// 4 or 8 bytes of `s`, which the caller has checked are there.
+void put_u32be(std::string& out, std::uint32_t v);
+void put_u64be(std::string& out, std::uint64_t v);
+std::uint32_t get_u32be(std::string_view s);
+std::uint64_t get_u64be(std::string_view s);
 std::array<unsigned char, 32> sha256(std::string_view bytes);
 std::string sha256_hex(std::string_view bytes);
 // Milliseconds since the epoch as RFC 3339 with an explicit +08:00 offset (China time),

@@ -32,7 +32,7 @@ for port in 8443 8444 9000; do
 done
 rm -rf var/outer var/sink var/log var/demo
 mkdir -p var/log var/demo
-build/bench/sluice-sink --port 9000 --dir var/sink > var/log/sink.log 2>&1 &
+build/tools/sluice-sink --port 9000 --dir var/sink > var/log/sink.log 2>&1 &
 sink_pid=$!
 build/gateway/sluiced --ready-file var/demo/ready.json > var/log/sluiced.log 2>&1 &
 sluiced_pid=$!
@@ -91,7 +91,7 @@ curl -sS --cacert var/pki/ca-bundle.pem --cert var/pki/sender-440604-approval.ch
      --key var/pki/sender-440604-approval.key.pem "https://localhost:8443/v1/messages/${ids[1]}/receipt" \
      > var/demo/receipt.xml
 head -c 400 var/demo/receipt.xml; echo " ..."
-build/gateway/sluicectl verify var/demo/receipt.xml "var/sink/${ids[1]}.xml"
+build/tools/sluicectl verify var/demo/receipt.xml "var/sink/${ids[1]}.xml"
 echo "the same delivered document, verified by the xmlsec1 command-line tool:"
 xmlsec1 --verify --enabled-key-data x509 --trusted-pem var/pki/root.cert.pem \
         --untrusted-pem var/pki/intermediate.cert.pem "var/sink/${ids[1]}.xml" > var/demo/xmlsec.log 2>&1
@@ -120,12 +120,12 @@ for _ in $(seq 50); do [ -f var/outer/spool-in/psb/done/GA-20261123-01.xml ] && 
 ls var/outer/spool-in/psb/done/
 
 step "11. The quarantine: what failed waits for an operator"
-build/gateway/sluicectl quarantine list > var/demo/quarantine.json
+build/tools/sluicectl quarantine list > var/demo/quarantine.json
 python3 -c 'import json;d=json.load(open("var/demo/quarantine.json"));print(d["total"],"entries");[print(" ",e["id"],e["source"],"line",e.get("line"),e["code"]) for e in d["entries"]]' 
 qid=$(python3 -c 'import json,sys;print([e["id"] for e in json.load(open("var/demo/quarantine.json"))["entries"] if e["code"]=="record.untranslatable"][0])')
 echo "correcting the row without a case number and resubmitting $qid:"
-build/gateway/sluicectl quarantine show "$qid" | python3 -c 'import json,sys;e=json.load(sys.stdin);h,r=e["raw"].split("\n",1);print(h+"\n44060520261123009999"+r)' > var/demo/row.csv
-build/gateway/sluicectl quarantine resubmit "$qid" --file var/demo/row.csv
+build/tools/sluicectl quarantine show "$qid" | python3 -c 'import json,sys;e=json.load(sys.stdin);h,r=e["raw"].split("\n",1);print(h+"\n44060520261123009999"+r)' > var/demo/row.csv
+build/tools/sluicectl quarantine resubmit "$qid" --file var/demo/row.csv
 
 step "12. Bad input is refused with a reason, and nothing is stored"
 printf 'not xml' > var/demo/bad.xml
@@ -134,8 +134,8 @@ echo "another sender's certificate claiming 440604/approval:"
 post sender-440605-tax var/demo/case.accept.xml
 
 step "13. The network admin: queues and the audit trail (sluicectl, admin certificate)"
-build/gateway/sluicectl stats
-build/gateway/sluicectl audit verify
+build/tools/sluicectl stats
+build/tools/sluicectl audit verify
 
 echo
 if [ "$keep" = yes ]; then

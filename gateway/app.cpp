@@ -8,23 +8,23 @@
 #include <thread>
 
 #include "adapters/registry.h"
+#include "api/admin_api.h"
+#include "api/data_api.h"
+#include "api/json.h"
+#include "api/quarantine_api.h"
 #include "common/clock.h"
+#include "common/metrics.h"
 #include "common/random.h"
-#include "gateway/admin.h"
-#include "gateway/api.h"
-#include "gateway/audit.h"
-#include "gateway/authz.h"
-#include "gateway/egress.h"
-#include "gateway/feeds.h"
-#include "gateway/http_server.h"
-#include "gateway/ingest.h"
-#include "gateway/json.h"
-#include "gateway/metrics.h"
-#include "gateway/quarantine.h"
-#include "gateway/quarantine_api.h"
-#include "gateway/routes.h"
-#include "gateway/spool_in.h"
-#include "gateway/tls.h"
+#include "delivery/egress.h"
+#include "ingress/feeds.h"
+#include "ingress/spool_in.h"
+#include "net/http_server.h"
+#include "net/tls.h"
+#include "ops/audit.h"
+#include "ops/quarantine.h"
+#include "pipeline/authz.h"
+#include "pipeline/ingest.h"
+#include "pipeline/routes.h"
 #include "queue/queue.h"
 #include "trust/sender_signature.h"
 #include "trust/signer.h"
@@ -35,6 +35,25 @@
 namespace sluice::gateway {
 
 namespace asio = boost::asio;
+
+using api::AdminApi;
+using api::DataApi;
+using api::error_response;
+using api::json_response;
+using api::register_quarantine_api;
+using delivery::Egress;
+using ingress::FeedIngest;
+using ingress::SpoolWatcher;
+using net::HttpRequest;
+using net::HttpServer;
+using net::Respond;
+using net::ServerTls;
+using ops::AuditLog;
+using ops::Quarantine;
+using pipeline::Authorizer;
+using pipeline::Ingest;
+using pipeline::IngestDeps;
+using pipeline::RouteTable;
 
 class App::Impl {
  public:
@@ -85,7 +104,7 @@ class App::Impl {
     metrics_.add_gauge_source([this](std::string& out) { render_gauges(out); });
 
     IngestDeps deps;
-    deps.config = &config_;
+    deps.options = config_.ingest_options();
     deps.store = store_.get();
     deps.routes = routes_.get();
     deps.metrics = &metrics_;
@@ -99,13 +118,13 @@ class App::Impl {
     deps.audit = audit_.get();
     ingest_ = std::make_unique<Ingest>(deps);
     adapters::register_builtin_adapters(registry_);
-    auto feeds = FeedIngest::create(config_, registry_, *ingest_, quarantine_.get(),
+    auto feeds = FeedIngest::create(config_.feed_options(), registry_, *ingest_, quarantine_.get(),
                                     authorizer_.get(), audit_.get());
     if (!feeds) {
       return fail(feeds.error());
     }
     feeds_ = std::move(*feeds);
-    data_api_ = std::make_unique<DataApi>(config_, *ingest_, *store_, metrics_, feeds_.get(),
+    data_api_ = std::make_unique<DataApi>(config_.data, *ingest_, *store_, metrics_, feeds_.get(),
                                           signer_.get());
     admin_api_ = std::make_unique<AdminApi>(*store_, metrics_, audit_.get());
     register_quarantine_api(*admin_api_, *quarantine_, *ingest_, *feeds_, *audit_);

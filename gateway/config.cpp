@@ -190,6 +190,7 @@ void read_listener(const toml::table& t, const std::string& name, ListenerConfig
   s.integer("request_timeout_ms", l.request_timeout_ms, 100, 3'600'000);
   s.integer("idle_timeout_ms", l.idle_timeout_ms, 100, 3'600'000);
   s.integer("handshake_timeout_ms", l.handshake_timeout_ms, 100, 600'000);
+  s.integer("handler_timeout_ms", l.handler_timeout_ms, 100, 3'600'000);
 }
 
 Result<Config> finish(Config c, std::vector<std::string> errors) {
@@ -203,16 +204,12 @@ Result<Config> finish(Config c, std::vector<std::string> errors) {
     } else if (!names.insert(d.name).second) {
       errors.push_back("destination \"" + d.name + "\" is defined twice");
     }
-    if (d.kind == "http") {
+    if (d.kind == SinkKind::kHttp) {
       if (!d.url.starts_with("http://") && !d.url.starts_with("https://")) {
         errors.push_back("destination \"" + d.name + "\": url must start with http:// or https://");
       }
-    } else if (d.kind == "spool") {
-      if (d.path.empty()) {
-        errors.push_back("destination \"" + d.name + "\": a spool destination needs a path");
-      }
-    } else {
-      errors.push_back("destination \"" + d.name + "\": kind must be \"http\" or \"spool\"");
+    } else if (d.path.empty()) {
+      errors.push_back("destination \"" + d.name + "\": a spool destination needs a path");
     }
   }
   for (std::size_t i = 0; i < c.routes.size(); ++i) {
@@ -307,6 +304,9 @@ Result<Config> parse_config(std::string_view text, const std::string& source,
       s.str("log_level", c.log_level);
       s.integer("threads", c.threads, 1, 64);
       s.path("schema_dir", c.schema_dir);
+      s.strings("peers", c.peer_gateways);
+      s.integer("workers", c.workers, 1, 64);
+      s.integer("worker_queue", c.worker_queue, 1, 1'000'000);
     }
     if (const toml::table* t = subtable(top, "listen", errors)) {
       Section listen(*t, "listen", errors, base_dir);
@@ -368,7 +368,14 @@ Result<Config> parse_config(std::string_view text, const std::string& source,
     tables("destination", [&](Section& s) {
       DestinationConfig d;
       s.str("name", d.name);
-      s.str("kind", d.kind);
+      std::string kind = "http";
+      s.str("kind", kind);
+      if (kind == "spool") {
+        d.kind = SinkKind::kSpool;
+      } else if (kind != "http") {
+        errors.push_back("destination \"" + d.name + "\": kind = \"" + kind +
+                         "\" must be \"http\" or \"spool\"");
+      }
       s.str("url", d.url);
       s.path("path", d.path);
       s.integer("concurrency", d.concurrency, 1, 256);
@@ -446,6 +453,26 @@ std::string_view embedded_default_toml() { return kDefaultToml; }
 
 Result<Config> default_config() {
   return parse_config(kDefaultToml, "(embedded defaults)", std::filesystem::current_path());
+}
+
+pipeline::IngestOptions Config::ingest_options() const {
+  pipeline::IngestOptions o;
+  o.gateway_id = gateway_id;
+  o.xml = xml;
+  o.xml.max_bytes = data.max_body_bytes;
+  o.peer_gateways = peer_gateways;
+  return o;
+}
+
+ingress::FeedOptions Config::feed_options() const {
+  ingress::FeedOptions o;
+  o.feeds = feeds;
+  o.xml = xml;
+  o.xml.max_bytes = data.max_body_bytes;
+  o.max_input_bytes = data.max_batch_bytes;
+  o.max_records = max_batch_records;
+  o.threads = feed_threads;
+  return o;
 }
 
 }  // namespace sluice::gateway

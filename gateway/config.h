@@ -9,76 +9,23 @@
 #include <vector>
 
 #include "common/error.h"
+#include "delivery/destination.h"
+#include "ingress/config.h"
+#include "net/listener.h"
+#include "pipeline/config.h"
 #include "queue/queue.h"
-#include "xml/parse.h"
+#include "xml/limits.h"
 
 namespace sluice::gateway {
 
-struct TlsServerConfig {
-  std::filesystem::path cert;       // PEM chain (leaf first)
-  std::filesystem::path key;        // PEM private key, mode 0600
-  std::filesystem::path client_ca;  // trust store for client certificates; empty: none asked
-  std::vector<std::filesystem::path> crls;  // PEM CRLs checked for every client chain
-  bool require_client_cert = false;
-};
-
-struct ListenerConfig {
-  bool enabled = true;
-  std::string address = "127.0.0.1";
-  std::uint16_t port = 0;  // 0: any free port (tests)
-  TlsServerConfig tls;
-  std::size_t max_body_bytes = 1u << 20;    // one document
-  std::size_t max_batch_bytes = 64u << 20;  // multipart / batch submissions
-  std::size_t max_header_bytes = 16u << 10;
-  std::size_t max_connections = 1024;
-  std::int64_t request_timeout_ms = 30'000;  // reading one request (header + body)
-  std::int64_t idle_timeout_ms = 60'000;     // keep-alive idle time
-  std::int64_t handshake_timeout_ms = 10'000;
-};
-
-struct DestinationConfig {
-  std::string name;
-  std::string kind;            // "http" or "spool"
-  std::string url;             // http://host:port/path or https://...
-  std::filesystem::path path;  // spool directory
-  int concurrency = 4;         // connections (http) or writers (spool)
-  int pipeline = 1;            // http: requests in flight per connection (HTTP/1.1 pipelining)
-  std::int64_t timeout_ms = 10'000;   // connect + request + response
-  std::filesystem::path ca;           // https: trust store for the destination's certificate
-  std::filesystem::path client_cert;  // https: our certificate, when the destination asks
-  std::filesystem::path client_key;
-};
-
-struct RouteConfig {
-  std::string doc_type = "*";  // exact, "*", or a prefix pattern like "case.*"
-  std::string sender = "*";    // "node/system", "node/*" or "*"
-  std::string receiver = "*";
-  std::vector<std::string> destinations;
-};
-
-// A department feed: its own format, translated by the adapter its mapping file names.
-struct FeedConfig {
-  std::string name;
-  std::filesystem::path mapping;
-};
-
-// What an authenticated sender may do. Patterns as in routes ("*", "case.*", "440600/*").
-struct SenderConfig {
-  std::string id;  // "node/system" from its certificate
-  std::vector<std::string> doc_types{"*"};
-  std::vector<std::string> receivers{"*"};
-  std::vector<std::string> feeds;  // feed names it may submit to
-};
-
-// A directory that a system which can only drop files writes into: files renamed into
-// <path>/incoming are translated by `feed` as sender `sender`, then moved to done/ or
-// failed/ (with <file>.errors.json).
-struct SpoolInConfig {
-  std::string name;
-  std::filesystem::path path;
-  std::string feed;
-  std::string sender;
-};
+using delivery::DestinationConfig;
+using delivery::SinkKind;
+using ingress::FeedConfig;
+using ingress::SpoolInConfig;
+using net::ListenerConfig;
+using net::TlsServerConfig;
+using pipeline::RouteConfig;
+using pipeline::SenderConfig;
 
 // The gateway's own signature on every accepted document and receipt, and the trust store
 // that senders' signatures are checked against.
@@ -96,7 +43,9 @@ struct Config {
   std::string gateway_id = "sluice-outer";  // written into Trace hops
   std::filesystem::path state_dir = "var";
   std::string log_level = "info";
-  int threads = 2;
+  int threads = 2;          // io threads: they only move bytes
+  int workers = 2;          // threads for CPU work (parse, validate, sign, admin jobs)
+  int worker_queue = 4096;  // jobs waiting for a worker; beyond it requests get 503
   std::filesystem::path schema_dir = "schemas";
   ListenerConfig data;
   ListenerConfig admin;
@@ -112,6 +61,10 @@ struct Config {
   std::size_t max_batch_records = 100'000;            // records in one feed input
   int feed_threads = 1;                               // workers translating feed inputs
   SigningConfig signing;
+  std::vector<std::string> peer_gateways;  // [gateway] peers: identities of peer gateways
+
+  pipeline::IngestOptions ingest_options() const;
+  ingress::FeedOptions feed_options() const;
 };
 
 // Parses TOML text (`source` names it in messages). Relative paths are resolved against

@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 
+#include "xml/limits.h"
 #include "xml/problem.h"
 
 namespace sluice::xml {
@@ -22,16 +23,6 @@ struct DocFree {
   void operator()(xmlDoc* doc) const { xmlFreeDoc(doc); }
 };
 using DocPtr = std::unique_ptr<xmlDoc, DocFree>;
-
-enum class Comments { kStrip, kRefuse };
-
-struct ParseLimits {
-  std::size_t max_bytes = 1u << 20;
-  int max_depth = 48;
-  std::size_t max_elements = 20'000;
-  std::size_t max_attributes = 20'000;
-  Comments comments = Comments::kStrip;
-};
 
 // Process-wide setup, before threads start: initialises libxml2 (once) and installs an
 // external-entity loader that refuses every URL except files under the allowed directories

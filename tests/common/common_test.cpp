@@ -1,5 +1,8 @@
 #include <catch2/catch.hpp>
 
+#include <string>
+#include <vector>
+
 #include "common/encoding.h"
 #include "common/pii.h"
 
@@ -17,22 +20,23 @@ TEST_CASE("trim_xml_space removes XML white space at both ends only", "[common]"
 TEST_CASE("is_valid_utf8 follows RFC 3629", "[common]") {
   CHECK(is_valid_utf8(""));
   CHECK(is_valid_utf8("ascii"));
-  CHECK(is_valid_utf8("\xe6\x94\xbf\xe5\x8a\xa1"));    // 政务
-  CHECK(is_valid_utf8("\xf0\x9f\x98\x80"));            // U+1F600
-  CHECK(is_valid_utf8("\xf4\x8f\xbf\xbf"));            // U+10FFFF, the last code point
-  CHECK_FALSE(is_valid_utf8("\xc0\xaf"));              // overlong '/'
-  CHECK_FALSE(is_valid_utf8("\xe0\x80\xaf"));          // overlong, three bytes
-  CHECK_FALSE(is_valid_utf8("\xf0\x80\x80\xaf"));      // overlong, four bytes
-  CHECK_FALSE(is_valid_utf8("\xed\xa0\x80"));          // UTF-16 surrogate D800
-  CHECK_FALSE(is_valid_utf8("\xf4\x90\x80\x80"));      // above U+10FFFF
-  CHECK_FALSE(is_valid_utf8("\xf5\x80\x80\x80"));      // invalid lead byte
-  CHECK_FALSE(is_valid_utf8("\xe6\x94"));              // truncated
-  CHECK_FALSE(is_valid_utf8("\xe6\x41\xbf"));          // bad continuation
-  CHECK_FALSE(is_valid_utf8("\xd5\xfe\xce\xf1"));      // GBK 政务, not UTF-8
+  CHECK(is_valid_utf8("\xe6\x94\xbf\xe5\x8a\xa1"));  // 政务
+  CHECK(is_valid_utf8("\xf0\x9f\x98\x80"));          // U+1F600
+  CHECK(is_valid_utf8("\xf4\x8f\xbf\xbf"));          // U+10FFFF, the last code point
+  CHECK_FALSE(is_valid_utf8("\xc0\xaf"));            // overlong '/'
+  CHECK_FALSE(is_valid_utf8("\xe0\x80\xaf"));        // overlong, three bytes
+  CHECK_FALSE(is_valid_utf8("\xf0\x80\x80\xaf"));    // overlong, four bytes
+  CHECK_FALSE(is_valid_utf8("\xed\xa0\x80"));        // UTF-16 surrogate D800
+  CHECK_FALSE(is_valid_utf8("\xf4\x90\x80\x80"));    // above U+10FFFF
+  CHECK_FALSE(is_valid_utf8("\xf5\x80\x80\x80"));    // invalid lead byte
+  CHECK_FALSE(is_valid_utf8("\xe6\x94"));            // truncated
+  CHECK_FALSE(is_valid_utf8("\xe6\x41\xbf"));        // bad continuation
+  CHECK_FALSE(is_valid_utf8("\xd5\xfe\xce\xf1"));    // GBK 政务, not UTF-8
 }
 
 TEST_CASE("base64 round-trips and refuses malformed text", "[common]") {
-  for (std::string s : {"", "a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)}) {
+  for (const std::string& s :
+       std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)}) {
     auto back = base64_decode(base64_encode(s));
     REQUIRE(back);
     CHECK(*back == s);
@@ -67,7 +71,7 @@ TEST_CASE("times: China time out, offsets and calendar checked in", "[common]") 
 TEST_CASE("mask_personal_data masks ID and mobile numbers, keeps other text", "[common]") {
   CHECK(mask_personal_data("id 440604199001011234 ok") == "id 4406**********1234 ok");
   CHECK(mask_personal_data("id 44060419900101123X") == "id 4406**********123X");
-  CHECK(mask_personal_data("old id 440604900101123") == "old id 4406*******0123");
+  CHECK(mask_personal_data("old id 440604900101123") == "old id 4406*******1123");
   CHECK(mask_personal_data("tel 13812345678") == "tel 138****5678");
   CHECK(mask_personal_data("tel +8613812345678") == "tel +86138****5678");
   CHECK(mask_personal_data("电话13812345678。") == "电话138****5678。");

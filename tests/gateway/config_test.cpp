@@ -1,11 +1,13 @@
 #include <catch2/catch.hpp>
 
 #include "gateway/config.h"
-#include "gateway/routes.h"
+#include "pipeline/routes.h"
 #include "tests/support/harness.h"
 
 using namespace sluice;
 using namespace sluice::gateway;
+using sluice::pipeline::pattern_matches;
+using sluice::pipeline::RouteTable;
 
 TEST_CASE("the embedded defaults and the annotated example are valid") {
   auto defaults = parse_config(embedded_default_toml(), "(embedded)", test::source_dir());

@@ -129,14 +129,14 @@ TEST_CASE("a 50,000-row CSV upload becomes 50,000 stored documents") {
     r.replace(r.find("000001"), 6, serial);  // a distinct SBLSH per row
     big += r;
   }
-  gateway::ClientOptions o;
+  net::ClientOptions o;
   o.host = "localhost";
   o.port = std::to_string(gw.data_port());
   o.ca = dev_pki() / "ca-bundle.pem";
   o.cert = dev_pki() / "sender-440605-tax.chain.pem";
   o.key = dev_pki() / "sender-440605-tax.key.pem";
   o.timeout = std::chrono::seconds(280);
-  gateway::HttpsClient tax(o);
+  net::HttpsClient tax(o);
   auto r = tax.request("POST", "/v1/submit/tax-csv", multipart("b0undary", "big.csv", big),
                        "multipart/form-data; boundary=b0undary");
   REQUIRE(r);

@@ -11,20 +11,20 @@ using namespace sluice::test;
 
 namespace {
 
-std::string post(gateway::HttpsClient& c, const std::string& body, unsigned* status = nullptr) {
+std::string post(net::HttpsClient& c, const std::string& body, unsigned* status = nullptr) {
   auto r = c.request("POST", "/v1/messages", body);
   REQUIRE(r);
   if (status != nullptr) *status = r->status;
   return r->body;
 }
 
-std::string state_of(gateway::HttpsClient& c, const std::string& id) {
+std::string state_of(net::HttpsClient& c, const std::string& id) {
   auto r = c.request("GET", "/v1/messages/" + id);
   REQUIRE(r);
   return json_field(r->body, "state");
 }
 
-std::string wait_state(gateway::HttpsClient& c, const std::string& id, const std::string& want,
+std::string wait_state(net::HttpsClient& c, const std::string& id, const std::string& want,
                        std::chrono::seconds timeout = std::chrono::seconds(20)) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   std::string s;
@@ -119,7 +119,7 @@ TEST_CASE("a destination that is down receives everything once it comes back") {
   CHECK(status_body.find("refused") != std::string::npos);
   CHECK(json_field(status_body, "state") == "delivering");
 
-  bench::SinkOptions so;
+  tools::SinkOptions so;
   so.port = port;
   SinkRunner sink(so);
   auto stats = sink.wait_for(ids.size(), std::chrono::seconds(40));
@@ -131,7 +131,7 @@ TEST_CASE("a destination that is down receives everything once it comes back") {
 }
 
 TEST_CASE("a receiver that answers 503 is retried until it takes the message") {
-  bench::SinkOptions so;
+  tools::SinkOptions so;
   so.fail_first = 3;
   SinkRunner sink(so);
   Gateway gw({.destinations = http_destination("sink", sink.port(), 1)});
@@ -243,7 +243,7 @@ TEST_CASE("a full queue answers 503 with Retry-After and keeps what it accepted"
   auto r = client->request("POST", "/v1/messages", sample("case.register/valid-1.xml", "full-x"));
   CHECK(r->header("Retry-After") == "5");
   // Everything accepted is still there and is delivered once the destination returns.
-  bench::SinkOptions so;
+  tools::SinkOptions so;
   so.port = port;
   SinkRunner sink(so);
   auto stats = sink.wait_for(accepted.size(), std::chrono::seconds(60));
@@ -253,16 +253,16 @@ TEST_CASE("a full queue answers 503 with Retry-After and keeps what it accepted"
 TEST_CASE("the admin API refuses non-admin certificates and serves admins") {
   SinkRunner sink;
   Gateway gw({.destinations = http_destination("sink", sink.port())});
-  gateway::ClientOptions o;
+  net::ClientOptions o;
   auto as_sender = gw.client("sender-440604-approval");
   // A sender certificate on the admin port.
-  gateway::ClientOptions so;
+  net::ClientOptions so;
   so.host = "localhost";
   so.port = std::to_string(gw.admin_port());
   so.ca = dev_pki() / "ca-bundle.pem";
   so.cert = dev_pki() / "sender-440604-approval.chain.pem";
   so.key = dev_pki() / "sender-440604-approval.key.pem";
-  gateway::HttpsClient sender_on_admin(so);
+  net::HttpsClient sender_on_admin(so);
   auto refused = sender_on_admin.request("GET", "/admin/v1/stats");
   REQUIRE(refused);
   CHECK(refused->status == 403);

@@ -39,7 +39,7 @@ std::string replace(std::string s, const std::string& from, const std::string& t
 
 TEST_CASE("every accepted document is stored signed, with a signed receipt") {
   test::TempDir delivered("delivered");
-  bench::SinkOptions so;
+  tools::SinkOptions so;
   so.write_dir = delivered.path();
   SinkRunner sink(so);
   Gateway gw({.destinations = http_destination("sink", sink.port())});

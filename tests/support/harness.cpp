@@ -45,8 +45,8 @@ std::filesystem::path dev_pki_rsa() {
   return dir;
 }
 
-SinkRunner::SinkRunner(bench::SinkOptions options) {
-  sink_ = bench::Sink::start(io_, std::move(options));
+SinkRunner::SinkRunner(tools::SinkOptions options) {
+  sink_ = tools::Sink::start(io_, std::move(options));
   thread_ = std::thread([this] {
     auto guard = boost::asio::make_work_guard(io_);
     io_.run();
@@ -59,7 +59,7 @@ SinkRunner::~SinkRunner() {
   thread_.join();
 }
 
-bench::SinkStats SinkRunner::wait_for(std::uint64_t distinct,
+tools::SinkStats SinkRunner::wait_for(std::uint64_t distinct,
                                       std::chrono::milliseconds timeout) const {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
@@ -187,8 +187,8 @@ Gateway::~Gateway() {
 
 int Gateway::stop() { return process_->stop(SIGTERM); }
 
-std::unique_ptr<gateway::HttpsClient> Gateway::client(const std::string& cert_name) const {
-  gateway::ClientOptions o;
+std::unique_ptr<net::HttpsClient> Gateway::client(const std::string& cert_name) const {
+  net::ClientOptions o;
   o.host = "localhost";
   bool admin = cert_name.starts_with("admin");
   o.port = std::to_string(admin ? admin_port_ : data_port_);
@@ -198,7 +198,7 @@ std::unique_ptr<gateway::HttpsClient> Gateway::client(const std::string& cert_na
     o.key = dev_pki() / (cert_name + ".key.pem");
   }
   o.timeout = std::chrono::seconds(10);
-  return std::make_unique<gateway::HttpsClient>(o);
+  return std::make_unique<net::HttpsClient>(o);
 }
 
 std::string sample(const std::string& relative, const std::string& smid,

@@ -10,10 +10,10 @@
 #include <string>
 #include <thread>
 
-#include "bench/sink.h"
-#include "gateway/client.h"
+#include "net/client.h"
 #include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
+#include "tools/sink/sink.h"
 
 namespace sluice::test {
 
@@ -28,17 +28,17 @@ std::string read_text(const std::filesystem::path& p);
 // A sink on its own io thread.
 class SinkRunner {
  public:
-  explicit SinkRunner(bench::SinkOptions options = {});
+  explicit SinkRunner(tools::SinkOptions options = {});
   ~SinkRunner();
   std::uint16_t port() const { return sink_->port(); }
-  bench::SinkStats stats() const { return sink_->stats(); }
+  tools::SinkStats stats() const { return sink_->stats(); }
   // Waits until `distinct` messages arrived or the timeout passes; returns the final stats.
-  bench::SinkStats wait_for(std::uint64_t distinct,
+  tools::SinkStats wait_for(std::uint64_t distinct,
                             std::chrono::milliseconds timeout = std::chrono::seconds(20)) const;
 
  private:
   boost::asio::io_context io_;
-  std::unique_ptr<bench::Sink> sink_;
+  std::unique_ptr<tools::Sink> sink_;
   std::thread thread_;
 };
 
@@ -71,8 +71,8 @@ class Gateway {
   // SIGTERM and wait; returns the wait status.
   int stop();
   // A client authenticated as the sender certificate `name` (e.g. "sender-440604-approval").
-  std::unique_ptr<gateway::HttpsClient> client(const std::string& cert_name) const;
-  std::unique_ptr<gateway::HttpsClient> admin() const { return client("admin-netadmin"); }
+  std::unique_ptr<net::HttpsClient> client(const std::string& cert_name) const;
+  std::unique_ptr<net::HttpsClient> admin() const { return client("admin-netadmin"); }
 
  private:
   TempDir dir_;

@@ -1,0 +1,222 @@
+#include "api/admin_api.h"
+
+#include <boost/json.hpp>
+
+#include "ops/audit.h"
+#include "api/json.h"
+#include "common/metrics.h"
+#include "queue/queue.h"
+
+namespace sluice::api {
+
+using net::HttpHandler;
+using net::HttpRequest;
+using net::HttpResponse;
+using net::PeerIdentity;
+using net::Respond;
+using ops::AuditLog;
+namespace json = boost::json;
+
+std::string query_param(std::string_view query, std::string_view name) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  while (!query.empty()) {
+    std::size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    std::size_t eq = pair.find('=');
+    if (pair.substr(0, eq) != name) {
+      continue;
+    }
+    std::string_view raw = eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+    std::string out;
+    for (std::size_t i = 0; i < raw.size(); ++i) {
+      if (raw[i] == '%' && i + 2 < raw.size()) {
+        int h = hex(raw[i + 1]);
+        int l = hex(raw[i + 2]);
+        if (h >= 0 && l >= 0) {
+          out.push_back(static_cast<char>(h << 4 | l));
+          i += 2;
+          continue;
+        }
+      }
+      out.push_back(raw[i] == '+' ? ' ' : raw[i]);
+    }
+    return out;
+  }
+  return {};
+}
+
+std::size_t AdminApi::body_limit(std::string_view, std::string_view) const { return 64u << 20; }
+
+void AdminApi::handle(HttpRequest req, Respond respond) {
+  metrics_.add("sluice_http_requests_total", "listener=\"admin\"");
+  if (!req.peer.is_admin()) {
+    if (audit_ != nullptr) {
+      audit_->record(req.peer.authenticated ? req.peer.sender() : "unauthenticated",
+                     "admin.refused", req.method + " " + req.path, "not an admin certificate");
+    }
+    respond(error_response(403, "auth.not-admin",
+                           "the admin API needs an admin client certificate (OU=admin)"));
+    return;
+  }
+  const std::string actor = "admin/" + req.peer.system;
+  std::string_view path = req.path;
+  if (path == "/metrics") {
+    HttpResponse r;
+    r.content_type = "text/plain; version=0.0.4";
+    r.body = metrics_.render();
+    respond(std::move(r));
+    return;
+  }
+  if (path == "/admin/v1/health") {
+    auto st = store_.stats();
+    json::object o;
+    o["status"] = st.read_only ? "read-only" : "ok";
+    o["queuedMessages"] = st.queued_messages;
+    o["queuedBytes"] = st.queued_bytes;
+    respond(json_response(st.read_only ? 503 : 200, json::serialize(o)));
+    return;
+  }
+  if (path == "/admin/v1/stats") {
+    auto st = store_.stats();
+    json::object o;
+    o["queuedMessages"] = st.queued_messages;
+    o["queuedBytes"] = st.queued_bytes;
+    o["commits"] = st.commits;
+    o["committedOperations"] = st.committed_ops;
+    o["readOnly"] = st.read_only;
+    json::array dests;
+    for (const auto& d : st.destinations) {
+      dests.push_back(json::object{{"destination", d.destination},
+                                   {"pending", d.pending},
+                                   {"leased", d.leased},
+                                   {"due", d.due},
+                                   {"bytes", d.bytes}});
+    }
+    o["destinations"] = std::move(dests);
+    respond(json_response(200, json::serialize(o)));
+    return;
+  }
+  if (path == "/admin/v1/dead-letters" && req.method == "GET") {
+    std::string limit_s = query_param(req.query, "limit");
+    std::size_t limit =
+        limit_s.empty() ? 100 : std::min<std::size_t>(std::stoul("0" + limit_s), 10'000);
+    auto dead = store_.dead_letters(query_param(req.query, "destination"), limit);
+    if (!dead) {
+      respond(error_response(dead.error().is(Errc::kNotFound) ? 404 : 500, "dead.error",
+                             dead.error().message));
+      return;
+    }
+    std::string body = "[";
+    for (std::size_t i = 0; i < dead->size(); ++i) {
+      if (i > 0) body += ",";
+      body += status_json((*dead)[i]);
+    }
+    body += "]";
+    respond(json_response(200, body));
+    return;
+  }
+  if (path.starts_with("/admin/v1/messages/")) {
+    std::string_view rest = path.substr(std::string_view("/admin/v1/messages/").size());
+    if (rest.ends_with("/redrive") && req.method == "POST") {
+      std::string id(rest.substr(0, rest.size() - 8));
+      std::string dest = query_param(req.query, "destination");
+      auto r = store_.redrive(id, dest);
+      if (audit_ != nullptr) {
+        audit_->record_sync(actor, "dead.redrive", id + " -> " + dest,
+                            r ? "ok" : r.error().message);
+      }
+      if (!r) {
+        respond(error_response(r.error().is(Errc::kNotFound) ? 404 : 400, "redrive.error",
+                               r.error().message));
+        return;
+      }
+      respond(json_response(200, R"({"status":"redriven"})"));
+      return;
+    }
+    if (req.method == "GET") {
+      auto s = store_.status(rest);
+      if (!s) {
+        respond(error_response(s.error().is(Errc::kNotFound) ? 404 : 400, "message.not-found",
+                               s.error().message));
+        return;
+      }
+      respond(json_response(200, status_json(*s)));
+      return;
+    }
+  }
+  if (path == "/admin/v1/backup" && req.method == "POST") {
+    boost::system::error_code ec;
+    auto v = json::parse(req.body, ec);
+    const json::object* o = ec ? nullptr : v.if_object();
+    const json::string* dir =
+        o != nullptr && o->contains("dir") ? o->at("dir").if_string() : nullptr;
+    if (dir == nullptr) {
+      respond(error_response(400, "backup.bad-request",
+                             "body must be {\"dir\": \"/path/to/empty/dir\"}"));
+      return;
+    }
+    auto r = store_.backup(std::string(dir->c_str()));
+    if (audit_ != nullptr) {
+      audit_->record_sync(actor, "store.backup", std::string(dir->c_str()),
+                          r ? "ok" : r.error().message);
+    }
+    if (!r) {
+      respond(error_response(400, "backup.failed", r.error().message));
+      return;
+    }
+    respond(json_response(200, R"({"status":"copied"})"));
+    return;
+  }
+  if (path == "/admin/v1/audit/verify" && audit_ != nullptr) {
+    auto report = audit_->verify();
+    if (!report) {
+      respond(error_response(500, "audit.error", report.error().message));
+      return;
+    }
+    json::object o;
+    o["entries"] = report->entries;
+    o["intact"] = report->intact;
+    o["head"] = report->head;
+    if (!report->intact) {
+      o["firstBadEntry"] = report->first_bad;
+      o["problem"] = report->problem;
+    }
+    respond(json_response(report->intact ? 200 : 409, json::serialize(o)));
+    return;
+  }
+  if (path == "/admin/v1/audit" && audit_ != nullptr) {
+    std::string n_s = query_param(req.query, "n");
+    std::size_t n = n_s.empty() ? 20 : std::min<std::size_t>(std::stoul("0" + n_s), 10'000);
+    auto entries = audit_->tail(n);
+    if (!entries) {
+      respond(error_response(500, "audit.error", entries.error().message));
+      return;
+    }
+    json::array arr;
+    for (const auto& e : *entries) {
+      arr.push_back(json::object{{"seq", e.seq},
+                                 {"time", e.time},
+                                 {"actor", e.actor},
+                                 {"action", e.action},
+                                 {"object", e.object},
+                                 {"outcome", e.outcome},
+                                 {"hash", e.hash}});
+    }
+    respond(json_response(200, json::serialize(arr)));
+    return;
+  }
+  for (auto& route : routes_) {
+    if (route(req, respond)) {
+      return;
+    }
+  }
+  respond(error_response(404, "http.not-found", "no such admin endpoint: " + std::string(path)));
+}
+
+}  // namespace sluice::api

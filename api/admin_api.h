@@ -1,0 +1,65 @@
+// The admin listener's API (admin client certificates only), used by sluicectl:
+//   GET  /admin/v1/health                      store state, listeners
+//   GET  /admin/v1/stats                       queues per destination, store counters
+//   GET  /admin/v1/messages/{id}               any message's status
+//   GET  /admin/v1/dead-letters?destination=&limit=
+//   POST /admin/v1/messages/{id}/redrive?destination=
+//   POST /admin/v1/backup                      {"dir": "..."}: online compacting copy
+//   GET  /metrics                              Prometheus text
+// Feature modules (quarantine, audit, TLS reload) register further routes with add_route().
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "net/http.h"
+
+namespace sluice::queue {
+class Store;
+}
+
+namespace sluice {
+class Metrics;
+}
+namespace sluice::ops {
+class AuditLog;
+class Quarantine;
+}  // namespace sluice::ops
+namespace sluice::pipeline {
+class Ingest;
+}
+namespace sluice::ingress {
+class FeedIngest;
+}
+
+namespace sluice::api {
+
+using net::HttpHandler;
+using net::HttpRequest;
+using net::HttpResponse;
+using net::PeerIdentity;
+using net::Respond;
+
+class AdminApi final : public HttpHandler {
+ public:
+  // Returns true if it handled the request (prefix match on method + path).
+  using Route = std::function<bool(HttpRequest& req, Respond& respond)>;
+
+  AdminApi(queue::Store& store, Metrics& metrics, ops::AuditLog* audit)
+      : store_(store), metrics_(metrics), audit_(audit) {}
+  void add_route(Route route) { routes_.push_back(std::move(route)); }
+  void handle(HttpRequest request, Respond respond) override;
+  std::size_t body_limit(std::string_view method, std::string_view path) const override;
+
+ private:
+  queue::Store& store_;
+  Metrics& metrics_;
+  ops::AuditLog* audit_;
+  std::vector<Route> routes_;
+};
+
+// Value of `name` in a query string ("a=1&b=2"), percent-decoded; empty if absent.
+std::string query_param(std::string_view query, std::string_view name);
+
+}  // namespace sluice::api

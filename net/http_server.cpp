@@ -1,0 +1,335 @@
+#include "net/http_server.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include "net/tls.h"
+
+namespace sluice::net {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+// Concrete executor types throughout: no type-erased executor copies per operation.
+using Executor = asio::io_context::executor_type;
+using Acceptor = asio::basic_socket_acceptor<tcp, Executor>;
+using Socket = asio::basic_stream_socket<tcp, Executor>;
+using TcpStream = beast::basic_stream<tcp, Executor>;
+template <class T>
+using awaitable = asio::awaitable<T, Executor>;
+constexpr asio::use_awaitable_t<Executor> kAwait;
+constexpr auto kTuple = asio::as_tuple(kAwait);
+
+// Bridges the callback-style HttpHandler into the coroutine: completes with the response on
+// the coroutine's executor.
+template <class Token>
+auto async_handle(HttpHandler& handler, HttpRequest request, Token&& token) {
+  return asio::async_initiate<Token, void(HttpResponse)>(
+      [&handler](auto completion, HttpRequest req) {
+        auto ex = asio::get_associated_executor(completion);
+        handler.handle(
+            std::move(req), [completion = std::move(completion), ex](HttpResponse res) mutable {
+              asio::post(ex, [completion = std::move(completion), res = std::move(res)]() mutable {
+                std::move(completion)(std::move(res));
+              });
+            });
+      },
+      token, std::move(request));
+}
+
+HttpResponse json_error(unsigned status, std::string code, std::string message) {
+  HttpResponse r;
+  r.status = status;
+  r.body = R"({"error":{"code":")" + code + R"(","message":")" + message + R"("}})";
+  return r;
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+}  // namespace
+
+class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
+ public:
+  Impl(asio::io_context& io, const ListenerConfig& config, std::shared_ptr<ServerTls> tls,
+       HttpHandler& handler, std::string name)
+      : io_(io),
+        config_(config),
+        tls_(std::move(tls)),
+        handler_(handler),
+        name_(std::move(name)),
+        acceptor_(io.get_executor()) {}
+
+  Result<void> bind() {
+    boost::system::error_code ec;
+    auto address = asio::ip::make_address(config_.address, ec);
+    if (ec) {
+      return fail(Errc::kInvalidArgument,
+                  name_ + " address " + config_.address + ": " + ec.message());
+    }
+    tcp::endpoint ep(address, config_.port);
+    acceptor_.open(ep.protocol(), ec);
+    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(ep, ec);
+    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return fail(Errc::kIo, "cannot listen on " + config_.address + ":" +
+                                 std::to_string(config_.port) + " (" + name_ +
+                                 "): " + ec.message());
+    }
+    port_ = acceptor_.local_endpoint().port();
+    return {};
+  }
+
+  void start() {
+    asio::co_spawn(
+        io_.get_executor(), [self = shared_from_this()] { return self->accept_loop(); },
+        asio::detached);
+  }
+
+  void stop() {
+    asio::post(io_, [self = shared_from_this()] {
+      boost::system::error_code ec;
+      self->acceptor_.close(ec);
+    });
+  }
+
+  std::uint16_t port() const { return port_; }
+  ServerCounters& counters() { return counters_; }
+
+ private:
+  awaitable<void> accept_loop() {
+    for (;;) {
+      auto [ec, socket] = co_await acceptor_.async_accept(kTuple);
+      if (ec) {
+        if (ec == asio::error::operation_aborted || !acceptor_.is_open()) {
+          co_return;
+        }
+        spdlog::warn("{}: accept failed: {}", name_, ec.message());
+        continue;
+      }
+      if (static_cast<std::size_t>(counters_.open_connections.load()) >= config_.max_connections) {
+        counters_.connections_refused.fetch_add(1);
+        boost::system::error_code ignored;
+        socket.close(ignored);
+        continue;
+      }
+      counters_.connections_accepted.fetch_add(1);
+      counters_.open_connections.fetch_add(1);
+      socket.set_option(tcp::no_delay(true), ec);
+      asio::co_spawn(
+          socket.get_executor(),
+          [self = shared_from_this(), s = std::move(socket)]() mutable {
+            return self->session(std::move(s));
+          },
+          asio::detached);
+    }
+  }
+
+  awaitable<void> session(Socket socket) {
+    struct Guard {
+      ServerCounters& c;
+      ~Guard() { c.open_connections.fetch_sub(1); }
+    } guard{counters_};
+    std::string remote;
+    {
+      boost::system::error_code ec;
+      auto ep = socket.remote_endpoint(ec);
+      if (!ec) remote = ep.address().to_string() + ":" + std::to_string(ep.port());
+    }
+    auto ctx = tls_->context();
+    beast::ssl_stream<TcpStream> stream(TcpStream(std::move(socket)), *ctx);
+    auto& tcp_layer = beast::get_lowest_layer(stream);
+    tcp_layer.expires_after(std::chrono::milliseconds(config_.handshake_timeout_ms));
+    {
+      auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kTuple);
+      if (ec) {
+        counters_.handshake_failures.fetch_add(1);
+        spdlog::info("{}: TLS handshake with {} failed: {}", name_, remote, ec.message());
+        co_return;
+      }
+    }
+    PeerIdentity peer = peer_identity(stream.native_handle());
+    beast::flat_buffer buffer;
+    bool keep_alive = true;
+    while (keep_alive) {
+      http::request_parser<http::string_body> parser;
+      parser.header_limit(static_cast<std::uint32_t>(config_.max_header_bytes));
+      // The real limit is chosen per request once the header is known.
+      parser.body_limit(std::max(config_.max_body_bytes, config_.max_batch_bytes));
+      tcp_layer.expires_after(std::chrono::milliseconds(config_.idle_timeout_ms));
+      auto [ec_h, n_h] = co_await http::async_read_header(stream, buffer, parser, kTuple);
+      if (ec_h) {
+        if (ec_h == http::error::body_limit) {
+          co_await send(stream,
+                        json_error(413, "http.body-too-large",
+                                   "request body exceeds the limit of " +
+                                       std::to_string(std::max(config_.max_body_bytes,
+                                                               config_.max_batch_bytes)) +
+                                       " bytes"),
+                        false);
+        } else if (ec_h == http::error::header_limit) {
+          co_await send(stream,
+                        json_error(431, "http.header-too-large",
+                                   "request header exceeds " +
+                                       std::to_string(config_.max_header_bytes) + " bytes"),
+                        false);
+        } else if (ec_h != http::error::end_of_stream &&
+                   ec_h != asio::ssl::error::stream_truncated && ec_h != beast::error::timeout &&
+                   ec_h != asio::error::eof && ec_h != asio::error::connection_reset) {
+          co_await send(
+              stream,
+              json_error(400, "http.bad-request", "malformed HTTP request: " + ec_h.message()),
+              false);
+        }
+        break;
+      }
+      auto& header = parser.get();
+      std::string target(header.target());
+      std::string path = target.substr(0, target.find('?'));
+      std::size_t limit = handler_.body_limit(std::string(header.method_string()), path);
+      parser.body_limit(limit);
+      if (auto len = parser.content_length(); len && *len > limit) {
+        co_await send(stream,
+                      json_error(413, "http.body-too-large",
+                                 "request body of " + std::to_string(*len) +
+                                     " bytes exceeds the limit of " + std::to_string(limit)),
+                      false);
+        co_await drain(stream, buffer, *len);
+        break;
+      }
+      if (beast::iequals(header[http::field::expect], "100-continue")) {
+        http::response<http::empty_body> cont{http::status::continue_, header.version()};
+        tcp_layer.expires_after(std::chrono::milliseconds(config_.request_timeout_ms));
+        auto [ec_c, n_c] = co_await http::async_write(stream, cont, kTuple);
+        if (ec_c) break;
+      }
+      tcp_layer.expires_after(std::chrono::milliseconds(config_.request_timeout_ms));
+      auto [ec_b, n_b] = co_await http::async_read(stream, buffer, parser, kTuple);
+      if (ec_b) {
+        if (ec_b == http::error::body_limit) {
+          co_await send(
+              stream,
+              json_error(413, "http.body-too-large",
+                         "request body exceeds the limit of " + std::to_string(limit) + " bytes"),
+              false);
+        } else if (ec_b == beast::error::timeout) {
+          co_await send(stream,
+                        json_error(408, "http.timeout",
+                                   "the request was not received within " +
+                                       std::to_string(config_.request_timeout_ms) + " ms"),
+                        false);
+        }
+        break;
+      }
+      counters_.requests.fetch_add(1);
+      auto req_msg = parser.release();
+      keep_alive = req_msg.keep_alive();
+      HttpRequest req;
+      req.method = std::string(req_msg.method_string());
+      req.target = std::move(target);
+      req.path = std::move(path);
+      if (auto q = req.target.find('?'); q != std::string::npos) {
+        req.query = req.target.substr(q + 1);
+      }
+      for (const auto& field : req_msg) {
+        req.headers.emplace_back(lower(field.name_string()), std::string(field.value()));
+      }
+      req.body = std::move(req_msg.body());
+      req.peer = peer;
+      req.remote = remote;
+      counters_.in_flight.fetch_add(1);
+      tcp_layer.expires_never();
+      HttpResponse res = co_await async_handle(handler_, std::move(req), kAwait);
+      counters_.in_flight.fetch_sub(1);
+      tcp_layer.expires_after(std::chrono::milliseconds(config_.request_timeout_ms));
+      if (!co_await send(stream, std::move(res), keep_alive)) {
+        break;
+      }
+    }
+    tcp_layer.expires_after(std::chrono::seconds(2));
+    co_await stream.async_shutdown(kTuple);
+  }
+
+  // Lingering close: after refusing a body, read and discard what the client is still
+  // sending (bounded), so that it reads our answer instead of a connection reset.
+  awaitable<void> drain(beast::ssl_stream<TcpStream>& stream, beast::flat_buffer& buffer,
+                        std::uint64_t declared) {
+    constexpr std::uint64_t kMaxDrain = 8u << 20;
+    std::uint64_t left = std::min<std::uint64_t>(declared, kMaxDrain);
+    left = left > buffer.size() ? left - buffer.size() : 0;
+    buffer.clear();
+    auto& tcp_layer = beast::get_lowest_layer(stream);
+    tcp_layer.expires_after(std::chrono::seconds(2));
+    char scratch[16 * 1024];
+    while (left > 0) {
+      auto [ec, n] = co_await stream.async_read_some(asio::buffer(scratch), kTuple);
+      if (ec || n == 0) break;
+      left = n >= left ? 0 : left - n;
+    }
+  }
+
+  awaitable<bool> send(beast::ssl_stream<TcpStream>& stream, HttpResponse res, bool keep_alive) {
+    http::response<http::string_body> msg{static_cast<http::status>(res.status), 11};
+    msg.set(http::field::server, "sluice");
+    msg.set(http::field::content_type, res.content_type);
+    for (const auto& [k, v] : res.headers) {
+      msg.set(k, v);
+    }
+    msg.body() = std::move(res.body);
+    msg.keep_alive(keep_alive);
+    msg.prepare_payload();
+    auto [ec, n] = co_await http::async_write(stream, msg, kTuple);
+    co_return !ec;
+  }
+
+  asio::io_context& io_;
+  ListenerConfig config_;
+  std::shared_ptr<ServerTls> tls_;
+  HttpHandler& handler_;
+  std::string name_;
+  Acceptor acceptor_;
+  std::uint16_t port_ = 0;
+  ServerCounters counters_;
+};
+
+HttpServer::HttpServer(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+HttpServer::~HttpServer() { stop(); }
+
+Result<std::unique_ptr<HttpServer>> HttpServer::start(asio::io_context& io,
+                                                      const ListenerConfig& config,
+                                                      std::shared_ptr<ServerTls> tls,
+                                                      HttpHandler& handler, std::string name) {
+  auto impl = std::make_shared<Impl>(io, config, std::move(tls), handler, std::move(name));
+  if (auto r = impl->bind(); !r) {
+    return fail(r.error());
+  }
+  impl->start();
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
+}
+
+std::uint16_t HttpServer::port() const { return impl_->port(); }
+void HttpServer::stop() { impl_->stop(); }
+const ServerCounters& HttpServer::counters() const { return impl_->counters(); }
+
+}  // namespace sluice::net

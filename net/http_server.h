@@ -1,0 +1,51 @@
+// The HTTPS listener: Boost.Beast over OpenSSL, one coroutine per connection with a timeout
+// on every step (handshake, header, body, idle keep-alive), a body limit chosen per request
+// by the handler, a header limit, and a bound on open connections (a connection over the
+// bound is closed at once). Requests are handed to an HttpHandler as plain values.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+#include "common/error.h"
+#include "net/listener.h"
+#include "net/http.h"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace sluice::net {
+
+class ServerTls;
+struct ServerCounters {
+  std::atomic<std::uint64_t> connections_accepted{0};
+  std::atomic<std::uint64_t> connections_refused{0};  // over max_connections
+  std::atomic<std::uint64_t> handshake_failures{0};
+  std::atomic<std::uint64_t> requests{0};
+  std::atomic<std::int64_t> open_connections{0};
+  std::atomic<std::int64_t> in_flight{0};  // requests being handled
+};
+
+class HttpServer {
+ public:
+  // Binds and starts accepting on `io`. The handler, tls and counters must outlive the server.
+  static Result<std::unique_ptr<HttpServer>> start(boost::asio::io_context& io,
+                                                   const ListenerConfig& config,
+                                                   std::shared_ptr<ServerTls> tls,
+                                                   HttpHandler& handler, std::string name);
+  ~HttpServer();
+  std::uint16_t port() const;
+  // Stops accepting. Open connections finish their current request and then close.
+  void stop();
+  const ServerCounters& counters() const;
+
+  class Impl;
+
+ private:
+  explicit HttpServer(std::shared_ptr<Impl> impl);
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace sluice::net

@@ -1,0 +1,169 @@
+#include "ops/audit.h"
+
+#include <spdlog/spdlog.h>
+#include <boost/json.hpp>
+
+#include "common/encoding.h"
+#include "common/pii.h"
+#include "queue/queue.h"
+
+namespace sluice::ops {
+namespace json = boost::json;
+
+namespace {
+
+const std::string kGenesis(64, '0');
+
+// The canonical form hashed and stored: fixed key order, no whitespace.
+std::string canonical(const AuditEntry& e) {
+  json::object o;
+  o["seq"] = e.seq;
+  o["time"] = e.time;
+  o["actor"] = e.actor;
+  o["action"] = e.action;
+  o["object"] = e.object;
+  o["outcome"] = e.outcome;
+  o["prev"] = e.prev;
+  return json::serialize(o);
+}
+
+std::string chain_hash(const std::string& prev, const std::string& canonical_json) {
+  return sha256_hex(prev + canonical_json);
+}
+
+std::optional<AuditEntry> decode(std::string_view value) {
+  // value = <hash hex> ' ' <canonical json>
+  if (value.size() < 66 || value[64] != ' ') {
+    return std::nullopt;
+  }
+  boost::system::error_code ec;
+  auto v = json::parse(value.substr(65), ec);
+  const json::object* o = ec ? nullptr : v.if_object();
+  if (o == nullptr) {
+    return std::nullopt;
+  }
+  AuditEntry e;
+  try {
+    e.seq = json::value_to<std::uint64_t>(o->at("seq"));
+    e.time = json::value_to<std::string>(o->at("time"));
+    e.actor = json::value_to<std::string>(o->at("actor"));
+    e.action = json::value_to<std::string>(o->at("action"));
+    e.object = json::value_to<std::string>(o->at("object"));
+    e.outcome = json::value_to<std::string>(o->at("outcome"));
+    e.prev = json::value_to<std::string>(o->at("prev"));
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  e.hash = std::string(value.substr(0, 64));
+  return e;
+}
+
+queue::WriteFn append_fn(AuditEntry entry) {
+  return [entry](queue::TableWriter& w) mutable -> Result<void> {
+    auto last = w.last(AuditLog::kTable);
+    if (!last) {
+      return fail(last.error());
+    }
+    entry.seq = 1;
+    entry.prev = kGenesis;
+    if (last->has_value()) {
+      auto prev = decode((*last)->second);
+      if (!prev) {
+        return fail(Errc::kInternal, "the last audit entry is corrupt; run sluicectl audit verify");
+      }
+      entry.seq = prev->seq + 1;
+      entry.prev = prev->hash;
+    }
+    std::string body = canonical(entry);
+    std::string key;
+    put_u64be(key, entry.seq);
+    return w.put(AuditLog::kTable, key, chain_hash(entry.prev, body) + " " + body);
+  };
+}
+
+AuditEntry make_entry(const Clock& clock, const std::string& actor, const std::string& action,
+                      const std::string& object, const std::string& outcome) {
+  AuditEntry e;
+  e.time = format_time_cn(clock.now_ms());
+  e.actor = mask_personal_data(actor);
+  e.action = action;
+  e.object = mask_personal_data(object);
+  e.outcome = mask_personal_data(outcome.substr(0, 1024));
+  return e;
+}
+
+}  // namespace
+
+void AuditLog::record(const std::string& actor, const std::string& action,
+                      const std::string& object, const std::string& outcome) {
+  AuditEntry e = make_entry(clock_, actor, action, object, outcome);
+  std::string what = e.action + " " + e.object;
+  store_.write_async(append_fn(std::move(e)), 512, [what](Result<void> r) {
+    if (!r) {
+      spdlog::error("audit entry not written ({}): {}", what, r.error().describe());
+    }
+  });
+}
+
+Result<void> AuditLog::record_sync(const std::string& actor, const std::string& action,
+                                   const std::string& object, const std::string& outcome) {
+  auto r = store_.write(append_fn(make_entry(clock_, actor, action, object, outcome)), 512);
+  if (!r) {
+    spdlog::critical("audit entry not written ({} {}): {}", action, mask_personal_data(object),
+                     r.error().describe());
+  }
+  return r;
+}
+
+Result<AuditReport> AuditLog::verify() const {
+  AuditReport report;
+  std::string prev = kGenesis;
+  std::uint64_t expected_seq = 1;
+  auto r = store_.scan(kTable, "", [&](std::string_view key, std::string_view value) {
+    auto e = decode(value);
+    std::uint64_t key_seq = key.size() == 8 ? get_u64be(key) : 0;
+    std::string problem;
+    if (!e) {
+      problem = "entry is not readable";
+    } else if (e->seq != expected_seq || key_seq != expected_seq) {
+      problem = "expected entry " + std::to_string(expected_seq) + ", found " +
+                std::to_string(e->seq) + " (an entry was removed or inserted)";
+    } else if (e->prev != prev) {
+      problem = "link to the previous entry is broken";
+    } else if (chain_hash(e->prev, canonical(*e)) != e->hash) {
+      problem = "entry content does not match its hash (edited)";
+    }
+    if (!problem.empty()) {
+      report.intact = false;
+      report.first_bad = expected_seq;
+      report.problem = problem;
+      return false;
+    }
+    prev = e->hash;
+    ++expected_seq;
+    ++report.entries;
+    return true;
+  });
+  if (!r) {
+    return fail(r.error());
+  }
+  report.head = prev;
+  return report;
+}
+
+Result<std::vector<AuditEntry>> AuditLog::tail(std::size_t n) const {
+  std::vector<AuditEntry> out;
+  auto r = store_.scan_reverse(kTable, [&](std::string_view, std::string_view value) {
+    if (auto e = decode(value)) {
+      out.push_back(std::move(*e));
+    }
+    return out.size() < n;
+  });
+  if (!r) {
+    return fail(r.error());
+  }
+  std::reverse(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace sluice::ops

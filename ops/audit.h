@@ -1,0 +1,61 @@
+// The audit trail: an append-only, hash-chained log in the store's "audit" table. Each entry
+// records who (actor), what (action), on what (object) and how it ended (outcome), with the
+// SHA-256 of the previous entry, so removing or editing any entry breaks the chain from
+// there on; `sluicectl audit verify` checks the whole chain and prints its head hash for
+// the operator to keep outside the machine. Entries are masked of personal data. Writes go
+// through the store's group commit in the order they are made.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/error.h"
+
+namespace sluice::queue {
+class Store;
+}
+
+namespace sluice::ops {
+
+struct AuditEntry {
+  std::uint64_t seq = 0;
+  std::string time;
+  std::string actor;
+  std::string action;
+  std::string object;
+  std::string outcome;
+  std::string prev;  // hex SHA-256 of the previous entry (64 zeros for the first)
+  std::string hash;  // hex SHA-256 over prev and this entry's canonical JSON
+};
+
+struct AuditReport {
+  std::uint64_t entries = 0;
+  bool intact = true;
+  std::uint64_t first_bad = 0;  // seq of the first broken entry when !intact
+  std::string problem;
+  std::string head;  // hash of the last entry
+};
+
+class AuditLog {
+ public:
+  AuditLog(queue::Store& store, const Clock& clock) : store_(store), clock_(clock) {}
+  // Appends an entry (durable with the next group commit). Failures are logged, not thrown:
+  // the operation being audited has already happened.
+  void record(const std::string& actor, const std::string& action, const std::string& object,
+              const std::string& outcome);
+  // Appends and waits until it is on disk.
+  Result<void> record_sync(const std::string& actor, const std::string& action,
+                           const std::string& object, const std::string& outcome);
+  Result<AuditReport> verify() const;
+  Result<std::vector<AuditEntry>> tail(std::size_t n) const;
+
+  static constexpr const char* kTable = "audit";
+
+ private:
+  queue::Store& store_;
+  const Clock& clock_;
+};
+
+}  // namespace sluice::ops

@@ -1,0 +1,26 @@
+// Sender authorization from configuration ([[sender]]): which DocTypes an authenticated
+// sender may send, to which receivers, through which feeds. Default deny: a sender without
+// an entry may do nothing. Returns the reason of a refusal, or nullopt when allowed.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pipeline/config.h"
+
+namespace sluice::pipeline {
+
+class Authorizer {
+ public:
+  explicit Authorizer(std::vector<SenderConfig> senders) : senders_(std::move(senders)) {}
+  std::optional<std::string> check_document(const std::string& sender, const std::string& doc_type,
+                                            const std::string& receiver) const;
+  std::optional<std::string> check_feed(const std::string& sender, const std::string& feed) const;
+
+ private:
+  const SenderConfig* find(const std::string& sender) const;
+  std::vector<SenderConfig> senders_;
+};
+
+}  // namespace sluice::pipeline

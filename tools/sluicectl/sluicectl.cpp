@@ -1,0 +1,260 @@
+// sluicectl: the network admin's command line for a running sluiced, over the admin
+// listener with an admin client certificate.
+//
+//   sluicectl health | stats | metrics
+//   sluicectl status <message-id>
+//   sluicectl dead list [--destination D] [--limit N]
+//   sluicectl dead redrive <message-id> --destination D
+//   sluicectl quarantine list|show <id>|resubmit <id> [--file F]|discard <id> --reason R
+//   sluicectl audit verify | audit tail [-n N]
+//   sluicectl tls reload
+//   sluicectl backup <empty-dir>
+//   sluicectl verify <file>... [--trust ca-bundle.pem] [--crl crls.pem]   (offline)
+#include <CLI/CLI.hpp>
+#include <boost/json.hpp>
+
+#include <cstdlib>
+#include <iostream>
+
+#include "common/fs.h"
+#include "net/client.h"
+#include "trust/verifier.h"
+#include "xml/parse.h"
+
+namespace json = boost::json;
+using sluice::net::ClientOptions;
+using sluice::net::HttpsClient;
+
+namespace {
+
+std::string env_or(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? v : fallback;
+}
+
+// Pretty-prints JSON (two-space indent) for humans.
+void pretty(std::ostream& os, const json::value& v, int indent = 0) {
+  std::string pad(indent, ' ');
+  switch (v.kind()) {
+    case json::kind::object: {
+      const auto& o = v.get_object();
+      if (o.empty()) {
+        os << "{}";
+        return;
+      }
+      os << "{\n";
+      std::size_t i = 0;
+      for (const auto& [k, val] : o) {
+        os << pad << "  " << json::serialize(json::string(k)) << ": ";
+        pretty(os, val, indent + 2);
+        os << (++i < o.size() ? ",\n" : "\n");
+      }
+      os << pad << "}";
+      return;
+    }
+    case json::kind::array: {
+      const auto& a = v.get_array();
+      if (a.empty()) {
+        os << "[]";
+        return;
+      }
+      os << "[\n";
+      for (std::size_t i = 0; i < a.size(); ++i) {
+        os << pad << "  ";
+        pretty(os, a[i], indent + 2);
+        os << (i + 1 < a.size() ? ",\n" : "\n");
+      }
+      os << pad << "]";
+      return;
+    }
+    default:
+      os << json::serialize(v);
+  }
+}
+
+int show(const sluice::Result<sluice::net::ClientResponse>& r) {
+  if (!r) {
+    std::cerr << "sluicectl: " << r.error().message << "\n";
+    return 3;
+  }
+  boost::system::error_code ec;
+  auto v = json::parse(r->body, ec);
+  if (ec) {
+    std::cout << r->body;
+    if (!r->body.empty() && r->body.back() != '\n') std::cout << "\n";
+  } else {
+    pretty(std::cout, v);
+    std::cout << "\n";
+  }
+  return r->status >= 200 && r->status < 300 ? 0 : 1;
+}
+
+std::string url_encode(const std::string& s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(hex[c >> 4]);
+      out.push_back(hex[c & 15]);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App cli{"sluicectl - manage a running sluiced through its admin API"};
+  cli.require_subcommand(1);
+  cli.fallthrough();  // global options may also follow the subcommand
+  std::string pki = env_or("SLUICE_PKI", "var/pki");
+  std::string host = env_or("SLUICE_ADMIN_HOST", "localhost");
+  std::string port = env_or("SLUICE_ADMIN_PORT", "8444");
+  std::string cert, key, ca;
+  cli.add_option("--host", host, "admin listener host (env SLUICE_ADMIN_HOST)");
+  cli.add_option("--port", port, "admin listener port (env SLUICE_ADMIN_PORT)");
+  cli.add_option("--pki", pki, "directory with the admin certificate (env SLUICE_PKI)");
+  cli.add_option("--cert", cert,
+                 "admin certificate chain (default <pki>/admin-netadmin.chain.pem)");
+  cli.add_option("--key", key, "admin private key (default <pki>/admin-netadmin.key.pem)");
+  cli.add_option("--ca", ca, "CA bundle for the gateway certificate (default <pki>/ca-bundle.pem)");
+
+  auto* health = cli.add_subcommand("health", "store state and queue totals");
+  auto* stats = cli.add_subcommand("stats", "queues per destination and store counters");
+  auto* metrics = cli.add_subcommand("metrics", "Prometheus metrics");
+  auto* status = cli.add_subcommand("status", "a message's state and deliveries");
+  std::string id;
+  status->add_option("id", id, "MessageId")->required();
+
+  auto* dead = cli.add_subcommand("dead", "dead letters");
+  dead->require_subcommand(1);
+  std::string destination;
+  std::size_t limit = 100;
+  auto* dead_list = dead->add_subcommand("list", "list dead deliveries");
+  dead_list->add_option("--destination", destination, "only this destination");
+  dead_list->add_option("--limit", limit, "at most this many");
+  auto* dead_redrive = dead->add_subcommand("redrive", "queue a dead delivery again");
+  dead_redrive->add_option("id", id, "MessageId")->required();
+  dead_redrive->add_option("--destination", destination, "destination")->required();
+
+  auto* quarantine =
+      cli.add_subcommand("quarantine", "inputs that failed translation or validation");
+  quarantine->require_subcommand(1);
+  std::string file, reason;
+  auto* q_list = quarantine->add_subcommand("list", "list quarantined inputs");
+  q_list->add_option("--limit", limit, "at most this many");
+  auto* q_show = quarantine->add_subcommand("show", "one entry with its errors and raw input");
+  q_show->add_option("id", id, "quarantine id")->required();
+  auto* q_resubmit =
+      quarantine->add_subcommand("resubmit", "run an entry through the pipeline again");
+  q_resubmit->add_option("id", id, "quarantine id")->required();
+  q_resubmit->add_option("--file", file, "corrected content to submit instead of the original");
+  auto* q_discard = quarantine->add_subcommand("discard", "drop an entry (audited)");
+  q_discard->add_option("id", id, "quarantine id")->required();
+  q_discard->add_option("--reason", reason, "why it is discarded")->required();
+
+  auto* audit = cli.add_subcommand("audit", "the hash-chained audit trail");
+  audit->require_subcommand(1);
+  auto* a_verify = audit->add_subcommand("verify", "check the whole chain");
+  auto* a_tail = audit->add_subcommand("tail", "the latest entries");
+  std::size_t n = 20;
+  a_tail->add_option("-n", n, "how many");
+
+  auto* tls = cli.add_subcommand("tls", "TLS material");
+  tls->require_subcommand(1);
+  auto* tls_reload =
+      tls->add_subcommand("reload", "re-read certificates and CRLs without a restart");
+
+  auto* verify = cli.add_subcommand(
+      "verify",
+      "check the gateway signature of documents or receipts (offline, no gateway needed)");
+  std::vector<std::string> files;
+  std::string trust_bundle, crl;
+  verify->add_option("files", files, "signed documents or receipts")->required();
+  verify->add_option("--trust", trust_bundle, "CA bundle (default <pki>/ca-bundle.pem)");
+  verify->add_option("--crl", crl, "CRLs, PEM (default <pki>/crl-chain.pem)");
+
+  auto* backup = cli.add_subcommand("backup", "online compacting copy of the store");
+  std::string dir;
+  backup->add_option("dir", dir, "empty directory on the gateway host")->required();
+
+  CLI11_PARSE(cli, argc, argv);
+
+  if (*verify) {
+    sluice::xml::initialize("");
+    auto store = sluice::trust::TrustStore::load(
+        trust_bundle.empty() ? pki + "/ca-bundle.pem" : trust_bundle,
+        {crl.empty() ? pki + "/crl-chain.pem" : crl});
+    if (!store) {
+      std::cerr << "sluicectl: " << store.error().message << "\n";
+      return 2;
+    }
+    sluice::trust::DocumentVerifier verifier(*store);
+    int bad = 0;
+    for (const auto& f : files) {
+      auto text = sluice::read_file(f, 64u << 20);
+      auto r = text ? verifier.verify_bytes(*text, {})
+                    : sluice::Result<sluice::trust::Verified>(sluice::fail(text.error()));
+      if (r) {
+        std::cout << f << ": signature OK, signed by " << r->signer.subject << ", digest "
+                  << r->digest << "\n";
+      } else {
+        ++bad;
+        std::cout << f << ": REFUSED: " << r.error().message << "\n";
+      }
+    }
+    return bad == 0 ? 0 : 1;
+  }
+
+  ClientOptions o;
+  o.host = host;
+  o.port = port;
+  o.cert = cert.empty() ? pki + "/admin-netadmin.chain.pem" : cert;
+  o.key = key.empty() ? pki + "/admin-netadmin.key.pem" : key;
+  o.ca = ca.empty() ? pki + "/ca-bundle.pem" : ca;
+  HttpsClient client(o);
+  auto get = [&](const std::string& target) { return show(client.request("GET", target)); };
+  auto post = [&](const std::string& target, const std::string& body) {
+    return show(client.request("POST", target, body, "application/json"));
+  };
+
+  if (*health) return get("/admin/v1/health");
+  if (*stats) return get("/admin/v1/stats");
+  if (*metrics) return get("/metrics");
+  if (*status) return get("/admin/v1/messages/" + url_encode(id));
+  if (*dead_list) {
+    return get("/admin/v1/dead-letters?limit=" + std::to_string(limit) +
+               (destination.empty() ? "" : "&destination=" + url_encode(destination)));
+  }
+  if (*dead_redrive) {
+    return post(
+        "/admin/v1/messages/" + url_encode(id) + "/redrive?destination=" + url_encode(destination),
+        "");
+  }
+  if (*q_list) return get("/admin/v1/quarantine?limit=" + std::to_string(limit));
+  if (*q_show) return get("/admin/v1/quarantine/" + url_encode(id));
+  if (*q_resubmit) {
+    std::string body;
+    if (!file.empty()) {
+      auto content = sluice::read_file(file);
+      if (!content) {
+        std::cerr << "sluicectl: " << content.error().message << "\n";
+        return 2;
+      }
+      body = json::serialize(json::object{{"content", *content}});
+    }
+    return post("/admin/v1/quarantine/" + url_encode(id) + "/resubmit", body);
+  }
+  if (*q_discard) {
+    return post("/admin/v1/quarantine/" + url_encode(id) + "/discard",
+                json::serialize(json::object{{"reason", reason}}));
+  }
+  if (*a_verify) return get("/admin/v1/audit/verify");
+  if (*a_tail) return get("/admin/v1/audit?n=" + std::to_string(n));
+  if (*tls_reload) return post("/admin/v1/tls/reload", "");
+  if (*backup) return post("/admin/v1/backup", json::serialize(json::object{{"dir", dir}}));
+  return 2;
+}
