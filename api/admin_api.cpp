@@ -1,10 +1,12 @@
 #include "api/admin_api.h"
 
+#include <charconv>
+
 #include <boost/json.hpp>
 
-#include "ops/audit.h"
 #include "api/json.h"
 #include "common/metrics.h"
+#include "ops/audit.h"
 #include "queue/queue.h"
 
 namespace sluice::api {
@@ -16,6 +18,8 @@ using net::PeerIdentity;
 using net::Respond;
 using ops::AuditLog;
 namespace json = boost::json;
+
+constexpr std::size_t kMaxAdminBody = 64u << 20;  // a corrected quarantine input
 
 std::string query_param(std::string_view query, std::string_view name) {
   auto hex = [](char c) -> int {
@@ -51,15 +55,47 @@ std::string query_param(std::string_view query, std::string_view name) {
   return {};
 }
 
-std::size_t AdminApi::body_limit(std::string_view, std::string_view) const { return 64u << 20; }
+std::expected<std::size_t, HttpResponse> query_count(std::string_view query, std::string_view name,
+                                                     std::size_t fallback, std::size_t max) {
+  std::string text = query_param(query, name);
+  if (text.empty()) return fallback;
+  std::size_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    return std::unexpected(error_response(400, "query.invalid",
+                                          "query parameter " + std::string(name) +
+                                              " must be a whole number up to " +
+                                              std::to_string(max)));
+  }
+  return std::min(value, max);
+}
+
+net::RequestPlan AdminApi::plan(const net::RequestHead& head) const {
+  net::RequestPlan p;
+  if (!head.peer.is_admin()) {
+    // Refused on the header: the body of a non-admin is never read.
+    metrics_.add("sluice_http_requests_total", "listener=\"admin\"");
+    if (audit_ != nullptr) {
+      audit_->record(head.peer.authenticated ? head.peer.sender() : "unauthenticated",
+                     "admin.refused", std::string(head.method) + " " + std::string(head.path),
+                     "not an admin certificate");
+    }
+    p.refuse = error_response(403, "auth.not-admin",
+                              "the admin API needs an admin client certificate (OU=admin)");
+    return p;
+  }
+  p.body_limit = head.method == "POST" ? kMaxAdminBody : 0;
+  // Metrics, health and stats are cheap reads; everything else (backups, audit checks,
+  // redrives, resubmissions) runs on the worker pool.
+  p.on_worker =
+      !(head.method == "GET" && (head.path == "/metrics" || head.path == "/admin/v1/health" ||
+                                 head.path == "/admin/v1/stats"));
+  return p;
+}
 
 void AdminApi::handle(HttpRequest req, Respond respond) {
   metrics_.add("sluice_http_requests_total", "listener=\"admin\"");
-  if (!req.peer.is_admin()) {
-    if (audit_ != nullptr) {
-      audit_->record(req.peer.authenticated ? req.peer.sender() : "unauthenticated",
-                     "admin.refused", req.method + " " + req.path, "not an admin certificate");
-    }
+  if (!req.peer.is_admin()) {  // plan() refused it already; kept as a second line
     respond(error_response(403, "auth.not-admin",
                            "the admin API needs an admin client certificate (OU=admin)"));
     return;
@@ -103,10 +139,12 @@ void AdminApi::handle(HttpRequest req, Respond respond) {
     return;
   }
   if (path == "/admin/v1/dead-letters" && req.method == "GET") {
-    std::string limit_s = query_param(req.query, "limit");
-    std::size_t limit =
-        limit_s.empty() ? 100 : std::min<std::size_t>(std::stoul("0" + limit_s), 10'000);
-    auto dead = store_.dead_letters(query_param(req.query, "destination"), limit);
+    auto limit = query_count(req.query, "limit", 100, 10'000);
+    if (!limit) {
+      respond(std::move(limit.error()));
+      return;
+    }
+    auto dead = store_.dead_letters(query_param(req.query, "destination"), *limit);
     if (!dead) {
       respond(error_response(dead.error().is(Errc::kNotFound) ? 404 : 500, "dead.error",
                              dead.error().message));
@@ -191,9 +229,12 @@ void AdminApi::handle(HttpRequest req, Respond respond) {
     return;
   }
   if (path == "/admin/v1/audit" && audit_ != nullptr) {
-    std::string n_s = query_param(req.query, "n");
-    std::size_t n = n_s.empty() ? 20 : std::min<std::size_t>(std::stoul("0" + n_s), 10'000);
-    auto entries = audit_->tail(n);
+    auto n = query_count(req.query, "n", 20, 10'000);
+    if (!n) {
+      respond(std::move(n.error()));
+      return;
+    }
+    auto entries = audit_->tail(*n);
     if (!entries) {
       respond(error_response(500, "audit.error", entries.error().message));
       return;

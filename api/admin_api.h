@@ -9,6 +9,7 @@
 // Feature modules (quarantine, audit, TLS reload) register further routes with add_route().
 #pragma once
 
+#include <expected>
 #include <functional>
 #include <string>
 #include <vector>
@@ -50,7 +51,7 @@ class AdminApi final : public HttpHandler {
       : store_(store), metrics_(metrics), audit_(audit) {}
   void add_route(Route route) { routes_.push_back(std::move(route)); }
   void handle(HttpRequest request, Respond respond) override;
-  std::size_t body_limit(std::string_view method, std::string_view path) const override;
+  net::RequestPlan plan(const net::RequestHead& head) const override;
 
  private:
   queue::Store& store_;
@@ -61,5 +62,9 @@ class AdminApi final : public HttpHandler {
 
 // Value of `name` in a query string ("a=1&b=2"), percent-decoded; empty if absent.
 std::string query_param(std::string_view query, std::string_view name);
+// A count from the query: `fallback` when absent, at most `max`; a value that is not a
+// decimal number (or overflows) is an error that names the parameter.
+std::expected<std::size_t, HttpResponse> query_count(std::string_view query, std::string_view name,
+                                                     std::size_t fallback, std::size_t max);
 
 }  // namespace sluice::api

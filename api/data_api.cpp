@@ -1,13 +1,13 @@
 #include "api/data_api.h"
 
-#include "net/listener.h"
-#include "ingress/feeds.h"
-#include "pipeline/ingest.h"
 #include "api/feed_json.h"
 #include "api/json.h"
 #include "api/status.h"
 #include "common/metrics.h"
+#include "ingress/feeds.h"
 #include "ingress/multipart.h"
+#include "net/listener.h"
+#include "pipeline/ingest.h"
 #include "queue/queue.h"
 #include "trust/signer.h"
 
@@ -15,6 +15,10 @@
 
 namespace sluice::api {
 
+using ingress::FeedIngest;
+using ingress::FeedOutcome;
+using ingress::multipart_boundary;
+using ingress::parse_multipart;
 using net::HttpHandler;
 using net::HttpRequest;
 using net::HttpResponse;
@@ -27,19 +31,29 @@ using pipeline::Ingest;
 using pipeline::IngestResult;
 using pipeline::Rejection;
 using pipeline::Submission;
-using ingress::FeedIngest;
-using ingress::FeedOutcome;
-using ingress::multipart_boundary;
-using ingress::parse_multipart;
 
-std::size_t DataApi::body_limit(std::string_view method, std::string_view path) const {
-  if (method == "POST" && path.starts_with("/v1/submit/")) {
-    return config_.max_batch_bytes;
+net::RequestPlan DataApi::plan(const net::RequestHead& head) const {
+  net::RequestPlan p;
+  if (head.method == "POST" && head.path.starts_with("/v1/submit/")) {
+    std::string feed(head.path.substr(std::string_view("/v1/submit/").size()));
+    if (feeds_ == nullptr || !feeds_->has_feed(feed)) {
+      p.refuse = error_response(404, "feed.unknown", "no feed named " + feed);
+      return p;
+    }
+    p.body_limit = config_.max_batch_bytes;
+    return p;
   }
-  if (method == "POST") {
-    return config_.max_body_bytes;
+  if (head.method == "POST" && head.path == "/v1/messages") {
+    p.body_limit = config_.max_body_bytes;
+    return p;
   }
-  return 0;
+  if (head.method == "POST") {
+    p.refuse = error_response(404, "http.not-found", "no such resource");
+    return p;
+  }
+  // Reads are store look-ups; only a delivery receipt is signed on request.
+  p.on_worker = head.path.ends_with("/receipt");
+  return p;
 }
 
 void DataApi::handle(HttpRequest req, Respond respond) {
@@ -54,6 +68,7 @@ void DataApi::handle(HttpRequest req, Respond respond) {
     s.bytes = std::move(req.body);
     s.peer = req.peer;
     s.source = "api";
+    s.deadline = req.deadline;
     ingest_.submit(std::move(s), [respond = std::move(respond)](IngestResult r) mutable {
       respond(r ? accepted_response(*r) : rejection_response(r.error()));
     });

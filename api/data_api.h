@@ -43,8 +43,9 @@ using net::Respond;
 
 class DataApi final : public HttpHandler {
  public:
-  DataApi(const net::ListenerConfig& config, pipeline::Ingest& ingest, queue::Store& store, Metrics& metrics,
-          ingress::FeedIngest* feeds = nullptr, const trust::DocumentSigner* signer = nullptr)
+  DataApi(const net::ListenerConfig& config, pipeline::Ingest& ingest, queue::Store& store,
+          Metrics& metrics, ingress::FeedIngest* feeds = nullptr,
+          const trust::DocumentSigner* signer = nullptr)
       : config_(config),
         ingest_(ingest),
         store_(store),
@@ -52,7 +53,7 @@ class DataApi final : public HttpHandler {
         feeds_(feeds),
         signer_(signer) {}
   void handle(HttpRequest request, Respond respond) override;
-  std::size_t body_limit(std::string_view method, std::string_view path) const override;
+  net::RequestPlan plan(const net::RequestHead& head) const override;
 
  private:
   void status(const HttpRequest& req, std::string_view id, Respond& respond);

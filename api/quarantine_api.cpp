@@ -4,19 +4,21 @@
 
 #include <future>
 
-#include "common/encoding.h"
 #include "api/admin_api.h"
-#include "ops/audit.h"
-#include "ingress/feeds.h"
-#include "pipeline/ingest.h"
 #include "api/json.h"
 #include "api/status.h"
+#include "common/encoding.h"
+#include "ingress/feeds.h"
+#include "ops/audit.h"
 #include "ops/quarantine.h"
+#include "pipeline/ingest.h"
 
 #include <spdlog/spdlog.h>
 
 namespace sluice::api {
 
+using ingress::FeedIngest;
+using ingress::FeedOutcome;
 using net::HttpHandler;
 using net::HttpRequest;
 using net::HttpResponse;
@@ -24,14 +26,12 @@ using net::PeerIdentity;
 using net::Respond;
 using ops::AuditLog;
 using ops::Quarantine;
+using ops::QuarantineEntry;
 using pipeline::Accepted;
 using pipeline::Ingest;
 using pipeline::IngestResult;
 using pipeline::Rejection;
 using pipeline::Submission;
-using ingress::FeedIngest;
-using ingress::FeedOutcome;
-using ops::QuarantineEntry;
 
 namespace json = boost::json;
 
@@ -100,10 +100,12 @@ void register_quarantine_api(AdminApi& admin, Quarantine& quarantine_ref, Ingest
     std::string actor = "admin/" + req.peer.system;
     std::string_view rest = std::string_view(req.path).substr(kPrefix.size());
     if (rest.empty() && req.method == "GET") {
-      std::string limit_s = query_param(req.query, "limit");
-      std::size_t limit =
-          limit_s.empty() ? 100 : std::min<std::size_t>(std::stoul("0" + limit_s), 10'000);
-      auto list = quarantine.list(limit);
+      auto limit = query_count(req.query, "limit", 100, 10'000);
+      if (!limit) {
+        respond(std::move(limit.error()));
+        return true;
+      }
+      auto list = quarantine.list(*limit);
       if (!list) {
         respond(error_response(500, "quarantine.error", list.error().message));
         return true;

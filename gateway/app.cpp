@@ -15,6 +15,7 @@
 #include "common/clock.h"
 #include "common/metrics.h"
 #include "common/random.h"
+#include "common/worker_pool.h"
 #include "delivery/egress.h"
 #include "ingress/feeds.h"
 #include "ingress/spool_in.h"
@@ -61,6 +62,8 @@ class App::Impl {
 
   Result<void> start() {
     xml::initialize(config_.schema_dir);
+    workers_ = std::make_unique<WorkerPool>("request", static_cast<std::size_t>(config_.workers),
+                                            static_cast<std::size_t>(config_.worker_queue));
     queue::Options so = config_.store;
     so.extension_tables = {AuditLog::kTable, "quarantine"};
     auto store = queue::Store::open(so);
@@ -140,7 +143,7 @@ class App::Impl {
             "listen.data does not require client certificates: senders are not "
             "authenticated (development only)");
       }
-      auto server = HttpServer::start(io_, config_.data, data_tls_, *data_api_, "data");
+      auto server = HttpServer::start(io_, config_.data, data_tls_, *data_api_, *workers_, "data");
       if (!server) {
         return fail(server.error());
       }
@@ -156,7 +159,8 @@ class App::Impl {
         return fail(Errc::kInvalidArgument, "listen.admin: " + tls.error().message);
       }
       admin_tls_ = *tls;
-      auto server = HttpServer::start(io_, config_.admin, admin_tls_, *admin_api_, "admin");
+      auto server =
+          HttpServer::start(io_, config_.admin, admin_tls_, *admin_api_, *workers_, "admin");
       if (!server) {
         return fail(server.error());
       }
@@ -240,6 +244,7 @@ class App::Impl {
     if (egress_) egress_->stop();
     data_server_.reset();
     admin_server_.reset();
+    if (workers_) workers_->stop();  // answers every request already taken, then joins
     spool_watchers_.clear();
     feeds_.reset();  // joins the feed workers: no more writes after this
     if (store_) {
@@ -322,6 +327,8 @@ class App::Impl {
   std::mutex maintenance_mutex_;
   std::condition_variable_any maintenance_cv_;
   std::jthread maintenance_;
+  // Last, so it is stopped first: its jobs use everything above.
+  std::unique_ptr<WorkerPool> workers_;
 };
 
 App::App(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

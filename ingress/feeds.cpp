@@ -12,17 +12,17 @@
 #include "adapters/registry.h"
 #include "common/clock.h"
 #include "ops/audit.h"
-#include "pipeline/authz.h"
 #include "ops/quarantine.h"
+#include "pipeline/authz.h"
 
 namespace sluice::ingress {
 
 using ops::AuditLog;
 using ops::Quarantine;
-using pipeline::Authorizer;
-using pipeline::RefusalKind;
 using ops::QuarantineEntry;
+using pipeline::Authorizer;
 using pipeline::IngestResult;
+using pipeline::RefusalKind;
 using pipeline::Rejection;
 using pipeline::Submission;
 namespace {
@@ -56,14 +56,19 @@ class FeedIngest::Impl {
     out.feed = feed;
     auto it = adapters.find(feed);
     if (it == adapters.end()) {
-      out.fatal =
-          Rejection{.kind = RefusalKind::kNotFound, .code = "feed.unknown", .message = "no feed named " + feed};
+      out.fatal = Rejection{.kind = RefusalKind::kNotFound,
+                            .code = "feed.unknown",
+                            .message = "no feed named " + feed};
       return out;
     }
     if (authorizer_ != nullptr) {
       if (auto why = authorizer_->check_feed(peer.sender(), feed)) {
-        out.fatal = Rejection{.kind = RefusalKind::kForbidden, .code = "auth.forbidden", .message = *why};
-        if (audit_ != nullptr) audit_->record(peer.sender(), "feed.refused", feed, *why);
+        out.fatal =
+            Rejection{.kind = RefusalKind::kForbidden, .code = "auth.forbidden", .message = *why};
+        if (audit_ != nullptr) {
+          (void)audit_->record_sync(peer.sender(), "feed.refused", feed,
+                                    *why);  // logged on failure
+        }
         return out;
       }
     }

@@ -2,7 +2,11 @@
 // handlers (ingest, admin API) never see Beast or Asio types.
 #pragma once
 
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -23,6 +27,8 @@ struct HttpRequest {
   std::string body;
   PeerIdentity peer;
   std::string remote;  // peer address:port
+  // When the answer is due: work not yet stored by then is refused (504), not half-done.
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 
   std::string_view header(std::string_view lower_name) const {
     for (const auto& [k, v] : headers) {
@@ -41,13 +47,32 @@ struct HttpResponse {
 
 using Respond = std::move_only_function<void(HttpResponse)>;
 
+// What the server knows of a request once its header is read, before any body byte.
+struct RequestHead {
+  std::string_view method;
+  std::string_view path;
+  const PeerIdentity& peer;
+  std::optional<std::uint64_t> content_length;  // nullopt: chunked
+};
+
+// The handler's decision on a request head.
+struct RequestPlan {
+  std::size_t body_limit = 0;  // larger bodies are refused with 413
+  // CPU-bound work (parsing, validation, signing, backups): run on the worker pool. Cheap
+  // answers (health, status) run on the connection's strand.
+  bool on_worker = true;
+  // Set to answer at once, without reading the body (unknown path, wrong role).
+  std::optional<HttpResponse> refuse;
+};
+
 class HttpHandler {
  public:
   virtual ~HttpHandler() = default;
-  // Handles one request; must call `respond` exactly once, from any thread.
+  // Handles one request; must call `respond` exactly once, from any thread. Exceptions that
+  // escape are answered with 500 by the server.
   virtual void handle(HttpRequest request, Respond respond) = 0;
-  // The body limit for a request, decided from its header (e.g. batches get more).
-  virtual std::size_t body_limit(std::string_view method, std::string_view path) const = 0;
+  // Decides from the header alone: body limit, where to run, or an answer without the body.
+  virtual RequestPlan plan(const RequestHead& head) const = 0;
 };
 
 }  // namespace sluice::net

@@ -2,11 +2,13 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -14,6 +16,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/worker_pool.h"
 #include "net/tls.h"
 
 namespace sluice::net {
@@ -25,32 +28,76 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-// Concrete executor types throughout: no type-erased executor copies per operation.
-using Executor = asio::io_context::executor_type;
-using Acceptor = asio::basic_socket_acceptor<tcp, Executor>;
-using Socket = asio::basic_stream_socket<tcp, Executor>;
-using TcpStream = beast::basic_stream<tcp, Executor>;
+// Concrete executor types throughout: no type-erased executor copies per operation. Every
+// connection lives on its own strand: its socket, its Beast timeouts and its coroutine all
+// run there, so a timeout can never close the socket while a completion is running.
+using IoExecutor = asio::io_context::executor_type;
+using Strand = asio::strand<IoExecutor>;
+using Acceptor = asio::basic_socket_acceptor<tcp, IoExecutor>;
+using Socket = asio::basic_stream_socket<tcp, Strand>;
+using TcpStream = beast::basic_stream<tcp, Strand>;
+using Timer = asio::basic_waitable_timer<std::chrono::steady_clock,
+                                         asio::wait_traits<std::chrono::steady_clock>, Strand>;
 template <class T>
-using awaitable = asio::awaitable<T, Executor>;
-constexpr asio::use_awaitable_t<Executor> kAwait;
+using io_awaitable = asio::awaitable<T, IoExecutor>;
+template <class T>
+using awaitable = asio::awaitable<T, Strand>;
+constexpr asio::use_awaitable_t<IoExecutor> kIoAwait;
+constexpr auto kIoTuple = asio::as_tuple(kIoAwait);
+constexpr asio::use_awaitable_t<Strand> kAwait;
 constexpr auto kTuple = asio::as_tuple(kAwait);
 
-// Bridges the callback-style HttpHandler into the coroutine: completes with the response on
-// the coroutine's executor.
-template <class Token>
-auto async_handle(HttpHandler& handler, HttpRequest request, Token&& token) {
-  return asio::async_initiate<Token, void(HttpResponse)>(
-      [&handler](auto completion, HttpRequest req) {
-        auto ex = asio::get_associated_executor(completion);
-        handler.handle(
-            std::move(req), [completion = std::move(completion), ex](HttpResponse res) mutable {
-              asio::post(ex, [completion = std::move(completion), res = std::move(res)]() mutable {
-                std::move(completion)(std::move(res));
-              });
-            });
-      },
-      token, std::move(request));
+// A response handed back from any thread to the session's strand. The session waits on
+// `timer` (the request's deadline); respond() stores the answer and cancels the timer.
+struct PendingAnswer {
+  explicit PendingAnswer(Strand strand) : strand(strand), timer(strand) {}
+  Strand strand;
+  Timer timer;
+  std::optional<HttpResponse> answer;  // only touched on the strand
+  bool abandoned = false;              // the deadline passed and 504 was sent
+};
+
+// Holds ServerCounters::in_flight up for as long as a request is being handled.
+struct InFlight {
+  explicit InFlight(std::atomic<std::int64_t>& c) : count(c) { count.fetch_add(1); }
+  ~InFlight() { count.fetch_sub(1); }
+  InFlight(const InFlight&) = delete;
+  InFlight& operator=(const InFlight&) = delete;
+  std::atomic<std::int64_t>& count;
+};
+
+// Completion of a detached coroutine: an exception that escaped it is logged, never lost.
+auto log_escape(const char* what) {
+  return [what](const std::exception_ptr& e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      spdlog::error("{} ended by an exception: {}", what, ex.what());
+    } catch (...) {
+      spdlog::error("{} ended by an unknown exception", what);
+    }
+  };
 }
+
+// Control characters in a value that goes into a log line, escaped (no forged lines).
+std::string log_safe(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c < 0x20 || c == 0x7f) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+// After the deadline, how long a request that reached the store may still take to commit.
+constexpr std::int64_t kDeadlineGraceMs = 5'000;
 
 HttpResponse json_error(unsigned status, std::string code, std::string message) {
   HttpResponse r;
@@ -72,11 +119,12 @@ std::string lower(std::string_view s) {
 class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
  public:
   Impl(asio::io_context& io, const ListenerConfig& config, std::shared_ptr<ServerTls> tls,
-       HttpHandler& handler, std::string name)
+       HttpHandler& handler, WorkerPool& workers, std::string name)
       : io_(io),
         config_(config),
         tls_(std::move(tls)),
         handler_(handler),
+        workers_(workers),
         name_(std::move(name)),
         acceptor_(io.get_executor()) {}
 
@@ -104,7 +152,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
   void start() {
     asio::co_spawn(
         io_.get_executor(), [self = shared_from_this()] { return self->accept_loop(); },
-        asio::detached);
+        log_escape("accept loop"));
   }
 
   void stop() {
@@ -118,9 +166,9 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
   ServerCounters& counters() { return counters_; }
 
  private:
-  awaitable<void> accept_loop() {
+  io_awaitable<void> accept_loop() {
     for (;;) {
-      auto [ec, socket] = co_await acceptor_.async_accept(kTuple);
+      auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(io_), kIoTuple);
       if (ec) {
         if (ec == asio::error::operation_aborted || !acceptor_.is_open()) {
           co_return;
@@ -142,7 +190,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
           [self = shared_from_this(), s = std::move(socket)]() mutable {
             return self->session(std::move(s));
           },
-          asio::detached);
+          log_escape("session"));
     }
   }
 
@@ -207,7 +255,24 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
       auto& header = parser.get();
       std::string target(header.target());
       std::string path = target.substr(0, target.find('?'));
-      std::size_t limit = handler_.body_limit(std::string(header.method_string()), path);
+      auto deadline =
+          std::chrono::steady_clock::now() + std::chrono::milliseconds(config_.handler_timeout_ms);
+      std::optional<std::uint64_t> declared;
+      if (auto len = parser.content_length()) declared = *len;
+      RequestPlan plan = handler_.plan(RequestHead{.method = header.method_string(),
+                                                   .path = path,
+                                                   .peer = peer,
+                                                   .content_length = declared});
+      if (plan.refuse) {
+        // Decided on the header: the body is never read into memory.
+        counters_.requests.fetch_add(1);
+        co_await send(stream, std::move(*plan.refuse), false);
+        if (auto len = parser.content_length()) {
+          co_await drain(stream, buffer, *len);
+        }
+        break;
+      }
+      std::size_t limit = plan.body_limit;
       parser.body_limit(limit);
       if (auto len = parser.content_length(); len && *len > limit) {
         co_await send(stream,
@@ -258,10 +323,17 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
       req.body = std::move(req_msg.body());
       req.peer = peer;
       req.remote = remote;
-      counters_.in_flight.fetch_add(1);
-      tcp_layer.expires_never();
-      HttpResponse res = co_await async_handle(handler_, std::move(req), kAwait);
-      counters_.in_flight.fetch_sub(1);
+      req.deadline = deadline;
+      HttpResponse res;
+      {
+        InFlight in_flight(counters_.in_flight);
+        // The socket must not time out while the handler works; the deadline bounds it.
+        tcp_layer.expires_never();
+        res = co_await handle(std::move(req), plan.on_worker, deadline);
+      }
+      if (res.status == 504 || (res.status >= 500 && res.status != 503)) {
+        keep_alive = false;  // a late answer may still be on its way; start afresh
+      }
       tcp_layer.expires_after(std::chrono::milliseconds(config_.request_timeout_ms));
       if (!co_await send(stream, std::move(res), keep_alive)) {
         break;
@@ -269,6 +341,58 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
     }
     tcp_layer.expires_after(std::chrono::seconds(2));
     co_await stream.async_shutdown(kTuple);
+  }
+
+  // Runs the handler (on the worker pool or here on the strand) and waits for its answer,
+  // at most until `deadline` plus a grace for work already handed to the store; then 504.
+  // A handler that throws is answered with 500.
+  awaitable<HttpResponse> handle(HttpRequest req, bool on_worker,
+                                 std::chrono::steady_clock::time_point deadline) {
+    auto strand = co_await asio::this_coro::executor;
+    auto pending = std::make_shared<PendingAnswer>(strand);
+    pending->timer.expires_at(deadline + std::chrono::milliseconds(kDeadlineGraceMs));
+    auto respond = [pending](HttpResponse res) {
+      asio::post(pending->strand, [pending, res = std::move(res)]() mutable {
+        if (pending->abandoned || pending->answer) return;
+        pending->answer = std::move(res);
+        pending->timer.cancel();
+      });
+    };
+    auto job = [self = shared_from_this(), respond, req = std::move(req)]() mutable {
+      std::string what = req.method + " " + req.path;
+      try {
+        self->handler_.handle(std::move(req), respond);
+      } catch (const std::exception& e) {
+        spdlog::error("{}: handler failed on {}: {}", self->name_, log_safe(what), e.what());
+        respond(json_error(500, "internal.error", "the request failed inside the gateway"));
+      } catch (...) {
+        spdlog::error("{}: handler failed on {}", self->name_, log_safe(what));
+        respond(json_error(500, "internal.error", "the request failed inside the gateway"));
+      }
+    };
+    if (on_worker) {
+      if (!workers_.try_post(std::move(job))) {
+        HttpResponse busy =
+            json_error(503, "server.busy",
+                       "every worker is busy (" + std::to_string(workers_.max_queued()) +
+                           " requests waiting); try again shortly");
+        busy.headers.emplace_back("Retry-After", "1");
+        co_return busy;
+      }
+    } else {
+      job();
+    }
+    if (!pending->answer) {
+      co_await pending->timer.async_wait(kTuple);
+    }
+    if (pending->answer) {
+      co_return std::move(*pending->answer);
+    }
+    pending->abandoned = true;
+    co_return json_error(504, "request.deadline",
+                         "no answer within " + std::to_string(config_.handler_timeout_ms) +
+                             " ms; if the request stored a document, sending it again with the "
+                             "same SenderMessageId returns the original");
   }
 
   // Lingering close: after refusing a body, read and discard what the client is still
@@ -307,6 +431,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
   ListenerConfig config_;
   std::shared_ptr<ServerTls> tls_;
   HttpHandler& handler_;
+  WorkerPool& workers_;
   std::string name_;
   Acceptor acceptor_;
   std::uint16_t port_ = 0;
@@ -319,8 +444,9 @@ HttpServer::~HttpServer() { stop(); }
 Result<std::unique_ptr<HttpServer>> HttpServer::start(asio::io_context& io,
                                                       const ListenerConfig& config,
                                                       std::shared_ptr<ServerTls> tls,
-                                                      HttpHandler& handler, std::string name) {
-  auto impl = std::make_shared<Impl>(io, config, std::move(tls), handler, std::move(name));
+                                                      HttpHandler& handler, WorkerPool& workers,
+                                                      std::string name) {
+  auto impl = std::make_shared<Impl>(io, config, std::move(tls), handler, workers, std::move(name));
   if (auto r = impl->bind(); !r) {
     return fail(r.error());
   }

@@ -9,11 +9,15 @@
 #include <memory>
 
 #include "common/error.h"
-#include "net/listener.h"
 #include "net/http.h"
+#include "net/listener.h"
 
 namespace boost::asio {
 class io_context;
+}
+
+namespace sluice {
+class WorkerPool;
 }
 
 namespace sluice::net {
@@ -30,11 +34,14 @@ struct ServerCounters {
 
 class HttpServer {
  public:
-  // Binds and starts accepting on `io`. The handler, tls and counters must outlive the server.
+  // Binds and starts accepting on `io`. Each connection runs on its own strand; CPU-bound
+  // requests (RequestPlan::on_worker) run on `workers`, whose full queue answers 503. The
+  // handler and the workers must outlive the server.
   static Result<std::unique_ptr<HttpServer>> start(boost::asio::io_context& io,
                                                    const ListenerConfig& config,
                                                    std::shared_ptr<ServerTls> tls,
-                                                   HttpHandler& handler, std::string name);
+                                                   HttpHandler& handler, WorkerPool& workers,
+                                                   std::string name);
   ~HttpServer();
   std::uint16_t port() const;
   // Stops accepting. Open connections finish their current request and then close.

@@ -105,6 +105,20 @@ void AuditLog::record(const std::string& actor, const std::string& action,
   });
 }
 
+void AuditLog::record_then(const std::string& actor, const std::string& action,
+                           const std::string& object, const std::string& outcome,
+                           std::move_only_function<void(Result<void>)> done) {
+  AuditEntry e = make_entry(clock_, actor, action, object, outcome);
+  std::string what = e.action + " " + e.object;
+  store_.write_async(
+      append_fn(std::move(e)), 512, [what, done = std::move(done)](Result<void> r) mutable {
+        if (!r) {
+          spdlog::error("audit entry not written ({}): {}", what, r.error().describe());
+        }
+        done(std::move(r));
+      });
+}
+
 Result<void> AuditLog::record_sync(const std::string& actor, const std::string& action,
                                    const std::string& object, const std::string& outcome) {
   auto r = store_.write(append_fn(make_entry(clock_, actor, action, object, outcome)), 512);

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,9 @@ class AuditLog {
   // the operation being audited has already happened.
   void record(const std::string& actor, const std::string& action, const std::string& object,
               const std::string& outcome);
+  // Appends and calls `done` once the entry is on disk (or failed; the failure is logged).
+  void record_then(const std::string& actor, const std::string& action, const std::string& object,
+                   const std::string& outcome, std::move_only_function<void(Result<void>)> done);
   // Appends and waits until it is on disk.
   Result<void> record_sync(const std::string& actor, const std::string& action,
                            const std::string& object, const std::string& outcome);

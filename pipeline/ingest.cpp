@@ -3,11 +3,11 @@
 #include <spdlog/spdlog.h>
 
 #include "common/encoding.h"
+#include "common/metrics.h"
 #include "common/pii.h"
 #include "ops/audit.h"
-#include "pipeline/authz.h"
-#include "common/metrics.h"
 #include "ops/quarantine.h"
+#include "pipeline/authz.h"
 #include "pipeline/routes.h"
 #include "queue/queue.h"
 #include "trust/sender_signature.h"
@@ -77,8 +77,9 @@ std::expected<Ingest::Prepared, Rejection> Ingest::prepare(Submission& s) const 
     auto doc = xml::parse(s.bytes, opts.xml);
     if (!doc) {
       bool too_big = doc.error().code == "xml.too-large";
-      return std::unexpected(reject(s, too_big ? RefusalKind::kTooLarge : RefusalKind::kMalformed, doc.error().code, doc.error().message,
-                                    {doc.error()}, !too_big));
+      return std::unexpected(reject(s, too_big ? RefusalKind::kTooLarge : RefusalKind::kMalformed,
+                                    doc.error().code, doc.error().message, {doc.error()},
+                                    !too_big));
     }
     s.document = std::move(*doc);
   }
@@ -86,8 +87,8 @@ std::expected<Ingest::Prepared, Rejection> Ingest::prepare(Submission& s) const 
   auto env = xml::read_envelope(doc);
   if (!env) {
     std::string message = "the envelope is incomplete: " + xml::describe(env.error(), 3);
-    return std::unexpected(
-        reject(s, RefusalKind::kMalformed, "envelope.invalid", std::move(message), env.error(), true));
+    return std::unexpected(reject(s, RefusalKind::kMalformed, "envelope.invalid",
+                                  std::move(message), env.error(), true));
   }
   // A peer gateway forwards documents that already carry their MessageId and Trace; the
   // envelope's Sender is the original sender, on whose behalf the peer forwards.
@@ -119,8 +120,8 @@ std::expected<Ingest::Prepared, Rejection> Ingest::prepare(Submission& s) const 
     if (!problems.empty()) {
       std::string message =
           "the document does not meet the exchange standard: " + xml::describe(problems, 3);
-      return std::unexpected(
-          reject(s, RefusalKind::kInvalid, "document.invalid", std::move(message), std::move(problems), true));
+      return std::unexpected(reject(s, RefusalKind::kInvalid, "document.invalid",
+                                    std::move(message), std::move(problems), true));
     }
   }
   std::string sender_signature;
@@ -128,11 +129,12 @@ std::expected<Ingest::Prepared, Rejection> Ingest::prepare(Submission& s) const 
     if (xmlNode* sig = trust::sender_signature_of(env->body)) {
       auto signer = deps_.sender_sigs->verify(doc, env->body, sig);
       if (!signer) {
-        return std::unexpected(
-            reject(s, RefusalKind::kInvalid, "signature.invalid", signer.error().message, {}, true));
+        return std::unexpected(reject(s, RefusalKind::kInvalid, "signature.invalid",
+                                      signer.error().message, {}, true));
       }
       if (signer->sender() != sender) {
-        return std::unexpected(reject(s, RefusalKind::kForbidden, "signature.sender-mismatch",
+        return std::unexpected(reject(
+            s, RefusalKind::kForbidden, "signature.sender-mismatch",
             "the Body is signed by " + signer->sender() + " but the envelope's sender is " + sender,
             {}, false));
       }
@@ -147,7 +149,8 @@ std::expected<Ingest::Prepared, Rejection> Ingest::prepare(Submission& s) const 
   }
   auto destinations = deps_.routes->destinations(env->doc_type, sender, env->receiver.str());
   if (destinations.empty()) {
-    return std::unexpected(reject(s, RefusalKind::kInvalid, "route.none",
+    return std::unexpected(reject(
+        s, RefusalKind::kInvalid, "route.none",
         "no route for DocType " + env->doc_type + " from " + sender + " to " + env->receiver.str(),
         {}, false));
   }
@@ -178,7 +181,8 @@ std::expected<Ingest::Prepared, Rejection> Ingest::prepare(Submission& s) const 
   if (deps_.signer != nullptr) {
     auto signed_digest = deps_.signer->sign(doc);
     if (!signed_digest) {
-      return std::unexpected(reject(s, RefusalKind::kInternal, "signature.failed",
+      return std::unexpected(reject(
+          s, RefusalKind::kInternal, "signature.failed",
           "the gateway could not sign the document: " + signed_digest.error().message, {}, false));
     }
     digest = std::move(*signed_digest);
@@ -225,9 +229,16 @@ std::expected<Ingest::Prepared, Rejection> Ingest::prepare(Submission& s) const 
 void Ingest::reject_async(const Submission& s, Rejection rejection, IngestCallback done) {
   // The one place where a refusal is written down: an unauthorized input is audited, an
   // input that failed translation or validation is kept in the quarantine.
+  // The answer leaves only once that is on disk.
   if (rejection.kind == RefusalKind::kForbidden && deps_.audit != nullptr) {
-    deps_.audit->record(s.peer.authenticated ? s.peer.sender() : "unauthenticated",
-                        "ingest.refused", rejection.code + " via " + s.source, rejection.message);
+    std::string object = rejection.code + " via " + s.source;
+    std::string outcome = rejection.message;
+    deps_.audit->record_then(
+        s.peer.authenticated ? s.peer.sender() : "unauthenticated", "ingest.refused", object,
+        outcome, [rejection = std::move(rejection), done = std::move(done)](Result<void>) mutable {
+          done(std::unexpected(std::move(rejection)));
+        });
+    return;
   }
   if (!rejection.keep || deps_.quarantine == nullptr) {
     done(std::unexpected(std::move(rejection)));
@@ -265,6 +276,13 @@ void Ingest::submit(Submission submission, IngestCallback done) {
   if (prepared->duplicate) {
     deps_.metrics->add("sluice_ingest_duplicates_total", "");
     done(std::move(prepared->accepted));
+    return;
+  }
+  if (std::chrono::steady_clock::now() > submission.deadline) {
+    done(std::unexpected(reject(submission, RefusalKind::kDeadline, "request.deadline",
+                                "the request's deadline passed before the document was stored; "
+                                "nothing was stored, send it again",
+                                {}, false)));
     return;
   }
   Accepted accepted = std::move(prepared->accepted);

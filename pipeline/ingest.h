@@ -5,6 +5,7 @@
 // (api/ alone turns a kind into an HTTP status).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <expected>
 #include <functional>
@@ -50,6 +51,8 @@ struct Submission {
   std::int64_t record = -1;  // record and line in a feed input, for problems
   int line = 0;
   bool quarantine_on_failure = true;
+  // Not stored when this has passed before the append (kDeadline); the caller answers.
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 };
 
 struct Accepted {
@@ -95,10 +98,10 @@ struct IngestDeps {
   sluice::Metrics* metrics = nullptr;
   const xml::Validator* validator = nullptr;                    // optional: XSD + semantic checks
   const Authorizer* authorizer = nullptr;                       // optional: sender permissions
-  ops::Quarantine* quarantine = nullptr;                             // optional: keeps failed input
+  ops::Quarantine* quarantine = nullptr;                        // optional: keeps failed input
   const trust::DocumentSigner* signer = nullptr;                // optional: signature + receipts
   const trust::SenderSignatureVerifier* sender_sigs = nullptr;  // optional: Body signatures
-  ops::AuditLog* audit = nullptr;                                    // optional: refusals are audited
+  ops::AuditLog* audit = nullptr;                               // optional: refusals are audited
   const Clock* clock = nullptr;
   Random* random = nullptr;
 };

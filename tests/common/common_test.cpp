@@ -1,10 +1,17 @@
 #include <catch2/catch.hpp>
 
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/encoding.h"
 #include "common/pii.h"
+#include "common/worker_pool.h"
 
 namespace sluice {
 namespace {
@@ -80,6 +87,50 @@ TEST_CASE("mask_personal_data masks ID and mobile numbers, keeps other text", "[
   CHECK(mask_personal_data("tel 02012345678") == "tel 02012345678");
   const std::string uuid = "01937a1c-5e2f-7abc-8def-123456789012";
   CHECK(mask_personal_data(uuid) == uuid);
+}
+
+}  // namespace
+}  // namespace sluice
+
+namespace sluice {
+namespace {
+
+TEST_CASE("WorkerPool refuses jobs beyond its bound and runs the queued ones on stop", "[common]") {
+  std::mutex m;
+  std::condition_variable cv;
+  bool release = false;
+  std::atomic<int> ran{0};
+  WorkerPool pool("test", 1, 2);
+  auto blocker = [&] {
+    std::unique_lock lock(m);
+    cv.wait(lock, [&] { return release; });
+    ran.fetch_add(1);
+  };
+  REQUIRE(pool.try_post(blocker));  // taken by the one worker...
+  // ...once it is running, two more fit in the queue and the next is refused.
+  for (int i = 0; i < 1000 && pool.queued() != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  CHECK(pool.try_post([&] { ran.fetch_add(1); }));
+  CHECK(pool.try_post([&] { ran.fetch_add(1); }));
+  CHECK_FALSE(pool.try_post([&] { ran.fetch_add(100); }));
+  {
+    std::lock_guard lock(m);
+    release = true;
+  }
+  cv.notify_all();
+  pool.stop();
+  CHECK(ran.load() == 3);
+  CHECK_FALSE(pool.try_post([] {}));  // stopped
+}
+
+TEST_CASE("WorkerPool survives a job that throws", "[common]") {
+  WorkerPool pool("test", 1, 8);
+  std::atomic<int> ran{0};
+  REQUIRE(pool.try_post([] { throw std::runtime_error("boom"); }));
+  REQUIRE(pool.try_post([&] { ran.fetch_add(1); }));
+  pool.stop();
+  CHECK(ran.load() == 1);
 }
 
 }  // namespace

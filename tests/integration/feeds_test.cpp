@@ -29,16 +29,6 @@ std::string multipart(const std::string& boundary, const std::string& filename,
          "--\r\n";
 }
 
-template <class Pred>
-bool eventually(Pred pred, std::chrono::seconds timeout = std::chrono::seconds(20)) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return pred();
-}
-
 std::string src_file(const std::string& rel) { return read_text(source_dir() / rel); }
 
 }  // namespace
@@ -108,8 +98,11 @@ TEST_CASE("a sender may only submit to its own feeds") {
   CHECK(r->body.find("may not submit to feed tax-csv") != std::string::npos);
   auto unknown = market->request("POST", "/v1/submit/nothing", "x", "text/plain");
   CHECK(unknown->status == 404);
-  auto audit = gw.admin()->request("GET", "/admin/v1/audit?n=50");
-  CHECK(audit->body.find("feed.refused") != std::string::npos);
+  auto admin = gw.admin();
+  CHECK(eventually([&] {
+    auto audit = admin->request("GET", "/admin/v1/audit?n=50");
+    return audit && audit->body.find("feed.refused") != std::string::npos;
+  }));
 }
 
 TEST_CASE("a 50,000-row CSV upload becomes 50,000 stored documents") {

@@ -46,7 +46,11 @@ std::filesystem::path dev_pki_rsa() {
 }
 
 SinkRunner::SinkRunner(tools::SinkOptions options) {
-  sink_ = tools::Sink::start(io_, std::move(options));
+  sink_ = tools::Sink::start(io_, std::move(options),
+                             [this](const std::string& id, const std::string&) {
+                               std::lock_guard lock(mutex_);
+                               arrivals_.push_back(id);
+                             });
   thread_ = std::thread([this] {
     auto guard = boost::asio::make_work_guard(io_);
     io_.run();
@@ -59,6 +63,11 @@ SinkRunner::~SinkRunner() {
   thread_.join();
 }
 
+std::vector<std::string> SinkRunner::arrivals() const {
+  std::lock_guard lock(mutex_);
+  return arrivals_;
+}
+
 tools::SinkStats SinkRunner::wait_for(std::uint64_t distinct,
                                       std::chrono::milliseconds timeout) const {
   auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -66,8 +75,6 @@ tools::SinkStats SinkRunner::wait_for(std::uint64_t distinct,
     if (sink_->stats().distinct >= distinct) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  // Give a duplicate a moment to show up, if there is one.
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
   return sink_->stats();
 }
 

@@ -7,8 +7,10 @@
 
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "net/client.h"
 #include "tests/support/process.h"
@@ -16,6 +18,19 @@
 #include "tools/sink/sink.h"
 
 namespace sluice::test {
+
+// Polls `condition` every 10 ms until it holds or `timeout` passes; returns whether it held.
+// Tests wait on conditions like this, never on fixed sleeps.
+template <class Condition>
+bool eventually(Condition condition,
+                std::chrono::milliseconds timeout = std::chrono::milliseconds(20'000)) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() >= deadline) return condition();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
 
 // Generates the development PKI once per build tree (idempotent) and returns its directory.
 std::filesystem::path dev_pki();
@@ -35,8 +50,12 @@ class SinkRunner {
   // Waits until `distinct` messages arrived or the timeout passes; returns the final stats.
   tools::SinkStats wait_for(std::uint64_t distinct,
                             std::chrono::milliseconds timeout = std::chrono::seconds(20)) const;
+  // The MessageIds of first arrivals, in the order they arrived.
+  std::vector<std::string> arrivals() const;
 
  private:
+  mutable std::mutex mutex_;
+  std::vector<std::string> arrivals_;  // Guarded by mutex_.
   boost::asio::io_context io_;
   std::unique_ptr<tools::Sink> sink_;
   std::thread thread_;
