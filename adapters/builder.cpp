@@ -201,7 +201,9 @@ std::string content_id(std::string_view feed, std::string_view doc_type,
   std::string material;
   material.reserve(feed.size() + doc_type.size() + canonical.size() + 2);
   material.append(feed).append("\n").append(doc_type).append("\n").append(canonical);
-  return "h" + sha256_hex(material).substr(0, 40);
+  std::string id = "h";
+  id += std::string_view(sha256_hex(material)).substr(0, 40);
+  return id;
 }
 
 namespace {

@@ -185,7 +185,7 @@ std::int64_t days_from_civil(int y, int m, int d) {
 }  // namespace
 
 std::optional<std::int64_t> parse_datetime_ms(std::string_view s) {
-  int year, month, day, hour, minute, second;
+  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
   if (!take_int(s, 4, year) || !take_char(s, '-') || !take_int(s, 2, month) || !take_char(s, '-') ||
       !take_int(s, 2, day) || !take_char(s, 'T') || !take_int(s, 2, hour) || !take_char(s, ':') ||
       !take_int(s, 2, minute) || !take_char(s, ':') || !take_int(s, 2, second)) {

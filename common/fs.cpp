@@ -49,7 +49,11 @@ Result<void> fsync_directory(const std::filesystem::path& dir) {
 Result<void> write_file_durable(const std::filesystem::path& path, std::string_view data,
                                 int mode) {
   std::filesystem::path dir = path.parent_path().empty() ? "." : path.parent_path();
-  std::filesystem::path tmp = dir / ("." + path.filename().string() + ".tmp");
+  // Appended piecewise: g++ 12 at -O3 misreads "." + string as an overlapping copy.
+  std::string tmp_name = ".";
+  tmp_name += path.filename().string();
+  tmp_name += ".tmp";
+  std::filesystem::path tmp = dir / tmp_name;
   Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
   if (fd.get() < 0) {
     return fail(Errc::kIo, "create " + tmp.string() + ": " + errno_text(errno));

@@ -7,7 +7,13 @@ namespace sluice::net {
 
 std::string Url::authority() const {
   bool v6 = host.find(':') != std::string::npos;
-  return (v6 ? "[" + host + "]" : host) + ":" + port;
+  std::string out;
+  if (v6) out += '[';
+  out += host;
+  if (v6) out += ']';
+  out += ':';
+  out += port;
+  return out;
 }
 
 Result<Url> parse_url(std::string_view text) {
@@ -46,7 +52,8 @@ Result<Url> parse_url(std::string_view text) {
   }
   out.target = u.encoded_path().empty() ? "/" : std::string(u.encoded_path());
   if (u.has_query()) {
-    out.target += "?" + std::string(u.encoded_query());
+    out.target += '?';
+    out.target += u.encoded_query();
   }
   return out;
 }

@@ -15,8 +15,8 @@
 
 #include "common/clock.h"
 #include "common/random.h"
-#include "gateway/config.h"
-#include "net/http.h"
+#include "common/identity.h"
+#include "pipeline/config.h"
 #include "xml/parse.h"
 #include "xml/problem.h"
 
