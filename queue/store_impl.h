@@ -1,0 +1,219 @@
+// Internal to queue/: the Store's implementation shared by its translation units (writer,
+// ops, recovery, lease, queries). Nothing outside queue/ may include this header: it exposes
+// LMDB, which stays a private dependency of sluice_queue.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "queue/index.h"
+#include "queue/lmdb.h"
+#include "queue/queue.h"
+#include "queue/record.h"
+
+namespace sluice::queue {
+
+inline constexpr std::string_view kFormatVersion = "1";
+inline constexpr std::size_t kMaxIdempotencyKey = 480;  // LMDB keys are limited to 511 bytes
+inline constexpr std::size_t kMaxDestinations = 64;
+inline constexpr std::size_t kMaxBatchRetries = 4;
+
+inline std::string idem_key(std::string_view sender, std::string_view smid) {
+  std::string k;
+  k.reserve(sender.size() + 1 + smid.size());
+  k.append(sender);
+  k.push_back('\0');
+  k.append(smid);
+  return k;
+}
+
+inline std::string raw_id(std::string_view canonical) {
+  auto b = uuid_bytes(canonical);
+  return std::string(reinterpret_cast<const char*>(b.data()), b.size());
+}
+
+inline std::string text_id(std::string_view raw16) {
+  return uuid_text(reinterpret_cast<const unsigned char*>(raw16.data()));
+}
+
+// An error after which the LMDB transaction can no longer be used.
+inline bool is_txn_fatal(const Error& e) { return e.is(Errc::kIo) || e.is(Errc::kStoreFull); }
+
+// --- the transaction context handed to write operations ---------------------------------
+
+struct Dbis {
+  MDB_dbi meta = 0, msg = 0, body = 0, idem = 0, dlv = 0, dest = 0;
+  std::unordered_map<std::string, MDB_dbi> tables;
+};
+
+class TxnCtx final : public TableWriter {
+ public:
+  TxnCtx(Store::Impl& store, MDB_txn* txn, std::uint64_t next_seq, std::uint32_t next_dest)
+      : store_(store), txn_(txn), next_seq_(next_seq), next_dest_(next_dest) {}
+
+  MDB_txn* txn() const { return txn_; }
+  std::uint64_t allocate_seq() { return next_seq_++; }
+  std::uint64_t next_seq() const { return next_seq_; }
+  std::uint32_t next_dest() const { return next_dest_; }
+  Result<std::uint32_t> destination_id(const std::string& name);
+  const std::unordered_map<std::string, std::uint32_t>& new_destinations() const {
+    return new_dests_;
+  }
+
+  Result<std::optional<std::string_view>> get(std::string_view table,
+                                              std::string_view key) override;
+  Result<void> put(std::string_view table, std::string_view key, std::string_view value) override;
+  Result<bool> del(std::string_view table, std::string_view key) override;
+  Result<std::optional<std::pair<std::string, std::string>>> last(std::string_view table) override;
+
+ private:
+  Result<MDB_dbi> table_dbi(std::string_view table) const;
+
+  Store::Impl& store_;
+  MDB_txn* txn_;
+  std::uint64_t next_seq_;
+  std::uint32_t next_dest_;
+  std::unordered_map<std::string, std::uint32_t> new_dests_;
+};
+
+// One unit of work for the writer. apply() may run more than once (batch retry); finish()
+// runs exactly once with the op's own error or the commit outcome.
+class WriteOp {
+ public:
+  virtual ~WriteOp() = default;
+  virtual std::size_t bytes() const { return 256; }
+  virtual bool releases_space() const { return false; }
+  virtual Result<void> apply(TxnCtx& ctx) = 0;
+  virtual void finish(Result<void> outcome) = 0;
+};
+
+class Store::Impl {
+ public:
+  explicit Impl(Options options)
+      : options_(std::move(options)),
+        clock_(options_.clock != nullptr ? options_.clock : &SystemClock::instance()),
+        random_(options_.random != nullptr ? options_.random : &SecureRandom::instance()) {}
+
+  ~Impl() { close(); }
+
+  Result<void> open();
+  void close();
+  void submit(std::unique_ptr<WriteOp> op);
+
+  // Ops need these.
+  const Options& options() const { return options_; }
+  const Clock& clock() const { return *clock_; }
+  Random& random() { return *random_; }
+  const Dbis& dbis() const { return dbis_; }
+  MDB_env* env() const { return env_.get(); }
+  Result<lmdb::ReadTxn> read_txn() const {
+    auto txn = readers_.acquire(env_.get());
+    if (!txn) {
+      return fail(txn.error());
+    }
+    return lmdb::ReadTxn(readers_, *txn);
+  }
+
+  Result<std::uint32_t> committed_dest_id(const std::string& name) {
+    std::lock_guard lock(dest_mutex_);
+    auto it = dest_ids_.find(name);
+    if (it == dest_ids_.end()) {
+      return fail(Errc::kNotFound, "unknown destination " + name);
+    }
+    return it->second;
+  }
+  std::string dest_name(std::uint32_t id) const {
+    std::lock_guard lock(dest_mutex_);
+    auto it = dest_names_.find(id);
+    return it == dest_names_.end() ? "#" + std::to_string(id) : it->second;
+  }
+
+  std::string* purge_cursor() { return &purge_cursor_; }
+
+  // --- index access (all under index_mutex_) ---
+  void index_added(const std::string& dest, DeliveryIndex::Item item);
+  void index_finished(const std::string& dest, std::uint64_t seq);
+  void index_retry(const std::string& dest, std::uint64_t seq, std::int64_t next_at,
+                   std::uint32_t attempts);
+  void index_release(const std::string& dest, std::uint64_t seq);
+  bool index_begin_finish(const std::string& dest, std::uint64_t seq);
+  void notify(const std::string& dest);
+
+  Result<void> reserve(std::uint64_t bytes, std::uint64_t deliveries);
+  void unreserve(std::uint64_t bytes, std::uint64_t deliveries);
+
+  std::vector<Lease> lease(const std::string& destination, std::size_t max);
+  std::optional<std::int64_t> next_due_ms(const std::string& destination) const;
+  Stats stats() const;
+  Result<MessageStatus> status(std::string_view message_id) const;
+  Result<MessageStatus> status_raw(MDB_txn* txn, std::string_view id16) const;
+
+  void set_listener(ReadyListener l) {
+    std::lock_guard lock(listener_mutex_);
+    listener_ = std::move(l);
+  }
+
+  friend class TxnCtx;
+
+ private:
+  void writer_loop();
+  void run_batch(std::vector<std::unique_ptr<WriteOp>>& batch);
+  Result<void> rebuild_index();
+
+  Options options_;
+  const Clock* clock_;
+  Random* random_;
+  int lock_fd_ = -1;
+  lmdb::EnvPtr env_;
+  mutable lmdb::ReaderPool readers_;  // before env_ is closed, its handles are aborted
+  Dbis dbis_;
+
+  // Writer state.
+  std::mutex queue_mutex_;
+  std::condition_variable queue_cv_;
+  std::deque<std::unique_ptr<WriteOp>> pending_;  // Guarded by queue_mutex_.
+  bool stopping_ = false;                         // Guarded by queue_mutex_.
+  bool writer_waiting_ = false;                   // Guarded by queue_mutex_.
+  std::thread writer_;
+  // Only the writer thread touches these after open().
+  std::uint64_t next_seq_ = 1;
+  std::uint32_t next_dest_ = 1;
+  std::string purge_cursor_;  // next message key the retention purge looks at
+  std::atomic<bool> latched_{false};
+  std::atomic<std::uint64_t> commits_{0};
+  std::atomic<std::uint64_t> committed_ops_{0};
+
+  mutable std::mutex dest_mutex_;
+  std::unordered_map<std::string, std::uint32_t> dest_ids_;    // Guarded by dest_mutex_.
+  std::unordered_map<std::uint32_t, std::string> dest_names_;  // Guarded by dest_mutex_.
+
+  mutable std::mutex index_mutex_;
+  std::map<std::string, DeliveryIndex> indexes_;  // Guarded by index_mutex_.
+  std::uint64_t indexed_bytes_ = 0;               // Guarded by index_mutex_.
+  std::uint64_t indexed_items_ = 0;               // Guarded by index_mutex_.
+  std::uint64_t reserved_bytes_ = 0;              // Guarded by index_mutex_.
+  std::uint64_t reserved_items_ = 0;              // Guarded by index_mutex_.
+
+  std::mutex listener_mutex_;
+  ReadyListener listener_;  // Guarded by listener_mutex_.
+};
+
+// --- write operations (ops.cpp) -------------------------------------------------------------
+
+enum class SettleKind { kAck, kNack, kExpire };
+
+// Ends or reschedules one delivery: ack (delivered), nack (retry / dead / expired), expire.
+std::unique_ptr<WriteOp> make_settle_op(Store::Impl& store, SettleKind kind, std::string dest,
+                                        std::uint64_t seq, std::string reason, bool permanent,
+                                        Store::DoneCallback done);
+
+}  // namespace sluice::queue

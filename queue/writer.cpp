@@ -1,0 +1,208 @@
+// The single writer: callers submit operations, one thread takes what is waiting and applies
+// it as one LMDB transaction (group commit), then completes every operation with its own
+// outcome or the commit's. A failed commit latches the store read-only.
+#include <unistd.h>
+
+#include <cstring>
+
+#include <spdlog/spdlog.h>
+
+#include "queue/store_impl.h"
+
+namespace sluice::queue {
+
+void Store::Impl::close() {
+  {
+    std::lock_guard lock(queue_mutex_);
+    if (stopping_ && !writer_.joinable()) {
+      return;
+    }
+    stopping_ = true;
+  }
+  queue_cv_.notify_all();
+  if (writer_.joinable()) {
+    writer_.join();
+  }
+  readers_.clear();
+  env_.reset();
+  if (lock_fd_ >= 0) {
+    ::close(lock_fd_);
+    lock_fd_ = -1;
+  }
+}
+
+void Store::Impl::submit(std::unique_ptr<WriteOp> op) {
+  bool wake = false;
+  {
+    std::lock_guard lock(queue_mutex_);
+    if (!stopping_) {
+      pending_.push_back(std::move(op));
+      // A busy writer takes the queue after its commit; only a sleeping one needs a signal.
+      wake = writer_waiting_;
+    }
+  }
+  if (op) {  // not queued: the store is closing
+    op->finish(fail(Errc::kShuttingDown, "the store is closing"));
+    return;
+  }
+  if (wake) {
+    queue_cv_.notify_one();
+  }
+}
+
+void Store::Impl::writer_loop() {
+  std::vector<std::unique_ptr<WriteOp>> batch;
+  for (;;) {
+    {
+      std::unique_lock lock(queue_mutex_);
+      writer_waiting_ = true;
+      queue_cv_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
+      writer_waiting_ = false;
+      if (pending_.empty() && stopping_) {
+        return;
+      }
+      auto take = [&] {
+        std::size_t bytes = 0;
+        for (const auto& op : batch) bytes += op->bytes();
+        while (!pending_.empty() && batch.size() < options_.group_commit_max_count &&
+               (batch.empty() ||
+                bytes + pending_.front()->bytes() <= options_.group_commit_max_bytes)) {
+          bytes += pending_.front()->bytes();
+          batch.push_back(std::move(pending_.front()));
+          pending_.pop_front();
+        }
+      };
+      take();
+      if (options_.group_commit_linger.count() > 0 &&
+          batch.size() < options_.group_commit_max_count && !stopping_) {
+        writer_waiting_ = true;
+        queue_cv_.wait_for(lock, options_.group_commit_linger, [&] {
+          return stopping_ || pending_.size() + batch.size() >= options_.group_commit_max_count;
+        });
+        writer_waiting_ = false;
+        take();
+      }
+    }
+    run_batch(batch);
+    batch.clear();
+  }
+}
+
+void Store::Impl::run_batch(std::vector<std::unique_ptr<WriteOp>>& batch) {
+  std::vector<std::optional<Error>> errors(batch.size());
+  bool store_full = false;
+  bool committed = false;
+  for (std::size_t round = 0; round <= kMaxBatchRetries && !committed; ++round) {
+    if (latched_.load()) {
+      for (auto& e : errors) {
+        if (!e)
+          e = Error(Errc::kStoreFailed,
+                    "the store is read-only after a failed commit; restart to recover");
+      }
+      break;
+    }
+    auto txn = lmdb::Txn::begin(env_.get(), 0);
+    if (!txn) {
+      for (auto& e : errors) {
+        if (!e) e = txn.error();
+      }
+      break;
+    }
+    TxnCtx ctx(*this, txn->get(), next_seq_, next_dest_);
+    bool retry = false;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (errors[i]) {
+        continue;
+      }
+      if (store_full && !batch[i]->releases_space()) {
+        errors[i] = Error(Errc::kStoreFull, "the store is full (map size reached); retry later");
+        continue;
+      }
+      auto r = batch[i]->apply(ctx);
+      if (r) {
+        continue;
+      }
+      if (is_txn_fatal(r.error())) {
+        // The transaction is unusable: drop it, remember why, and run the rest again.
+        if (r.error().is(Errc::kStoreFull)) {
+          store_full = true;
+          if (batch[i]->releases_space()) {
+            errors[i] = r.error();
+          }
+        } else {
+          errors[i] = r.error();
+        }
+        retry = true;
+        break;
+      }
+      errors[i] = r.error();
+    }
+    if (retry) {
+      continue;
+    }
+    std::string seq_v, dest_v;
+    record::put_u64be(seq_v, ctx.next_seq());
+    record::put_u32be(dest_v, ctx.next_dest());
+    if (auto r = lmdb::put(txn->get(), dbis_.meta, "next_seq", seq_v); !r) {
+      for (auto& e : errors) {
+        if (!e) e = r.error();
+      }
+      break;
+    }
+    if (auto r = lmdb::put(txn->get(), dbis_.meta, "next_dest", dest_v); !r) {
+      for (auto& e : errors) {
+        if (!e) e = r.error();
+      }
+      break;
+    }
+    int rc = 0;
+    if (options_.commit_fault) {
+      rc = options_.commit_fault();
+    }
+    if (rc != 0) {
+      txn->abort();
+    } else {
+      rc = txn->commit();
+    }
+    if (rc != 0) {
+      latched_.store(true);
+      spdlog::critical("store commit failed ({}); the store is read-only until restart",
+                       rc > 0 ? std::strerror(rc) : mdb_strerror(rc));
+      for (auto& e : errors) {
+        if (!e)
+          e = Error(Errc::kStoreFailed, std::string("commit failed: ") +
+                                            (rc > 0 ? std::strerror(rc) : mdb_strerror(rc)) +
+                                            "; the store is read-only until restart");
+      }
+      break;
+    }
+    committed = true;
+    next_seq_ = ctx.next_seq();
+    next_dest_ = ctx.next_dest();
+    {
+      std::lock_guard lock(dest_mutex_);
+      for (const auto& [name, id] : ctx.new_destinations()) {
+        dest_ids_.emplace(name, id);
+        dest_names_.emplace(id, name);
+      }
+    }
+    commits_.fetch_add(1);
+    committed_ops_.fetch_add(batch.size());
+  }
+  if (!committed) {
+    for (auto& e : errors) {
+      if (!e) e = Error(Errc::kInternal, "batch could not be committed after retries");
+    }
+  }
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (errors[i]) {
+      batch[i]->finish(fail(std::move(*errors[i])));
+    } else {
+      batch[i]->finish({});
+    }
+  }
+}
+
+void Store::close() { impl_->close(); }
+
+}  // namespace sluice::queue
