@@ -25,6 +25,7 @@ Result<std::uint32_t> TxnCtx::destination_id(const std::string& name) {
     return fail(r.error());
   }
   new_dests_.emplace(name, id);
+  op_dests_.push_back(name);
   return id;
 }
 

@@ -192,5 +192,4 @@ Result<std::unique_ptr<Store>> Store::open(Options options) {
   return std::unique_ptr<Store>(new Store(std::move(impl)));
 }
 
-
 }  // namespace sluice::queue

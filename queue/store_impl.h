@@ -45,9 +45,6 @@ inline std::string text_id(std::string_view raw16) {
   return uuid_text(reinterpret_cast<const unsigned char*>(raw16.data()));
 }
 
-// An error after which the LMDB transaction can no longer be used.
-inline bool is_txn_fatal(const Error& e) { return e.is(Errc::kIo) || e.is(Errc::kStoreFull); }
-
 // --- the transaction context handed to write operations ---------------------------------
 
 struct Dbis {
@@ -58,9 +55,30 @@ struct Dbis {
 class TxnCtx final : public TableWriter {
  public:
   TxnCtx(Store::Impl& store, MDB_txn* txn, std::uint64_t next_seq, std::uint32_t next_dest)
-      : store_(store), txn_(txn), next_seq_(next_seq), next_dest_(next_dest) {}
+      : store_(store), batch_txn_(txn), txn_(txn), next_seq_(next_seq), next_dest_(next_dest) {}
 
+  // The transaction operations write to: the child of the batch's transaction that holds the
+  // current operation, or the batch's own outside an operation.
   MDB_txn* txn() const { return txn_; }
+  MDB_txn* batch_txn() const { return batch_txn_; }
+  // An operation starts in `child` (a nested transaction of the batch's). end_op(false) forgets
+  // what it allocated (sequence numbers, destinations) along with its aborted writes.
+  void begin_op(MDB_txn* child) {
+    txn_ = child;
+    op_seq_ = next_seq_;
+    op_dest_ = next_dest_;
+    op_dests_.clear();
+  }
+  void end_op(bool kept) {
+    txn_ = batch_txn_;
+    if (!kept) {
+      next_seq_ = op_seq_;
+      next_dest_ = op_dest_;
+      for (const auto& name : op_dests_) {
+        new_dests_.erase(name);
+      }
+    }
+  }
   std::uint64_t allocate_seq() { return next_seq_++; }
   std::uint64_t next_seq() const { return next_seq_; }
   std::uint32_t next_dest() const { return next_dest_; }
@@ -79,10 +97,15 @@ class TxnCtx final : public TableWriter {
   Result<MDB_dbi> table_dbi(std::string_view table) const;
 
   Store::Impl& store_;
+  MDB_txn* batch_txn_;
   MDB_txn* txn_;
   std::uint64_t next_seq_;
   std::uint32_t next_dest_;
   std::unordered_map<std::string, std::uint32_t> new_dests_;
+  // Restored by end_op(false).
+  std::uint64_t op_seq_ = 0;
+  std::uint32_t op_dest_ = 0;
+  std::vector<std::string> op_dests_;
 };
 
 // One unit of work for the writer. apply() may run more than once (batch retry); finish()

@@ -118,24 +118,35 @@ void Store::Impl::run_batch(std::vector<std::unique_ptr<WriteOp>>& batch) {
         errors[i] = Error(Errc::kStoreFull, "the store is full (map size reached); retry later");
         continue;
       }
+      // Each operation runs in a child transaction: a failed one is aborted with everything it
+      // wrote, and the batch goes on without it.
+      MDB_txn* child = nullptr;
+      if (int rc = mdb_txn_begin(env_.get(), txn->get(), 0, &child); rc != 0) {
+        errors[i] = lmdb::error(rc, "begin an operation's nested transaction");
+        retry = true;  // the batch transaction may be unusable: run the rest again
+        break;
+      }
+      ctx.begin_op(child);
       auto r = batch[i]->apply(ctx);
-      if (r) {
+      if (!r) {
+        mdb_txn_abort(child);
+        ctx.end_op(false);
+        if (r.error().is(Errc::kStoreFull)) {
+          store_full = true;  // later operations that need space are refused without trying
+        }
+        errors[i] = r.error();
         continue;
       }
-      if (is_txn_fatal(r.error())) {
-        // The transaction is unusable: drop it, remember why, and run the rest again.
-        if (r.error().is(Errc::kStoreFull)) {
+      if (int rc = mdb_txn_commit(child); rc != 0) {
+        ctx.end_op(false);
+        errors[i] = lmdb::error(rc, "commit an operation's nested transaction");
+        if (errors[i]->is(Errc::kStoreFull)) {
           store_full = true;
-          if (batch[i]->releases_space()) {
-            errors[i] = r.error();
-          }
-        } else {
-          errors[i] = r.error();
         }
         retry = true;
         break;
       }
-      errors[i] = r.error();
+      ctx.end_op(true);
     }
     if (retry) {
       continue;

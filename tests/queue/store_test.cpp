@@ -464,3 +464,61 @@ TEST_CASE_METHOD(Fixture, "invalid appends are refused before anything is stored
   CHECK(store->append(bad_id).error().is(Errc::kInvalidArgument));
   CHECK(store->stats().queued_messages == 0);
 }
+
+namespace {
+
+// Holds the writer inside one operation until released, so that everything submitted
+// meanwhile is taken as one batch by the next group commit.
+struct WriterGate {
+  std::promise<void> entered;
+  std::promise<void> release;
+
+  void hold(Store& store) {
+    auto released = release.get_future().share();
+    store.write_async(
+        [this, released](TableWriter&) -> Result<void> {
+          entered.set_value();
+          released.wait();
+          return {};
+        },
+        16, nullptr);
+    entered.get_future().wait();
+  }
+  void open() { release.set_value(); }
+};
+
+std::future<Result<void>> write_later(Store& store, WriteFn fn) {
+  auto p = std::make_shared<std::promise<Result<void>>>();
+  auto f = p->get_future();
+  store.write_async(std::move(fn), 16, [p](Result<void> r) { p->set_value(std::move(r)); });
+  return f;
+}
+
+}  // namespace
+
+TEST_CASE_METHOD(Fixture,
+                 "a failed operation leaves no writes while the rest of its batch commits") {
+  auto store = open();
+  WriterGate gate;
+  gate.hold(*store);
+  auto before = write_later(*store, [](TableWriter& w) { return w.put("notes", "before", "1"); });
+  auto failing = write_later(*store, [](TableWriter& w) -> Result<void> {
+    if (auto r = w.put("notes", "partial", "x"); !r) return r;
+    return fail(Errc::kInvalidArgument, "refused after a put");
+  });
+  auto after = write_later(*store, [](TableWriter& w) { return w.put("notes", "after", "2"); });
+  std::uint64_t commits_before = store->stats().commits;
+  gate.open();
+  CHECK(before.get());
+  auto r = failing.get();
+  REQUIRE_FALSE(r);
+  CHECK(r.error().is(Errc::kInvalidArgument));
+  CHECK(after.get());
+  INFO("the three writes were expected in one group commit");
+  CHECK(store->stats().commits - commits_before == 2);  // the gate's batch and theirs
+  auto partial = store->get("notes", "partial");
+  REQUIRE(partial);
+  CHECK_FALSE(partial->has_value());
+  CHECK(store->get("notes", "before")->value() == "1");
+  CHECK(store->get("notes", "after")->value() == "2");
+}
