@@ -111,6 +111,16 @@ class AppendOp final : public WriteOp {
         return {};
       }
     }
+    // The same MessageId again (a peer gateway resending) is the same message, whoever sent
+    // it: answer with the stored one and store nothing.
+    auto stored = lmdb::get(ctx.txn(), d.msg, id16);
+    if (!stored) {
+      return fail(stored.error());
+    }
+    if (stored->has_value()) {
+      duplicate_of_ = msg_.message_id;
+      return {};
+    }
     std::int64_t now = store_.clock().now_ms();
     record::Message m;
     m.received_ms = now;

@@ -187,7 +187,8 @@ class Store {
 
   // --- ingest ---
   // Persists `msg` durably and calls `done` once: Appended on success (duplicate=true and
-  // the original id when (sender, sender_message_id) was seen before), or kQueueFull /
+  // the original id, storing nothing, when (sender, sender_message_id) was seen before or
+  // msg.message_id is already stored, e.g. a peer gateway resending), or kQueueFull /
   // kStoreFull (backpressure), kStoreFailed (latched), kShuttingDown, kInvalidArgument.
   void append_async(NewMessage msg, AppendCallback done);
   // Blocking convenience around append_async.

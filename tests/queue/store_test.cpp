@@ -522,3 +522,53 @@ TEST_CASE_METHOD(Fixture,
   CHECK(store->get("notes", "before")->value() == "1");
   CHECK(store->get("notes", "after")->value() == "2");
 }
+
+TEST_CASE_METHOD(Fixture, "a message id stored before is answered as a duplicate, not an error") {
+  auto store = open();
+  auto first = message("resend-1");
+  std::string id = append_ok(*store, first);
+  auto again = message("resend-2");  // a peer resending: same MessageId, new sender id
+  again.message_id = id;
+  again.payload = "other";
+  auto r = store->append(again);
+  REQUIRE(r);
+  CHECK(r->duplicate);
+  CHECK(r->message_id == id);
+  CHECK(store->stats().queued_messages == 1);
+  CHECK(store->payload(id).value() == first.payload);
+  CHECK(store->find_duplicate("440604/approval", "resend-2") == std::nullopt);
+  CHECK_FALSE(store->stats().read_only);
+  append_ok(*store, message("resend-3"));
+}
+
+TEST_CASE_METHOD(Fixture, "the same message id twice in one batch stores it once") {
+  auto store = open();
+  WriterGate gate;
+  gate.hold(*store);
+  auto a = message("twice-a");
+  auto b = message("twice-b");
+  b.message_id = a.message_id;
+  auto other = message("twice-other");
+  std::vector<std::future<Result<Appended>>> results;
+  for (auto* m : {&a, &b, &other}) {
+    auto p = std::make_shared<std::promise<Result<Appended>>>();
+    results.push_back(p->get_future());
+    store->append_async(*m, [p](Result<Appended> r) { p->set_value(std::move(r)); });
+  }
+  std::uint64_t commits_before = store->stats().commits;
+  gate.open();
+  auto ra = results[0].get();
+  auto rb = results[1].get();
+  auto ro = results[2].get();
+  REQUIRE(ra);
+  REQUIRE(rb);
+  REQUIRE(ro);
+  CHECK_FALSE(ra->duplicate);
+  CHECK(rb->duplicate);
+  CHECK(rb->message_id == a.message_id);
+  CHECK_FALSE(ro->duplicate);
+  CHECK(store->stats().commits - commits_before == 2);  // the gate's batch and theirs
+  CHECK(store->stats().queued_messages == 2);
+  CHECK(store->find_duplicate("440604/approval", "twice-b") == std::nullopt);
+  CHECK_FALSE(store->stats().read_only);
+}
