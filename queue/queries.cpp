@@ -20,6 +20,24 @@ std::string_view to_string(DeliveryState s) {
   return "unknown";
 }
 
+std::string_view to_string(MessageState s) {
+  switch (s) {
+    case MessageState::kQueued:
+      return "queued";
+    case MessageState::kDelivering:
+      return "delivering";
+    case MessageState::kDelivered:
+      return "delivered";
+    case MessageState::kDead:
+      return "dead";
+    case MessageState::kExpired:
+      return "expired";
+    case MessageState::kPartial:
+      return "partial";
+  }
+  return "unknown";
+}
+
 Stats Store::Impl::stats() const {
   Stats s;
   std::int64_t now = clock_->now_ms();
@@ -94,16 +112,17 @@ Result<MessageStatus> Store::Impl::status_raw(MDB_txn* txn, std::string_view id1
     s.deliveries.push_back(std::move(d));
   }
   if (any_pending) {
-    s.state = any_attempt ? "delivering" : "queued";
+    s.state_kind = any_attempt ? MessageState::kDelivering : MessageState::kQueued;
   } else if (any_delivered && !any_dead && !any_expired) {
-    s.state = "delivered";
+    s.state_kind = MessageState::kDelivered;
   } else if (any_dead && !any_delivered && !any_expired) {
-    s.state = "dead";
+    s.state_kind = MessageState::kDead;
   } else if (any_expired && !any_delivered && !any_dead) {
-    s.state = "expired";
+    s.state_kind = MessageState::kExpired;
   } else {
-    s.state = "partial";
+    s.state_kind = MessageState::kPartial;
   }
+  s.state = std::string(to_string(s.state_kind));
   return s;
 }
 

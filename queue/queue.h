@@ -104,6 +104,18 @@ struct DeliveryStatus {
   std::string last_error;
 };
 
+// A message's state, derived from its deliveries.
+enum class MessageState : std::uint8_t {
+  kQueued,      // some delivery pending, none attempted yet
+  kDelivering,  // some delivery pending, at least one attempt made
+  kDelivered,   // every delivery ended delivered
+  kDead,        // every delivery ended dead
+  kExpired,     // every delivery ended expired
+  kPartial,     // every delivery ended, not all the same way
+};
+// "queued", "delivering", "delivered", "dead", "expired", "partial".
+std::string_view to_string(MessageState s);
+
 struct MessageStatus {
   std::string message_id;
   std::string sender;
@@ -113,8 +125,8 @@ struct MessageStatus {
   std::int64_t received_ms = 0;
   std::int64_t expires_ms = 0;
   std::uint32_t payload_bytes = 0;
-  // queued (no attempt yet), delivering, delivered, dead, expired, or partial (ended, mixed).
-  std::string state;
+  MessageState state_kind = MessageState::kQueued;
+  std::string state;  // to_string(state_kind), kept for existing callers
   std::map<std::string, std::string> attributes;
   std::vector<DeliveryStatus> deliveries;
 };

@@ -572,3 +572,51 @@ TEST_CASE_METHOD(Fixture, "the same message id twice in one batch stores it once
   CHECK(store->find_duplicate("440604/approval", "twice-b") == std::nullopt);
   CHECK_FALSE(store->stats().read_only);
 }
+
+namespace {
+
+Result<void> settle(Store& store, const Lease& l, bool ok, bool permanent = false) {
+  std::promise<Result<void>> done;
+  auto cb = [&](Result<void> r) { done.set_value(std::move(r)); };
+  if (ok) {
+    store.ack(l, cb);
+  } else {
+    store.nack(l, "HTTP 503", permanent, cb);
+  }
+  return done.get_future().get();
+}
+
+}  // namespace
+
+TEST_CASE_METHOD(Fixture, "a message's state is reported as an enum, its text kept alongside") {
+  auto store = open();
+  auto state_of = [&](const std::string& id) {
+    auto st = store->status(id);
+    REQUIRE(st);
+    CHECK(st->state == to_string(st->state_kind));
+    return st->state_kind;
+  };
+  std::string id = append_ok(*store, message("st-1", "", {"a", "b"}));
+  CHECK(state_of(id) == MessageState::kQueued);
+  REQUIRE(settle(*store, store->lease("a", 1).at(0), false));
+  CHECK(state_of(id) == MessageState::kDelivering);
+  REQUIRE(settle(*store, store->lease("b", 1).at(0), true));
+  clock.advance_ms(20'000);
+  REQUIRE(settle(*store, store->lease("a", 1).at(0), false, true));
+  CHECK(state_of(id) == MessageState::kPartial);
+
+  std::string delivered = append_ok(*store, message("st-2"));
+  REQUIRE(settle(*store, store->lease("sink", 1).at(0), true));
+  CHECK(state_of(delivered) == MessageState::kDelivered);
+  std::string dead = append_ok(*store, message("st-3"));
+  REQUIRE(settle(*store, store->lease("sink", 1).at(0), false, true));
+  CHECK(state_of(dead) == MessageState::kDead);
+  auto m = message("st-4");
+  m.expires_ms = clock.now_ms() + 10;
+  std::string expired = append_ok(*store, m);
+  clock.advance_ms(11);
+  CHECK(store->lease("sink", 1).empty());
+  REQUIRE(store->write([](TableWriter&) -> Result<void> { return {}; }, 1));
+  CHECK(state_of(expired) == MessageState::kExpired);
+  CHECK(to_string(MessageState::kPartial) == "partial");
+}
