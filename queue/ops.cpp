@@ -472,9 +472,10 @@ class PurgeOp final : public WriteOp {
     return {};
   }
 
+  void committed() override { *cursor_ = next_cursor_; }  // writer thread only
+
   void finish(Result<void> outcome) override {
     if (outcome) {
-      *cursor_ = next_cursor_;  // writer thread only
       done_(purged_);
     } else {
       done_(fail(outcome.error()));

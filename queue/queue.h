@@ -16,9 +16,10 @@
 // a crash every unacknowledged delivery is available again (at-least-once; receivers
 // deduplicate by MessageId).
 //
-// Thread safety: every method may be called from any thread. Callbacks run on the writer
-// thread and must not block; they may call lease()/status() but must not wait for another
-// write to complete.
+// Thread safety: every method may be called from any thread. Callbacks run on the store's
+// completion thread, one at a time and in commit order (so the writer goes on with the next
+// batch meanwhile), and must not block; they may call lease()/status() but must not wait for
+// another write to complete.
 #pragma once
 
 #include <chrono>
@@ -219,7 +220,7 @@ class Store {
   // Earliest time at which `destination` has a lease to hand out (due now: <= now), or
   // nullopt when nothing is waiting.
   std::optional<std::int64_t> next_due_ms(const std::string& destination) const;
-  // Called (on the writer thread) whenever a destination may have new due work.
+  // Called (on the completion thread) whenever a destination may have new due work.
   void set_ready_listener(ReadyListener listener);
 
   // --- operators ---

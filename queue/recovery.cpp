@@ -115,6 +115,7 @@ Result<void> Store::Impl::open() {
   if (auto r = rebuild_index(); !r) {
     return r;
   }
+  completer_ = std::thread([this] { completion_loop(); });
   writer_ = std::thread([this] { writer_loop(); });
   spdlog::info("store {} opened: {} pending deliveries, {} bytes queued{}", options_.path.string(),
                indexed_items_, indexed_bytes_, dead_readers > 0 ? ", cleared stale readers" : "");

@@ -108,15 +108,24 @@ class TxnCtx final : public TableWriter {
   std::vector<std::string> op_dests_;
 };
 
-// One unit of work for the writer. apply() may run more than once (batch retry); finish()
-// runs exactly once with the op's own error or the commit outcome.
+// One unit of work for the writer. apply() may run more than once (batch retry) on the writer
+// thread; committed() runs there once the batch holding a successful apply() has committed,
+// before the next batch; finish() runs exactly once, on the completion thread (or the
+// submitting thread when the store is closing), with the op's own error or the commit outcome.
 class WriteOp {
  public:
   virtual ~WriteOp() = default;
   virtual std::size_t bytes() const { return 256; }
   virtual bool releases_space() const { return false; }
   virtual Result<void> apply(TxnCtx& ctx) = 0;
+  virtual void committed() {}
   virtual void finish(Result<void> outcome) = 0;
+};
+
+// A committed (or failed) batch waiting for its operations to be finished.
+struct CompletedBatch {
+  std::vector<std::unique_ptr<WriteOp>> ops;
+  std::vector<std::optional<Error>> errors;  // per op; empty: it succeeded
 };
 
 class Store::Impl {
@@ -189,7 +198,8 @@ class Store::Impl {
 
  private:
   void writer_loop();
-  void run_batch(std::vector<std::unique_ptr<WriteOp>>& batch);
+  void run_batch(std::vector<std::unique_ptr<WriteOp>> batch);
+  void completion_loop();
   Result<void> rebuild_index();
 
   Options options_;
@@ -214,6 +224,13 @@ class Store::Impl {
   std::atomic<bool> latched_{false};
   std::atomic<std::uint64_t> commits_{0};
   std::atomic<std::uint64_t> committed_ops_{0};
+
+  // Completion state: batches the writer has finished with, completed in order.
+  std::mutex done_mutex_;
+  std::condition_variable done_cv_;
+  std::deque<CompletedBatch> done_;  // Guarded by done_mutex_.
+  bool done_stopping_ = false;       // Guarded by done_mutex_.
+  std::thread completer_;
 
   mutable std::mutex dest_mutex_;
   std::unordered_map<std::string, std::uint32_t> dest_ids_;    // Guarded by dest_mutex_.

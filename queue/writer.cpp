@@ -1,6 +1,7 @@
 // The single writer: callers submit operations, one thread takes what is waiting and applies
-// it as one LMDB transaction (group commit), then completes every operation with its own
-// outcome or the commit's. A failed commit latches the store read-only.
+// it as one LMDB transaction (group commit), then hands the batch to the completion thread,
+// which completes every operation with its own outcome or the commit's, in commit order,
+// while the writer goes on with the next batch. A failed commit latches the store read-only.
 #include <unistd.h>
 
 #include <cstring>
@@ -22,6 +23,14 @@ void Store::Impl::close() {
   queue_cv_.notify_all();
   if (writer_.joinable()) {
     writer_.join();
+  }
+  {
+    std::lock_guard lock(done_mutex_);
+    done_stopping_ = true;
+  }
+  done_cv_.notify_all();
+  if (completer_.joinable()) {
+    completer_.join();  // after the writer: every committed batch is completed first
   }
   readers_.clear();
   env_.reset();
@@ -83,12 +92,12 @@ void Store::Impl::writer_loop() {
         take();
       }
     }
-    run_batch(batch);
-    batch.clear();
+    run_batch(std::move(batch));
+    batch.clear();  // moved from: make it a valid, empty vector again
   }
 }
 
-void Store::Impl::run_batch(std::vector<std::unique_ptr<WriteOp>>& batch) {
+void Store::Impl::run_batch(std::vector<std::unique_ptr<WriteOp>> batch) {
   std::vector<std::optional<Error>> errors(batch.size());
   bool store_full = false;
   bool committed = false;
@@ -221,11 +230,42 @@ void Store::Impl::run_batch(std::vector<std::unique_ptr<WriteOp>>& batch) {
     }
   }
   for (std::size_t i = 0; i < batch.size(); ++i) {
-    if (errors[i]) {
-      batch[i]->finish(fail(std::move(*errors[i])));
-    } else {
-      batch[i]->finish({});
+    if (!errors[i]) {
+      batch[i]->committed();
     }
+  }
+  bool wake = false;
+  {
+    std::lock_guard lock(done_mutex_);
+    wake = done_.empty();
+    done_.push_back(CompletedBatch{std::move(batch), std::move(errors)});
+  }
+  if (wake) {
+    done_cv_.notify_one();
+  }
+}
+
+void Store::Impl::completion_loop() {
+  std::deque<CompletedBatch> ready;
+  for (;;) {
+    {
+      std::unique_lock lock(done_mutex_);
+      done_cv_.wait(lock, [&] { return done_stopping_ || !done_.empty(); });
+      if (done_.empty()) {
+        return;  // stopping, and the writer has finished
+      }
+      ready.swap(done_);
+    }
+    for (auto& b : ready) {
+      for (std::size_t i = 0; i < b.ops.size(); ++i) {
+        if (b.errors[i]) {
+          b.ops[i]->finish(fail(std::move(*b.errors[i])));
+        } else {
+          b.ops[i]->finish({});
+        }
+      }
+    }
+    ready.clear();  // the operations (and their payloads) are freed here, off the writer
   }
 }
 
