@@ -21,6 +21,15 @@ std::int64_t backoff_delay_ms(const RetryPolicy& p, std::uint32_t failed_attempt
 
 // --- Impl: index ----------------------------------------------------------------------------
 
+void Store::Impl::index_added(std::vector<std::pair<std::string, DeliveryIndex::Item>> items) {
+  std::lock_guard lock(index_mutex_);
+  for (auto& [dest, item] : items) {
+    indexed_bytes_ += item.payload_bytes;
+    indexed_items_ += 1;
+    indexes_[dest].add(std::move(item));
+  }
+}
+
 void Store::Impl::index_added(const std::string& dest, DeliveryIndex::Item item) {
   std::lock_guard lock(index_mutex_);
   indexed_bytes_ += item.payload_bytes;
@@ -63,13 +72,13 @@ bool Store::Impl::index_begin_finish(const std::string& dest, std::uint64_t seq)
 }
 
 void Store::Impl::notify(const std::string& dest) {
-  ReadyListener listener;
+  std::shared_ptr<const ReadyListener> listener;
   {
     std::lock_guard lock(listener_mutex_);
     listener = listener_;
   }
   if (listener) {
-    listener(dest);
+    (*listener)(dest);
   }
 }
 

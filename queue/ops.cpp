@@ -89,37 +89,16 @@ Result<std::optional<std::pair<std::string, std::string>>> TxnCtx::last(std::str
 
 namespace {
 
+// Everything that does not depend on the transaction (ids, keys, encoded records, index
+// items) is prepared by the constructor, on the submitting thread: the writer only looks up
+// duplicates, numbers the deliveries and puts.
 class AppendOp final : public WriteOp {
  public:
   AppendOp(Store::Impl& store, NewMessage msg, Store::AppendCallback done, std::uint64_t reserved)
-      : store_(store), msg_(std::move(msg)), done_(std::move(done)), reserved_(reserved) {}
-
-  std::size_t bytes() const override { return msg_.payload.size() + 512; }
-
-  Result<void> apply(TxnCtx& ctx) override {
-    duplicate_of_.clear();
-    added_.clear();
-    const Dbis& d = store_.dbis();
-    std::string id16 = raw_id(msg_.message_id);
+      : store_(store), msg_(std::move(msg)), done_(std::move(done)), reserved_(reserved) {
+    id16_ = raw_id(msg_.message_id);
     if (!msg_.sender_message_id.empty()) {
-      auto found = lmdb::get(ctx.txn(), d.idem, idem_key(msg_.sender, msg_.sender_message_id));
-      if (!found) {
-        return fail(found.error());
-      }
-      if (found->has_value()) {
-        duplicate_of_ = text_id(**found);
-        return {};
-      }
-    }
-    // The same MessageId again (a peer gateway resending) is the same message, whoever sent
-    // it: answer with the stored one and store nothing.
-    auto stored = lmdb::get(ctx.txn(), d.msg, id16);
-    if (!stored) {
-      return fail(stored.error());
-    }
-    if (stored->has_value()) {
-      duplicate_of_ = msg_.message_id;
-      return {};
+      idem_key_ = idem_key(msg_.sender, msg_.sender_message_id);
     }
     std::int64_t now = store_.clock().now_ms();
     record::Message m;
@@ -131,26 +110,20 @@ class AppendOp final : public WriteOp {
     m.doc_type = msg_.doc_type;
     m.ordering_key = msg_.ordering_key;
     m.attributes = msg_.attributes;
+    m.deliveries.resize(msg_.destinations.size());  // numbered by apply()
+    message_record_ = record::encode(m);
+    deliveries_at_ = record::message_deliveries_offset(m);
+    record::Delivery dl;
+    dl.next_at_ms = now;
+    dl.expires_ms = msg_.expires_ms;
+    dl.payload_bytes = m.payload_bytes;
+    dl.message_id = id16_;
+    dl.ordering_key = msg_.ordering_key;
+    delivery_record_ = record::encode(dl);
+    items_.reserve(msg_.destinations.size());
     for (const auto& dest : msg_.destinations) {
-      auto dest_id = ctx.destination_id(dest);
-      if (!dest_id) {
-        return fail(dest_id.error());
-      }
-      std::uint64_t seq = ctx.allocate_seq();
-      m.deliveries.emplace_back(*dest_id, seq);
-      record::Delivery dl;
-      dl.next_at_ms = now;
-      dl.expires_ms = msg_.expires_ms;
-      dl.payload_bytes = m.payload_bytes;
-      dl.message_id = id16;
-      dl.ordering_key = msg_.ordering_key;
-      if (auto r =
-              lmdb::put(ctx.txn(), d.dlv, record::delivery_key(*dest_id, seq), record::encode(dl));
-          !r) {
-        return r;
-      }
-      added_.emplace_back(dest, DeliveryIndex::Item{.seq = seq,
-                                                    .message_id = id16,
+      items_.emplace_back(dest, DeliveryIndex::Item{.seq = 0,
+                                                    .message_id = id16_,
                                                     .key = msg_.ordering_key,
                                                     .doc_type = msg_.doc_type,
                                                     .next_at_ms = now,
@@ -158,16 +131,55 @@ class AppendOp final : public WriteOp {
                                                     .attempts = 0,
                                                     .payload_bytes = m.payload_bytes});
     }
-    if (auto r = lmdb::put(ctx.txn(), d.msg, id16, record::encode(m), MDB_NOOVERWRITE); !r) {
-      return r;
+  }
+
+  std::size_t bytes() const override { return msg_.payload.size() + 512; }
+
+  Result<void> apply(TxnCtx& ctx) override {
+    duplicate_of_.clear();
+    const Dbis& d = store_.dbis();
+    if (!idem_key_.empty()) {
+      auto found = lmdb::get(ctx.txn(), d.idem, idem_key_);
+      if (!found) {
+        return fail(found.error());
+      }
+      if (found->has_value()) {
+        duplicate_of_ = text_id(**found);
+        return {};
+      }
     }
-    if (auto r = lmdb::put(ctx.txn(), d.body, id16, msg_.payload); !r) {
-      return r;
+    // The same MessageId again (a peer gateway resending) is the same message, whoever sent
+    // it: answer with the stored one and store nothing.
+    auto stored = lmdb::get(ctx.txn(), d.msg, id16_);
+    if (!stored) {
+      return fail(stored.error());
     }
-    if (!msg_.sender_message_id.empty()) {
+    if (stored->has_value()) {
+      duplicate_of_ = msg_.message_id;
+      return {};
+    }
+    for (std::size_t i = 0; i < items_.size(); ++i) {
+      auto dest_id = ctx.destination_id(items_[i].first);
+      if (!dest_id) {
+        return fail(dest_id.error());
+      }
+      std::uint64_t seq = ctx.allocate_seq();
+      items_[i].second.seq = seq;
+      record::set_message_delivery(message_record_, deliveries_at_, i, *dest_id, seq);
       if (auto r =
-              lmdb::put(ctx.txn(), d.idem, idem_key(msg_.sender, msg_.sender_message_id), id16);
+              lmdb::put(ctx.txn(), d.dlv, record::delivery_key(*dest_id, seq), delivery_record_);
           !r) {
+        return r;
+      }
+    }
+    if (auto r = lmdb::put(ctx.txn(), d.msg, id16_, message_record_, MDB_NOOVERWRITE); !r) {
+      return r;
+    }
+    if (auto r = lmdb::put(ctx.txn(), d.body, id16_, msg_.payload); !r) {
+      return r;
+    }
+    if (!idem_key_.empty()) {
+      if (auto r = lmdb::put(ctx.txn(), d.idem, idem_key_, id16_); !r) {
         return r;
       }
     }
@@ -175,13 +187,12 @@ class AppendOp final : public WriteOp {
   }
 
   void finish(Result<void> outcome) override {
-    if (outcome && duplicate_of_.empty()) {
-      for (auto& [dest, item] : added_) {
-        store_.index_added(dest, std::move(item));
-      }
+    bool stored = outcome && duplicate_of_.empty();
+    if (stored) {
+      store_.index_added(std::move(items_));
     }
     store_.unreserve(reserved_, msg_.destinations.size());
-    if (outcome && duplicate_of_.empty()) {
+    if (stored) {
       for (const auto& dest : msg_.destinations) {
         store_.notify(dest);
       }
@@ -200,8 +211,13 @@ class AppendOp final : public WriteOp {
   NewMessage msg_;
   Store::AppendCallback done_;
   std::uint64_t reserved_;
+  std::string id16_;
+  std::string idem_key_;  // empty: no sender message id, no idempotency entry
+  std::string message_record_;
+  std::size_t deliveries_at_ = 0;
+  std::string delivery_record_;  // the same for every destination
+  std::vector<std::pair<std::string, DeliveryIndex::Item>> items_;  // seq set by apply()
   std::string duplicate_of_;
-  std::vector<std::pair<std::string, DeliveryIndex::Item>> added_;
 };
 
 class SettleOp final : public WriteOp {

@@ -173,6 +173,7 @@ class Store::Impl {
 
   // --- index access (all under index_mutex_) ---
   void index_added(const std::string& dest, DeliveryIndex::Item item);
+  void index_added(std::vector<std::pair<std::string, DeliveryIndex::Item>> items);
   void index_finished(const std::string& dest, std::uint64_t seq);
   void index_retry(const std::string& dest, std::uint64_t seq, std::int64_t next_at,
                    std::uint32_t attempts);
@@ -190,8 +191,9 @@ class Store::Impl {
   Result<MessageStatus> status_raw(MDB_txn* txn, std::string_view id16) const;
 
   void set_listener(ReadyListener l) {
+    auto shared = l ? std::make_shared<const ReadyListener>(std::move(l)) : nullptr;
     std::lock_guard lock(listener_mutex_);
-    listener_ = std::move(l);
+    listener_ = std::move(shared);
   }
 
   friend class TxnCtx;
@@ -244,7 +246,8 @@ class Store::Impl {
   std::uint64_t reserved_items_ = 0;              // Guarded by index_mutex_.
 
   std::mutex listener_mutex_;
-  ReadyListener listener_;  // Guarded by listener_mutex_.
+  // Shared so that notify() copies a pointer, not the function, for every completed write.
+  std::shared_ptr<const ReadyListener> listener_;  // Guarded by listener_mutex_.
 };
 
 // --- write operations (ops.cpp) -------------------------------------------------------------
