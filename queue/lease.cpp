@@ -21,8 +21,12 @@ std::int64_t backoff_delay_ms(const RetryPolicy& p, std::uint32_t failed_attempt
 
 // --- Impl: index ----------------------------------------------------------------------------
 
-void Store::Impl::index_added(std::vector<std::pair<std::string, DeliveryIndex::Item>> items) {
+void Store::Impl::append_completed(std::vector<std::pair<std::string, DeliveryIndex::Item>> items,
+                                   std::uint64_t reserved_bytes,
+                                   std::uint64_t reserved_deliveries) {
   std::lock_guard lock(index_mutex_);
+  reserved_bytes_ -= reserved_bytes;
+  reserved_items_ -= reserved_deliveries;
   for (auto& [dest, item] : items) {
     indexed_bytes_ += item.payload_bytes;
     indexed_items_ += 1;
@@ -97,12 +101,6 @@ Result<void> Store::Impl::reserve(std::uint64_t bytes, std::uint64_t deliveries)
   reserved_bytes_ += bytes;
   reserved_items_ += deliveries;
   return {};
-}
-
-void Store::Impl::unreserve(std::uint64_t bytes, std::uint64_t deliveries) {
-  std::lock_guard lock(index_mutex_);
-  reserved_bytes_ -= bytes;
-  reserved_items_ -= deliveries;
 }
 
 std::vector<Lease> Store::Impl::lease(const std::string& destination, std::size_t max) {

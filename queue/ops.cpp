@@ -188,10 +188,10 @@ class AppendOp final : public WriteOp {
 
   void finish(Result<void> outcome) override {
     bool stored = outcome && duplicate_of_.empty();
-    if (stored) {
-      store_.index_added(std::move(items_));
+    if (!stored) {
+      items_.clear();
     }
-    store_.unreserve(reserved_, msg_.destinations.size());
+    store_.append_completed(std::move(items_), reserved_, msg_.destinations.size());
     if (stored) {
       for (const auto& dest : msg_.destinations) {
         store_.notify(dest);

@@ -173,7 +173,10 @@ class Store::Impl {
 
   // --- index access (all under index_mutex_) ---
   void index_added(const std::string& dest, DeliveryIndex::Item item);
-  void index_added(std::vector<std::pair<std::string, DeliveryIndex::Item>> items);
+  // An append completed: its reservation (bytes, deliveries) ends and `items` (none for a
+  // duplicate or a failure) enter the index, under one lock.
+  void append_completed(std::vector<std::pair<std::string, DeliveryIndex::Item>> items,
+                        std::uint64_t reserved_bytes, std::uint64_t reserved_deliveries);
   void index_finished(const std::string& dest, std::uint64_t seq);
   void index_retry(const std::string& dest, std::uint64_t seq, std::int64_t next_at,
                    std::uint32_t attempts);
@@ -182,7 +185,6 @@ class Store::Impl {
   void notify(const std::string& dest);
 
   Result<void> reserve(std::uint64_t bytes, std::uint64_t deliveries);
-  void unreserve(std::uint64_t bytes, std::uint64_t deliveries);
 
   std::vector<Lease> lease(const std::string& destination, std::size_t max);
   std::optional<std::int64_t> next_due_ms(const std::string& destination) const;
