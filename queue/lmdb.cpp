@@ -7,6 +7,9 @@ Error error(int rc, std::string_view what) {
   if (rc == MDB_MAP_FULL) {
     return Error(Errc::kStoreFull, msg + " (raise store.map_size_mb)");
   }
+  if (rc == MDB_KEYEXIST) {
+    return Error(Errc::kAlreadyExists, msg);
+  }
   return Error(Errc::kIo, msg);
 }
 

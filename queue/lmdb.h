@@ -21,7 +21,7 @@ struct EnvCloser {
 using EnvPtr = std::unique_ptr<MDB_env, EnvCloser>;
 
 // Maps an LMDB return code to an Error ("<what>: <mdb_strerror>"); MDB_MAP_FULL becomes
-// kStoreFull, everything else kIo.
+// kStoreFull, MDB_KEYEXIST kAlreadyExists, everything else kIo.
 Error error(int rc, std::string_view what);
 
 inline MDB_val val(std::string_view s) { return MDB_val{s.size(), const_cast<char*>(s.data())}; }

@@ -16,9 +16,10 @@
 // a crash every unacknowledged delivery is available again (at-least-once; receivers
 // deduplicate by MessageId).
 //
-// Thread safety: every method may be called from any thread. Callbacks run on the writer
-// thread and must not block; they may call lease()/status() but must not wait for another
-// write to complete.
+// Thread safety: every method may be called from any thread. Callbacks run on the store's
+// completion thread, one at a time and in commit order (so the writer goes on with the next
+// batch meanwhile), and must not block; they may call lease()/status() but must not wait for
+// another write to complete.
 #pragma once
 
 #include <chrono>
@@ -104,6 +105,18 @@ struct DeliveryStatus {
   std::string last_error;
 };
 
+// A message's state, derived from its deliveries.
+enum class MessageState : std::uint8_t {
+  kQueued,      // some delivery pending, none attempted yet
+  kDelivering,  // some delivery pending, at least one attempt made
+  kDelivered,   // every delivery ended delivered
+  kDead,        // every delivery ended dead
+  kExpired,     // every delivery ended expired
+  kPartial,     // every delivery ended, not all the same way
+};
+// "queued", "delivering", "delivered", "dead", "expired", "partial".
+std::string_view to_string(MessageState s);
+
 struct MessageStatus {
   std::string message_id;
   std::string sender;
@@ -113,8 +126,8 @@ struct MessageStatus {
   std::int64_t received_ms = 0;
   std::int64_t expires_ms = 0;
   std::uint32_t payload_bytes = 0;
-  // queued (no attempt yet), delivering, delivered, dead, expired, or partial (ended, mixed).
-  std::string state;
+  MessageState state_kind = MessageState::kQueued;
+  std::string state;  // to_string(state_kind), kept for existing callers
   std::map<std::string, std::string> attributes;
   std::vector<DeliveryStatus> deliveries;
 };
@@ -187,7 +200,8 @@ class Store {
 
   // --- ingest ---
   // Persists `msg` durably and calls `done` once: Appended on success (duplicate=true and
-  // the original id when (sender, sender_message_id) was seen before), or kQueueFull /
+  // the original id, storing nothing, when (sender, sender_message_id) was seen before or
+  // msg.message_id is already stored, e.g. a peer gateway resending), or kQueueFull /
   // kStoreFull (backpressure), kStoreFailed (latched), kShuttingDown, kInvalidArgument.
   void append_async(NewMessage msg, AppendCallback done);
   // Blocking convenience around append_async.
@@ -206,7 +220,7 @@ class Store {
   // Earliest time at which `destination` has a lease to hand out (due now: <= now), or
   // nullopt when nothing is waiting.
   std::optional<std::int64_t> next_due_ms(const std::string& destination) const;
-  // Called (on the writer thread) whenever a destination may have new due work.
+  // Called (on the completion thread) whenever a destination may have new due work.
   void set_ready_listener(ReadyListener listener);
 
   // --- operators ---

@@ -77,6 +77,18 @@ std::string encode(const Message& m) {
   return w.take();
 }
 
+std::size_t message_deliveries_offset(const Message& m) {
+  return 1 + 8 + 8 + 4 + 4 * 4 + m.sender.size() + m.sender_message_id.size() + m.doc_type.size() +
+         m.ordering_key.size() + 4;
+}
+
+void set_message_delivery(std::string& encoded, std::size_t offset, std::size_t index,
+                          std::uint32_t dest, std::uint64_t seq) {
+  char* at = encoded.data() + offset + index * (sizeof dest + sizeof seq);
+  std::memcpy(at, &dest, sizeof dest);  // the layout Writer::u32 / u64 produce
+  std::memcpy(at + sizeof dest, &seq, sizeof seq);
+}
+
 std::optional<Message> decode_message(std::string_view bytes) {
   Reader r(bytes);
   Message m;

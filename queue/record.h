@@ -40,6 +40,11 @@ struct Delivery {
 };
 
 std::string encode(const Message& m);
+// Where the (dest, seq) pairs start in encode(m), so that a record encoded before its
+// deliveries are numbered can be completed in place by set_message_delivery.
+std::size_t message_deliveries_offset(const Message& m);
+void set_message_delivery(std::string& encoded, std::size_t offset, std::size_t index,
+                          std::uint32_t dest, std::uint64_t seq);
 std::optional<Message> decode_message(std::string_view bytes);
 std::string encode(const Delivery& d);
 std::optional<Delivery> decode_delivery(std::string_view bytes);

@@ -464,3 +464,159 @@ TEST_CASE_METHOD(Fixture, "invalid appends are refused before anything is stored
   CHECK(store->append(bad_id).error().is(Errc::kInvalidArgument));
   CHECK(store->stats().queued_messages == 0);
 }
+
+namespace {
+
+// Holds the writer inside one operation until released, so that everything submitted
+// meanwhile is taken as one batch by the next group commit.
+struct WriterGate {
+  std::promise<void> entered;
+  std::promise<void> release;
+
+  void hold(Store& store) {
+    auto released = release.get_future().share();
+    store.write_async(
+        [this, released](TableWriter&) -> Result<void> {
+          entered.set_value();
+          released.wait();
+          return {};
+        },
+        16, nullptr);
+    entered.get_future().wait();
+  }
+  void open() { release.set_value(); }
+};
+
+std::future<Result<void>> write_later(Store& store, WriteFn fn) {
+  auto p = std::make_shared<std::promise<Result<void>>>();
+  auto f = p->get_future();
+  store.write_async(std::move(fn), 16, [p](Result<void> r) { p->set_value(std::move(r)); });
+  return f;
+}
+
+}  // namespace
+
+TEST_CASE_METHOD(Fixture,
+                 "a failed operation leaves no writes while the rest of its batch commits") {
+  auto store = open();
+  WriterGate gate;
+  gate.hold(*store);
+  auto before = write_later(*store, [](TableWriter& w) { return w.put("notes", "before", "1"); });
+  auto failing = write_later(*store, [](TableWriter& w) -> Result<void> {
+    if (auto r = w.put("notes", "partial", "x"); !r) return r;
+    return fail(Errc::kInvalidArgument, "refused after a put");
+  });
+  auto after = write_later(*store, [](TableWriter& w) { return w.put("notes", "after", "2"); });
+  std::uint64_t commits_before = store->stats().commits;
+  gate.open();
+  CHECK(before.get());
+  auto r = failing.get();
+  REQUIRE_FALSE(r);
+  CHECK(r.error().is(Errc::kInvalidArgument));
+  CHECK(after.get());
+  INFO("the three writes were expected in one group commit");
+  CHECK(store->stats().commits - commits_before == 2);  // the gate's batch and theirs
+  auto partial = store->get("notes", "partial");
+  REQUIRE(partial);
+  CHECK_FALSE(partial->has_value());
+  CHECK(store->get("notes", "before")->value() == "1");
+  CHECK(store->get("notes", "after")->value() == "2");
+}
+
+TEST_CASE_METHOD(Fixture, "a message id stored before is answered as a duplicate, not an error") {
+  auto store = open();
+  auto first = message("resend-1");
+  std::string id = append_ok(*store, first);
+  auto again = message("resend-2");  // a peer resending: same MessageId, new sender id
+  again.message_id = id;
+  again.payload = "other";
+  auto r = store->append(again);
+  REQUIRE(r);
+  CHECK(r->duplicate);
+  CHECK(r->message_id == id);
+  CHECK(store->stats().queued_messages == 1);
+  CHECK(store->payload(id).value() == first.payload);
+  CHECK(store->find_duplicate("440604/approval", "resend-2") == std::nullopt);
+  CHECK_FALSE(store->stats().read_only);
+  append_ok(*store, message("resend-3"));
+}
+
+TEST_CASE_METHOD(Fixture, "the same message id twice in one batch stores it once") {
+  auto store = open();
+  WriterGate gate;
+  gate.hold(*store);
+  auto a = message("twice-a");
+  auto b = message("twice-b");
+  b.message_id = a.message_id;
+  auto other = message("twice-other");
+  std::vector<std::future<Result<Appended>>> results;
+  for (auto* m : {&a, &b, &other}) {
+    auto p = std::make_shared<std::promise<Result<Appended>>>();
+    results.push_back(p->get_future());
+    store->append_async(*m, [p](Result<Appended> r) { p->set_value(std::move(r)); });
+  }
+  std::uint64_t commits_before = store->stats().commits;
+  gate.open();
+  auto ra = results[0].get();
+  auto rb = results[1].get();
+  auto ro = results[2].get();
+  REQUIRE(ra);
+  REQUIRE(rb);
+  REQUIRE(ro);
+  CHECK_FALSE(ra->duplicate);
+  CHECK(rb->duplicate);
+  CHECK(rb->message_id == a.message_id);
+  CHECK_FALSE(ro->duplicate);
+  CHECK(store->stats().commits - commits_before == 2);  // the gate's batch and theirs
+  CHECK(store->stats().queued_messages == 2);
+  CHECK(store->find_duplicate("440604/approval", "twice-b") == std::nullopt);
+  CHECK_FALSE(store->stats().read_only);
+}
+
+namespace {
+
+Result<void> settle(Store& store, const Lease& l, bool ok, bool permanent = false) {
+  std::promise<Result<void>> done;
+  auto cb = [&](Result<void> r) { done.set_value(std::move(r)); };
+  if (ok) {
+    store.ack(l, cb);
+  } else {
+    store.nack(l, "HTTP 503", permanent, cb);
+  }
+  return done.get_future().get();
+}
+
+}  // namespace
+
+TEST_CASE_METHOD(Fixture, "a message's state is reported as an enum, its text kept alongside") {
+  auto store = open();
+  auto state_of = [&](const std::string& id) {
+    auto st = store->status(id);
+    REQUIRE(st);
+    CHECK(st->state == to_string(st->state_kind));
+    return st->state_kind;
+  };
+  std::string id = append_ok(*store, message("st-1", "", {"a", "b"}));
+  CHECK(state_of(id) == MessageState::kQueued);
+  REQUIRE(settle(*store, store->lease("a", 1).at(0), false));
+  CHECK(state_of(id) == MessageState::kDelivering);
+  REQUIRE(settle(*store, store->lease("b", 1).at(0), true));
+  clock.advance_ms(20'000);
+  REQUIRE(settle(*store, store->lease("a", 1).at(0), false, true));
+  CHECK(state_of(id) == MessageState::kPartial);
+
+  std::string delivered = append_ok(*store, message("st-2"));
+  REQUIRE(settle(*store, store->lease("sink", 1).at(0), true));
+  CHECK(state_of(delivered) == MessageState::kDelivered);
+  std::string dead = append_ok(*store, message("st-3"));
+  REQUIRE(settle(*store, store->lease("sink", 1).at(0), false, true));
+  CHECK(state_of(dead) == MessageState::kDead);
+  auto m = message("st-4");
+  m.expires_ms = clock.now_ms() + 10;
+  std::string expired = append_ok(*store, m);
+  clock.advance_ms(11);
+  CHECK(store->lease("sink", 1).empty());
+  REQUIRE(store->write([](TableWriter&) -> Result<void> { return {}; }, 1));
+  CHECK(state_of(expired) == MessageState::kExpired);
+  CHECK(to_string(MessageState::kPartial) == "partial");
+}

@@ -1,0 +1,171 @@
+// Scheduling: retry backoff, the in-memory delivery index per destination (kept in step with
+// committed writes), the queue bounds, and handing out leases.
+#include <algorithm>
+#include <cmath>
+
+#include <spdlog/spdlog.h>
+
+#include "queue/store_impl.h"
+
+namespace sluice::queue {
+
+std::int64_t backoff_delay_ms(const RetryPolicy& p, std::uint32_t failed_attempts, double unit) {
+  double delay = static_cast<double>(p.initial_backoff_ms) *
+                 std::pow(std::max(1.0, p.multiplier),
+                          static_cast<double>(std::max<std::uint32_t>(failed_attempts, 1) - 1));
+  delay = std::min(delay, static_cast<double>(p.max_backoff_ms));
+  double jitter = std::clamp(p.jitter, 0.0, 1.0);
+  delay *= 1.0 - jitter * std::clamp(unit, 0.0, 1.0);
+  return std::max<std::int64_t>(0, static_cast<std::int64_t>(delay));
+}
+
+// --- Impl: index ----------------------------------------------------------------------------
+
+void Store::Impl::append_completed(std::vector<std::pair<std::string, DeliveryIndex::Item>> items,
+                                   std::uint64_t reserved_bytes,
+                                   std::uint64_t reserved_deliveries) {
+  std::lock_guard lock(index_mutex_);
+  reserved_bytes_ -= reserved_bytes;
+  reserved_items_ -= reserved_deliveries;
+  for (auto& [dest, item] : items) {
+    indexed_bytes_ += item.payload_bytes;
+    indexed_items_ += 1;
+    indexes_[dest].add(std::move(item));
+  }
+}
+
+void Store::Impl::index_added(const std::string& dest, DeliveryIndex::Item item) {
+  std::lock_guard lock(index_mutex_);
+  indexed_bytes_ += item.payload_bytes;
+  indexed_items_ += 1;
+  indexes_[dest].add(std::move(item));
+}
+
+void Store::Impl::index_finished(const std::string& dest, std::uint64_t seq) {
+  std::lock_guard lock(index_mutex_);
+  auto it = indexes_.find(dest);
+  if (it == indexes_.end()) {
+    return;
+  }
+  std::uint64_t before = it->second.bytes();
+  std::uint64_t count = it->second.size();
+  it->second.finish(seq);
+  indexed_bytes_ -= before - it->second.bytes();
+  indexed_items_ -= count - it->second.size();
+}
+
+void Store::Impl::index_retry(const std::string& dest, std::uint64_t seq, std::int64_t next_at,
+                              std::uint32_t attempts) {
+  std::lock_guard lock(index_mutex_);
+  if (auto it = indexes_.find(dest); it != indexes_.end()) {
+    it->second.retry(seq, next_at, attempts);
+  }
+}
+
+void Store::Impl::index_release(const std::string& dest, std::uint64_t seq) {
+  std::lock_guard lock(index_mutex_);
+  if (auto it = indexes_.find(dest); it != indexes_.end()) {
+    it->second.release(seq);
+  }
+}
+
+bool Store::Impl::index_begin_finish(const std::string& dest, std::uint64_t seq) {
+  std::lock_guard lock(index_mutex_);
+  auto it = indexes_.find(dest);
+  return it != indexes_.end() && it->second.begin_finish(seq);
+}
+
+void Store::Impl::notify(const std::string& dest) {
+  std::shared_ptr<const ReadyListener> listener;
+  {
+    std::lock_guard lock(listener_mutex_);
+    listener = listener_;
+  }
+  if (listener) {
+    (*listener)(dest);
+  }
+}
+
+Result<void> Store::Impl::reserve(std::uint64_t bytes, std::uint64_t deliveries) {
+  std::lock_guard lock(index_mutex_);
+  if (indexed_bytes_ + reserved_bytes_ + bytes > options_.max_queued_bytes) {
+    return fail(Errc::kQueueFull,
+                "queue is full: " + std::to_string(indexed_bytes_ + reserved_bytes_) +
+                    " bytes waiting, limit " + std::to_string(options_.max_queued_bytes));
+  }
+  if (indexed_items_ + reserved_items_ + deliveries > options_.max_queued_messages) {
+    return fail(Errc::kQueueFull,
+                "queue is full: " + std::to_string(indexed_items_ + reserved_items_) +
+                    " deliveries waiting, limit " + std::to_string(options_.max_queued_messages));
+  }
+  reserved_bytes_ += bytes;
+  reserved_items_ += deliveries;
+  return {};
+}
+
+std::vector<Lease> Store::Impl::lease(const std::string& destination, std::size_t max) {
+  std::vector<DeliveryIndex::Item> items, expired;
+  std::int64_t now = clock_->now_ms();
+  {
+    std::lock_guard lock(index_mutex_);
+    auto it = indexes_.find(destination);
+    if (it == indexes_.end()) {
+      return {};
+    }
+    items = it->second.lease(now, options_.lease_timeout_ms, max, expired);
+  }
+  for (const auto& item : expired) {
+    submit(make_settle_op(*this, SettleKind::kExpire, destination, item.seq, "", false, nullptr));
+  }
+  std::vector<Lease> out;
+  if (items.empty()) {
+    return out;
+  }
+  out.reserve(items.size());
+  auto txn = read_txn();
+  for (auto& item : items) {
+    std::optional<std::string_view> body;
+    if (txn) {
+      if (auto b = lmdb::get(txn->get(), dbis_.body, item.message_id); b && b->has_value()) {
+        body = **b;
+      }
+    }
+    if (!body) {
+      spdlog::error("delivery {}#{} has no stored message; handing it back", destination, item.seq);
+      index_release(destination, item.seq);
+      continue;
+    }
+    Lease l;
+    l.destination = destination;
+    l.seq = item.seq;
+    l.message_id = text_id(item.message_id);
+    l.attempt = item.attempts + 1;
+    l.doc_type = std::move(item.doc_type);
+    l.ordering_key = std::move(item.key);
+    l.expires_ms = item.expires_ms;
+    l.payload.assign(*body);
+    out.push_back(std::move(l));
+  }
+  return out;
+}
+
+std::optional<std::int64_t> Store::Impl::next_due_ms(const std::string& destination) const {
+  std::lock_guard lock(index_mutex_);
+  auto it = indexes_.find(destination);
+  if (it == indexes_.end()) {
+    return std::nullopt;
+  }
+  return it->second.next_due_ms();
+}
+
+std::vector<Lease> Store::lease(const std::string& destination, std::size_t max) {
+  return impl_->lease(destination, max);
+}
+
+std::optional<std::int64_t> Store::next_due_ms(const std::string& destination) const {
+  return impl_->next_due_ms(destination);
+}
+
+void Store::set_ready_listener(ReadyListener listener) { impl_->set_listener(std::move(listener)); }
+
+}  // namespace sluice::queue

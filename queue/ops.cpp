@@ -1,0 +1,617 @@
+// The write operations the writer applies: append, ack / nack / expire, redrive, retention
+// purge and extension-table writes, and the Store methods that submit them.
+#include <future>
+
+#include "queue/store_impl.h"
+
+namespace sluice::queue {
+
+// --- TxnCtx ---------------------------------------------------------------------------------
+
+Result<std::uint32_t> TxnCtx::destination_id(const std::string& name) {
+  if (auto it = new_dests_.find(name); it != new_dests_.end()) {
+    return it->second;
+  }
+  if (auto id = store_.committed_dest_id(name); id) {
+    return *id;
+  }
+  if (name.empty() || name.size() > 200) {
+    return fail(Errc::kInvalidArgument, "destination name must be 1..200 bytes");
+  }
+  std::uint32_t id = next_dest_++;
+  std::string v;
+  record::put_u32be(v, id);
+  if (auto r = lmdb::put(txn_, store_.dbis().dest, name, v); !r) {
+    return fail(r.error());
+  }
+  new_dests_.emplace(name, id);
+  op_dests_.push_back(name);
+  return id;
+}
+
+Result<MDB_dbi> TxnCtx::table_dbi(std::string_view table) const {
+  auto it = store_.dbis().tables.find(std::string(table));
+  if (it == store_.dbis().tables.end()) {
+    return fail(Errc::kInvalidArgument, "unknown extension table " + std::string(table));
+  }
+  return it->second;
+}
+
+Result<std::optional<std::string_view>> TxnCtx::get(std::string_view table, std::string_view key) {
+  auto dbi = table_dbi(table);
+  if (!dbi) {
+    return fail(dbi.error());
+  }
+  return lmdb::get(txn_, *dbi, key);
+}
+
+Result<void> TxnCtx::put(std::string_view table, std::string_view key, std::string_view value) {
+  auto dbi = table_dbi(table);
+  if (!dbi) {
+    return fail(dbi.error());
+  }
+  if (key.empty() || key.size() > 511) {
+    return fail(Errc::kInvalidArgument, "table key must be 1..511 bytes");
+  }
+  return lmdb::put(txn_, *dbi, key, value);
+}
+
+Result<bool> TxnCtx::del(std::string_view table, std::string_view key) {
+  auto dbi = table_dbi(table);
+  if (!dbi) {
+    return fail(dbi.error());
+  }
+  return lmdb::del(txn_, *dbi, key);
+}
+
+Result<std::optional<std::pair<std::string, std::string>>> TxnCtx::last(std::string_view table) {
+  auto dbi = table_dbi(table);
+  if (!dbi) {
+    return fail(dbi.error());
+  }
+  auto cur = lmdb::Cursor::open(txn_, *dbi);
+  if (!cur) {
+    return fail(cur.error());
+  }
+  MDB_val k, v;
+  int rc = mdb_cursor_get(cur->get(), &k, &v, MDB_LAST);
+  if (rc == MDB_NOTFOUND) {
+    return std::optional<std::pair<std::string, std::string>>();
+  }
+  if (rc != 0) {
+    return fail(lmdb::error(rc, "mdb_cursor_get"));
+  }
+  return std::optional<std::pair<std::string, std::string>>(
+      std::pair(std::string(lmdb::view(k)), std::string(lmdb::view(v))));
+}
+
+// --- write operations ---------------------------------------------------------------------
+
+namespace {
+
+// Everything that does not depend on the transaction (ids, keys, encoded records, index
+// items) is prepared by the constructor, on the submitting thread: the writer only looks up
+// duplicates, numbers the deliveries and puts.
+class AppendOp final : public WriteOp {
+ public:
+  AppendOp(Store::Impl& store, NewMessage msg, Store::AppendCallback done, std::uint64_t reserved)
+      : store_(store), msg_(std::move(msg)), done_(std::move(done)), reserved_(reserved) {
+    id16_ = raw_id(msg_.message_id);
+    if (!msg_.sender_message_id.empty()) {
+      idem_key_ = idem_key(msg_.sender, msg_.sender_message_id);
+    }
+    std::int64_t now = store_.clock().now_ms();
+    record::Message m;
+    m.received_ms = now;
+    m.expires_ms = msg_.expires_ms;
+    m.payload_bytes = static_cast<std::uint32_t>(msg_.payload.size());
+    m.sender = msg_.sender;
+    m.sender_message_id = msg_.sender_message_id;
+    m.doc_type = msg_.doc_type;
+    m.ordering_key = msg_.ordering_key;
+    m.attributes = msg_.attributes;
+    m.deliveries.resize(msg_.destinations.size());  // numbered by apply()
+    message_record_ = record::encode(m);
+    deliveries_at_ = record::message_deliveries_offset(m);
+    record::Delivery dl;
+    dl.next_at_ms = now;
+    dl.expires_ms = msg_.expires_ms;
+    dl.payload_bytes = m.payload_bytes;
+    dl.message_id = id16_;
+    dl.ordering_key = msg_.ordering_key;
+    delivery_record_ = record::encode(dl);
+    items_.reserve(msg_.destinations.size());
+    for (const auto& dest : msg_.destinations) {
+      items_.emplace_back(dest, DeliveryIndex::Item{.seq = 0,
+                                                    .message_id = id16_,
+                                                    .key = msg_.ordering_key,
+                                                    .doc_type = msg_.doc_type,
+                                                    .next_at_ms = now,
+                                                    .expires_ms = msg_.expires_ms,
+                                                    .attempts = 0,
+                                                    .payload_bytes = m.payload_bytes});
+    }
+  }
+
+  std::size_t bytes() const override { return msg_.payload.size() + 512; }
+
+  Result<void> apply(TxnCtx& ctx) override {
+    duplicate_of_.clear();
+    const Dbis& d = store_.dbis();
+    if (!idem_key_.empty()) {
+      auto found = lmdb::get(ctx.txn(), d.idem, idem_key_);
+      if (!found) {
+        return fail(found.error());
+      }
+      if (found->has_value()) {
+        duplicate_of_ = text_id(**found);
+        return {};
+      }
+    }
+    // The same MessageId again (a peer gateway resending) is the same message, whoever sent
+    // it: answer with the stored one and store nothing.
+    auto stored = lmdb::get(ctx.txn(), d.msg, id16_);
+    if (!stored) {
+      return fail(stored.error());
+    }
+    if (stored->has_value()) {
+      duplicate_of_ = msg_.message_id;
+      return {};
+    }
+    for (std::size_t i = 0; i < items_.size(); ++i) {
+      auto dest_id = ctx.destination_id(items_[i].first);
+      if (!dest_id) {
+        return fail(dest_id.error());
+      }
+      std::uint64_t seq = ctx.allocate_seq();
+      items_[i].second.seq = seq;
+      record::set_message_delivery(message_record_, deliveries_at_, i, *dest_id, seq);
+      if (auto r =
+              lmdb::put(ctx.txn(), d.dlv, record::delivery_key(*dest_id, seq), delivery_record_);
+          !r) {
+        return r;
+      }
+    }
+    if (auto r = lmdb::put(ctx.txn(), d.msg, id16_, message_record_, MDB_NOOVERWRITE); !r) {
+      return r;
+    }
+    if (auto r = lmdb::put(ctx.txn(), d.body, id16_, msg_.payload); !r) {
+      return r;
+    }
+    if (!idem_key_.empty()) {
+      if (auto r = lmdb::put(ctx.txn(), d.idem, idem_key_, id16_); !r) {
+        return r;
+      }
+    }
+    return {};
+  }
+
+  void finish(Result<void> outcome) override {
+    bool stored = outcome && duplicate_of_.empty();
+    if (!stored) {
+      items_.clear();
+    }
+    store_.append_completed(std::move(items_), reserved_, msg_.destinations.size());
+    if (stored) {
+      for (const auto& dest : msg_.destinations) {
+        store_.notify(dest);
+      }
+    }
+    if (!outcome) {
+      done_(fail(outcome.error()));
+    } else if (!duplicate_of_.empty()) {
+      done_(Appended{duplicate_of_, true});
+    } else {
+      done_(Appended{msg_.message_id, false});
+    }
+  }
+
+ private:
+  Store::Impl& store_;
+  NewMessage msg_;
+  Store::AppendCallback done_;
+  std::uint64_t reserved_;
+  std::string id16_;
+  std::string idem_key_;  // empty: no sender message id, no idempotency entry
+  std::string message_record_;
+  std::size_t deliveries_at_ = 0;
+  std::string delivery_record_;  // the same for every destination
+  std::vector<std::pair<std::string, DeliveryIndex::Item>> items_;  // seq set by apply()
+  std::string duplicate_of_;
+};
+
+class SettleOp final : public WriteOp {
+ public:
+  using Kind = SettleKind;
+
+  SettleOp(Store::Impl& store, Kind kind, std::string dest, std::uint64_t seq, std::string reason,
+           bool permanent, Store::DoneCallback done)
+      : store_(store),
+        kind_(kind),
+        dest_(std::move(dest)),
+        seq_(seq),
+        reason_(std::move(reason)),
+        permanent_(permanent),
+        done_(std::move(done)) {}
+
+  bool releases_space() const override { return true; }
+
+  Result<void> apply(TxnCtx& ctx) override {
+    const Dbis& d = store_.dbis();
+    auto dest_id = store_.committed_dest_id(dest_);
+    if (!dest_id) {
+      return fail(dest_id.error());
+    }
+    std::string key = record::delivery_key(*dest_id, seq_);
+    auto found = lmdb::get(ctx.txn(), d.dlv, key);
+    if (!found) {
+      return fail(found.error());
+    }
+    if (!found->has_value()) {
+      return fail(Errc::kNotFound, "delivery " + dest_ + "#" + std::to_string(seq_) + " not found");
+    }
+    auto dl = record::decode_delivery(**found);
+    if (!dl) {
+      return fail(Errc::kInternal, "corrupt delivery record " + dest_ + "#" + std::to_string(seq_));
+    }
+    if (dl->state != static_cast<std::uint8_t>(DeliveryState::kPending)) {
+      return fail(Errc::kAlreadyExists,
+                  "delivery " + dest_ + "#" + std::to_string(seq_) + " already ended");
+    }
+    std::int64_t now = store_.clock().now_ms();
+    ended_ = true;
+    switch (kind_) {
+      case Kind::kAck:
+        dl->attempts += 1;
+        dl->last_attempt_ms = now;
+        dl->state = static_cast<std::uint8_t>(DeliveryState::kDelivered);
+        dl->last_error.clear();
+        break;
+      case Kind::kExpire:
+        dl->state = static_cast<std::uint8_t>(DeliveryState::kExpired);
+        dl->last_error = "expired before delivery";
+        break;
+      case Kind::kNack: {
+        dl->attempts += 1;
+        dl->last_attempt_ms = now;
+        dl->last_error = reason_.substr(0, 1024);
+        const RetryPolicy& policy = store_.options().retry;
+        if (dl->expires_ms != 0 && dl->expires_ms <= now) {
+          dl->state = static_cast<std::uint8_t>(DeliveryState::kExpired);
+        } else if (permanent_ || dl->attempts >= policy.max_attempts) {
+          dl->state = static_cast<std::uint8_t>(DeliveryState::kDead);
+        } else {
+          ended_ = false;
+          std::int64_t delay = backoff_delay_ms(policy, dl->attempts, store_.random().next_unit());
+          dl->next_at_ms = now + delay;
+          if (dl->expires_ms != 0 && dl->next_at_ms > dl->expires_ms) {
+            dl->next_at_ms = dl->expires_ms;  // wake up in time to expire it
+          }
+        }
+        break;
+      }
+    }
+    if (ended_) {
+      dl->done_ms = now;
+    }
+    next_at_ = dl->next_at_ms;
+    attempts_ = dl->attempts;
+    // Only the delivery record changes: a message's state is derived from its deliveries.
+    return lmdb::put(ctx.txn(), d.dlv, key, record::encode(*dl));
+  }
+
+  void finish(Result<void> outcome) override {
+    if (outcome && ended_) {
+      store_.index_finished(dest_, seq_);
+    } else if (outcome) {
+      store_.index_retry(dest_, seq_, next_at_, attempts_);
+    } else if (outcome.error().is(Errc::kNotFound) || outcome.error().is(Errc::kAlreadyExists)) {
+      store_.index_finished(dest_, seq_);
+    } else {
+      store_.index_release(dest_, seq_);
+    }
+    store_.notify(dest_);
+    if (done_) {
+      done_(std::move(outcome));
+    }
+  }
+
+ private:
+  Store::Impl& store_;
+  Kind kind_;
+  std::string dest_;
+  std::uint64_t seq_;
+  std::string reason_;
+  bool permanent_;
+  Store::DoneCallback done_;
+  bool ended_ = false;
+  std::int64_t next_at_ = 0;
+  std::uint32_t attempts_ = 0;
+};
+
+class RedriveOp final : public WriteOp {
+ public:
+  RedriveOp(Store::Impl& store, std::string id, std::string dest, Store::DoneCallback done)
+      : store_(store), id_(std::move(id)), dest_(std::move(dest)), done_(std::move(done)) {}
+
+  Result<void> apply(TxnCtx& ctx) override {
+    const Dbis& d = store_.dbis();
+    std::string id16 = raw_id(id_);
+    auto found = lmdb::get(ctx.txn(), d.msg, id16);
+    if (!found) {
+      return fail(found.error());
+    }
+    if (!found->has_value()) {
+      return fail(Errc::kNotFound, "message " + id_ + " not found");
+    }
+    auto m = record::decode_message(**found);
+    if (!m) {
+      return fail(Errc::kInternal, "corrupt message record " + id_);
+    }
+    auto dest_id = store_.committed_dest_id(dest_);
+    if (!dest_id) {
+      return fail(dest_id.error());
+    }
+    for (auto& [did, seq] : m->deliveries) {
+      if (did != *dest_id) {
+        continue;
+      }
+      std::string old_key = record::delivery_key(did, seq);
+      auto old = lmdb::get(ctx.txn(), d.dlv, old_key);
+      if (!old) {
+        return fail(old.error());
+      }
+      auto dl = old->has_value() ? record::decode_delivery(**old) : std::nullopt;
+      if (!dl || dl->state != static_cast<std::uint8_t>(DeliveryState::kDead)) {
+        return fail(Errc::kInvalidArgument,
+                    "message " + id_ + " is not dead at destination " + dest_);
+      }
+      if (auto r = lmdb::del(ctx.txn(), d.dlv, old_key); !r) {
+        return fail(r.error());
+      }
+      std::int64_t now = store_.clock().now_ms();
+      std::uint64_t new_seq = ctx.allocate_seq();
+      dl->state = static_cast<std::uint8_t>(DeliveryState::kPending);
+      dl->attempts = 0;
+      dl->next_at_ms = now;
+      dl->done_ms = 0;
+      dl->last_error.clear();
+      if (auto r =
+              lmdb::put(ctx.txn(), d.dlv, record::delivery_key(did, new_seq), record::encode(*dl));
+          !r) {
+        return r;
+      }
+      seq = new_seq;
+      item_ = DeliveryIndex::Item{.seq = new_seq,
+                                  .message_id = id16,
+                                  .key = dl->ordering_key,
+                                  .doc_type = m->doc_type,
+                                  .next_at_ms = now,
+                                  .expires_ms = dl->expires_ms,
+                                  .attempts = 0,
+                                  .payload_bytes = dl->payload_bytes};
+      return lmdb::put(ctx.txn(), d.msg, id16, record::encode(*m));
+    }
+    return fail(Errc::kNotFound, "message " + id_ + " has no delivery to " + dest_);
+  }
+
+  void finish(Result<void> outcome) override {
+    if (outcome) {
+      store_.index_added(dest_, item_);
+      store_.notify(dest_);
+    }
+    done_(std::move(outcome));
+  }
+
+ private:
+  Store::Impl& store_;
+  std::string id_;
+  std::string dest_;
+  Store::DoneCallback done_;
+  DeliveryIndex::Item item_;
+};
+
+// Deletes messages whose deliveries all ended (delivered or expired, none dead) before
+// now - retention. Walks the message table from a cursor that wraps around, a bounded number
+// of rows per call, so old dead letters never make it rescan the whole table.
+class PurgeOp final : public WriteOp {
+ public:
+  PurgeOp(Store::Impl& store, std::size_t max, std::string* cursor,
+          std::move_only_function<void(Result<std::size_t>)> done)
+      : store_(store), max_(max), cursor_(cursor), done_(std::move(done)) {}
+
+  bool releases_space() const override { return true; }
+
+  Result<void> apply(TxnCtx& ctx) override {
+    const Dbis& d = store_.dbis();
+    purged_ = 0;
+    next_cursor_.clear();
+    std::int64_t cutoff = store_.clock().now_ms() - store_.options().retention_ms;
+    std::vector<std::pair<std::string, record::Message>> victims;
+    {
+      auto cur = lmdb::Cursor::open(ctx.txn(), d.msg);
+      if (!cur) {
+        return fail(cur.error());
+      }
+      MDB_val k = lmdb::val(*cursor_), v;
+      int rc = mdb_cursor_get(cur->get(), &k, &v, cursor_->empty() ? MDB_FIRST : MDB_SET_RANGE);
+      std::size_t scanned = 0;
+      while (rc == 0 && scanned < 4 * max_ && victims.size() < max_) {
+        ++scanned;
+        auto m = record::decode_message(lmdb::view(v));
+        if (m && m->received_ms < cutoff) {
+          bool purgeable = true;
+          for (const auto& [did, seq] : m->deliveries) {
+            auto dv = lmdb::get(ctx.txn(), d.dlv, record::delivery_key(did, seq));
+            if (!dv) {
+              return fail(dv.error());
+            }
+            auto dl = dv->has_value() ? record::decode_delivery(**dv) : std::nullopt;
+            if (dl && (dl->state == static_cast<std::uint8_t>(DeliveryState::kPending) ||
+                       dl->state == static_cast<std::uint8_t>(DeliveryState::kDead) ||
+                       dl->done_ms >= cutoff)) {
+              purgeable = false;
+              break;
+            }
+          }
+          if (purgeable) {
+            victims.emplace_back(std::string(lmdb::view(k)), std::move(*m));
+          }
+        }
+        rc = mdb_cursor_get(cur->get(), &k, &v, MDB_NEXT);
+      }
+      if (rc == 0) {
+        next_cursor_.assign(lmdb::view(k));
+      } else if (rc != MDB_NOTFOUND) {
+        return fail(lmdb::error(rc, "scan messages"));
+      }
+    }
+    for (const auto& [id16, m] : victims) {
+      for (const auto& [did, seq] : m.deliveries) {
+        if (auto r = lmdb::del(ctx.txn(), d.dlv, record::delivery_key(did, seq)); !r) {
+          return fail(r.error());
+        }
+      }
+      if (!m.sender_message_id.empty()) {
+        if (auto r = lmdb::del(ctx.txn(), d.idem, idem_key(m.sender, m.sender_message_id)); !r) {
+          return fail(r.error());
+        }
+      }
+      if (auto r = lmdb::del(ctx.txn(), d.msg, id16); !r) {
+        return fail(r.error());
+      }
+      if (auto r = lmdb::del(ctx.txn(), d.body, id16); !r) {
+        return fail(r.error());
+      }
+      ++purged_;
+    }
+    return {};
+  }
+
+  void committed() override { *cursor_ = next_cursor_; }  // writer thread only
+
+  void finish(Result<void> outcome) override {
+    if (outcome) {
+      done_(purged_);
+    } else {
+      done_(fail(outcome.error()));
+    }
+  }
+
+ private:
+  Store::Impl& store_;
+  std::size_t max_;
+  std::string* cursor_;
+  std::move_only_function<void(Result<std::size_t>)> done_;
+  std::size_t purged_ = 0;
+  std::string next_cursor_;
+};
+
+class GenericOp final : public WriteOp {
+ public:
+  GenericOp(WriteFn fn, std::size_t bytes, Store::DoneCallback done)
+      : fn_(std::move(fn)), bytes_(bytes), done_(std::move(done)) {}
+  std::size_t bytes() const override { return bytes_; }
+  Result<void> apply(TxnCtx& ctx) override { return fn_(ctx); }
+  void finish(Result<void> outcome) override {
+    if (done_) {
+      done_(std::move(outcome));
+    }
+  }
+
+ private:
+  WriteFn fn_;
+  std::size_t bytes_;
+  Store::DoneCallback done_;
+};
+
+}  // namespace
+
+std::unique_ptr<WriteOp> make_settle_op(Store::Impl& store, SettleKind kind, std::string dest,
+                                        std::uint64_t seq, std::string reason, bool permanent,
+                                        Store::DoneCallback done) {
+  return std::make_unique<SettleOp>(store, kind, std::move(dest), seq, std::move(reason), permanent,
+                                    std::move(done));
+}
+
+void Store::append_async(NewMessage msg, AppendCallback done) {
+  if (!is_uuid(msg.message_id)) {
+    done(fail(Errc::kInvalidArgument, "message id must be a lowercase UUID"));
+    return;
+  }
+  if (msg.destinations.empty() || msg.destinations.size() > kMaxDestinations) {
+    done(fail(Errc::kInvalidArgument,
+              "a message needs 1.." + std::to_string(kMaxDestinations) + " destinations"));
+    return;
+  }
+  if (msg.sender.size() + msg.sender_message_id.size() + 1 > kMaxIdempotencyKey) {
+    done(fail(Errc::kInvalidArgument, "sender and sender message id are too long"));
+    return;
+  }
+  std::uint64_t bytes = msg.payload.size() * msg.destinations.size();
+  if (auto r = impl_->reserve(bytes, msg.destinations.size()); !r) {
+    done(fail(r.error()));
+    return;
+  }
+  impl_->submit(std::make_unique<AppendOp>(*impl_, std::move(msg), std::move(done), bytes));
+}
+
+Result<Appended> Store::append(NewMessage msg) {
+  std::promise<Result<Appended>> promise;
+  auto future = promise.get_future();
+  append_async(std::move(msg), [&promise](Result<Appended> r) { promise.set_value(std::move(r)); });
+  return future.get();
+}
+
+void Store::ack(const Lease& lease, DoneCallback done) {
+  if (!impl_->index_begin_finish(lease.destination, lease.seq)) {
+    if (done) done(fail(Errc::kNotFound, "no active lease for " + lease.message_id));
+    return;
+  }
+  impl_->submit(std::make_unique<SettleOp>(*impl_, SettleKind::kAck, lease.destination, lease.seq,
+                                           "", false, std::move(done)));
+}
+
+void Store::nack(const Lease& lease, std::string reason, bool permanent, DoneCallback done) {
+  if (!impl_->index_begin_finish(lease.destination, lease.seq)) {
+    if (done) done(fail(Errc::kNotFound, "no active lease for " + lease.message_id));
+    return;
+  }
+  impl_->submit(std::make_unique<SettleOp>(*impl_, SettleKind::kNack, lease.destination, lease.seq,
+                                           std::move(reason), permanent, std::move(done)));
+}
+
+Result<void> Store::redrive(std::string_view message_id, const std::string& destination) {
+  if (!is_uuid(message_id)) {
+    return fail(Errc::kInvalidArgument, "message id must be a lowercase UUID");
+  }
+  std::promise<Result<void>> promise;
+  auto future = promise.get_future();
+  impl_->submit(
+      std::make_unique<RedriveOp>(*impl_, std::string(message_id), destination,
+                                  [&promise](Result<void> r) { promise.set_value(std::move(r)); }));
+  return future.get();
+}
+
+Result<std::size_t> Store::purge_expired_history(std::size_t max_messages) {
+  std::promise<Result<std::size_t>> promise;
+  auto future = promise.get_future();
+  impl_->submit(std::make_unique<PurgeOp>(
+      *impl_, max_messages, impl_->purge_cursor(),
+      [&promise](Result<std::size_t> r) { promise.set_value(std::move(r)); }));
+  return future.get();
+}
+
+void Store::write_async(WriteFn fn, std::size_t bytes, DoneCallback done) {
+  impl_->submit(std::make_unique<GenericOp>(std::move(fn), bytes, std::move(done)));
+}
+
+Result<void> Store::write(WriteFn fn, std::size_t bytes) {
+  std::promise<Result<void>> promise;
+  auto future = promise.get_future();
+  write_async(std::move(fn), bytes,
+              [&promise](Result<void> r) { promise.set_value(std::move(r)); });
+  return future.get();
+}
+
+}  // namespace sluice::queue

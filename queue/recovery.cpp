@@ -1,0 +1,196 @@
+// Opening a store: the exclusive lock, the LMDB environment and its tables, the format
+// check, and the rebuild of the in-memory delivery index from the stored deliveries.
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include <spdlog/spdlog.h>
+
+#include "queue/store_impl.h"
+
+namespace sluice::queue {
+
+Result<void> Store::Impl::open() {
+  std::error_code ec;
+  std::filesystem::create_directories(options_.path, ec);
+  if (ec) {
+    return fail(Errc::kIo,
+                "create store directory " + options_.path.string() + ": " + ec.message());
+  }
+  std::filesystem::path lock_path = options_.path / "sluice.lock";
+  lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd_ < 0) {
+    return fail(Errc::kIo, "open " + lock_path.string() + ": " + std::strerror(errno));
+  }
+  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    return fail(Errc::kUnavailable,
+                "store " + options_.path.string() + " is in use by another process");
+  }
+  MDB_env* raw = nullptr;
+  if (int rc = mdb_env_create(&raw); rc != 0) {
+    return fail(lmdb::error(rc, "mdb_env_create"));
+  }
+  env_.reset(raw);
+  if (int rc = mdb_env_set_mapsize(env_.get(), options_.map_size_bytes); rc != 0) {
+    return fail(lmdb::error(rc, "mdb_env_set_mapsize"));
+  }
+  if (int rc = mdb_env_set_maxdbs(env_.get(), 32 + options_.extension_tables.size()); rc != 0) {
+    return fail(lmdb::error(rc, "mdb_env_set_maxdbs"));
+  }
+  if (int rc = mdb_env_set_maxreaders(env_.get(), 512); rc != 0) {
+    return fail(lmdb::error(rc, "mdb_env_set_maxreaders"));
+  }
+  if (int rc = mdb_env_open(env_.get(), options_.path.c_str(), MDB_NOTLS, 0600); rc != 0) {
+    return fail(lmdb::error(rc, "open LMDB environment at " + options_.path.string()));
+  }
+  int dead_readers = 0;
+  mdb_reader_check(env_.get(), &dead_readers);
+
+  auto txn = lmdb::Txn::begin(env_.get(), 0);
+  if (!txn) {
+    return fail(txn.error());
+  }
+  auto open_db = [&](const char* name, MDB_dbi& dbi) -> Result<void> {
+    if (int rc = mdb_dbi_open(txn->get(), name, MDB_CREATE, &dbi); rc != 0) {
+      return fail(lmdb::error(rc, std::string("mdb_dbi_open ") + name));
+    }
+    return {};
+  };
+  for (auto [name, dbi] : {std::pair{"meta", &dbis_.meta}, std::pair{"msg", &dbis_.msg},
+                           std::pair{"body", &dbis_.body}, std::pair{"idem", &dbis_.idem},
+                           std::pair{"dlv", &dbis_.dlv}, std::pair{"dest", &dbis_.dest}}) {
+    if (auto r = open_db(name, *dbi); !r) {
+      return r;
+    }
+  }
+  for (const auto& table : options_.extension_tables) {
+    MDB_dbi dbi;
+    if (auto r = open_db(("x." + table).c_str(), dbi); !r) {
+      return r;
+    }
+    dbis_.tables.emplace(table, dbi);
+  }
+  auto format = lmdb::get(txn->get(), dbis_.meta, "format");
+  if (!format) {
+    return fail(format.error());
+  }
+  if (!format->has_value()) {
+    if (auto r = lmdb::put(txn->get(), dbis_.meta, "format", kFormatVersion); !r) {
+      return r;
+    }
+  } else if (**format != kFormatVersion) {
+    return fail(Errc::kInvalidArgument, "store format " + std::string(**format) +
+                                            " is not supported (this build reads format " +
+                                            std::string(kFormatVersion) + ")");
+  }
+  if (auto v = lmdb::get(txn->get(), dbis_.meta, "next_seq");
+      v && v->has_value() && (*v)->size() == 8) {
+    next_seq_ = record::get_u64be(**v);
+  }
+  if (auto v = lmdb::get(txn->get(), dbis_.meta, "next_dest");
+      v && v->has_value() && (*v)->size() == 4) {
+    next_dest_ = record::get_u32be(**v);
+  }
+  {
+    auto cur = lmdb::Cursor::open(txn->get(), dbis_.dest);
+    if (!cur) {
+      return fail(cur.error());
+    }
+    MDB_val k, v;
+    int rc = mdb_cursor_get(cur->get(), &k, &v, MDB_FIRST);
+    while (rc == 0) {
+      if (v.mv_size == 4) {
+        std::uint32_t id = record::get_u32be(lmdb::view(v));
+        dest_ids_.emplace(std::string(lmdb::view(k)), id);
+        dest_names_.emplace(id, std::string(lmdb::view(k)));
+      }
+      rc = mdb_cursor_get(cur->get(), &k, &v, MDB_NEXT);
+    }
+  }
+  if (int rc = txn->commit(); rc != 0) {
+    return fail(lmdb::error(rc, "commit store setup"));
+  }
+  if (auto r = rebuild_index(); !r) {
+    return r;
+  }
+  completer_ = std::thread([this] { completion_loop(); });
+  writer_ = std::thread([this] { writer_loop(); });
+  spdlog::info("store {} opened: {} pending deliveries, {} bytes queued{}", options_.path.string(),
+               indexed_items_, indexed_bytes_, dead_readers > 0 ? ", cleared stale readers" : "");
+  return {};
+}
+
+Result<void> Store::Impl::rebuild_index() {
+  auto txn = read_txn();
+  if (!txn) {
+    return fail(txn.error());
+  }
+  auto cur = lmdb::Cursor::open(txn->get(), dbis_.dlv);
+  if (!cur) {
+    return fail(cur.error());
+  }
+  MDB_val k, v;
+  int rc = mdb_cursor_get(cur->get(), &k, &v, MDB_FIRST);
+  std::lock_guard lock(index_mutex_);
+  while (rc == 0) {
+    std::uint32_t dest;
+    std::uint64_t seq;
+    auto dl = record::decode_delivery(lmdb::view(v));
+    if (!record::parse_delivery_key(lmdb::view(k), dest, seq) || !dl) {
+      return fail(Errc::kInternal, "corrupt delivery record during recovery");
+    }
+    if (dl->state == static_cast<std::uint8_t>(DeliveryState::kPending)) {
+      std::string name;
+      {
+        std::lock_guard dlock(dest_mutex_);
+        auto it = dest_names_.find(dest);
+        name = it == dest_names_.end() ? "#" + std::to_string(dest) : it->second;
+      }
+      std::string doc_type;
+      if (auto mv = lmdb::get(txn->get(), dbis_.msg, dl->message_id); mv && mv->has_value()) {
+        if (auto m = record::decode_message(**mv)) {
+          doc_type = std::move(m->doc_type);
+        }
+      }
+      indexed_bytes_ += dl->payload_bytes;
+      indexed_items_ += 1;
+      indexes_[name].add(DeliveryIndex::Item{.seq = seq,
+                                             .message_id = dl->message_id,
+                                             .key = dl->ordering_key,
+                                             .doc_type = std::move(doc_type),
+                                             .next_at_ms = dl->next_at_ms,
+                                             .expires_ms = dl->expires_ms,
+                                             .attempts = dl->attempts,
+                                             .payload_bytes = dl->payload_bytes});
+    }
+    rc = mdb_cursor_get(cur->get(), &k, &v, MDB_NEXT);
+  }
+  if (rc != MDB_NOTFOUND) {
+    return fail(lmdb::error(rc, "scan deliveries"));
+  }
+  return {};
+}
+
+// --- Store ----------------------------------------------------------------------------------
+
+Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Store::~Store() = default;
+
+Result<std::unique_ptr<Store>> Store::open(Options options) {
+  if (options.path.empty()) {
+    return fail(Errc::kInvalidArgument, "store path is empty");
+  }
+  if (options.retry.max_attempts == 0 || options.group_commit_max_count == 0) {
+    return fail(Errc::kInvalidArgument,
+                "retry.max_attempts and group_commit_max_count must be at least 1");
+  }
+  auto impl = std::make_unique<Impl>(std::move(options));
+  if (auto r = impl->open(); !r) {
+    return fail(r.error());
+  }
+  return std::unique_ptr<Store>(new Store(std::move(impl)));
+}
+
+}  // namespace sluice::queue
