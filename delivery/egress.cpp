@@ -2,50 +2,35 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
-#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
-
-#include <atomic>
-#include <mutex>
 
 #include <spdlog/spdlog.h>
 
-#include "common/fs.h"
+#include <algorithm>
+#include <atomic>
+#include <mutex>
+
+#include "common/clock.h"
 #include "common/metrics.h"
-#include "net/tls.h"
-#include "net/url.h"
+#include "delivery/sink.h"
+#include "delivery/sinks/http/http_sink.h"
+#include "delivery/sinks/spool/spool_sink.h"
 #include "queue/queue.h"
 
 namespace sluice::delivery {
 
-using net::make_client_context;
-using net::parse_url;
-using net::Url;
-
 namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = asio::ip::tcp;
 
 namespace {
 
 // Each worker runs on its own strand; concrete executor types avoid type-erased executor
-// copies on every operation.
+// copies on every operation. Sinks do the receiver-specific work (delivery/sinks/).
 using IoStrand = asio::strand<asio::io_context::executor_type>;
-using PoolStrand = asio::strand<asio::thread_pool::executor_type>;
-template <class Ex>
-using Stream = beast::basic_stream<tcp, Ex>;
 template <class T, class Ex>
 using awaitable = asio::awaitable<T, Ex>;
 template <class Ex>
@@ -111,180 +96,45 @@ class Waker {
   std::vector<std::shared_ptr<asio::steady_timer>> waiters_;  // Guarded by mutex_.
 };
 
-struct Outcome {
-  bool ok = false;
-  bool permanent = false;
-  bool connection_failed = false;  // the destination could not be reached at all
-  std::string reason;
-};
-
 struct Destination {
   DestinationConfig config;
-  Url url;
-  std::shared_ptr<asio::ssl::context> tls;
+  std::unique_ptr<Sink> sink;
   Waker waker;
 };
 
-// One kept-alive connection to an HTTP(S) destination.
-class Connection {
- public:
-  using Ex = IoStrand;
-  Connection(Ex ex, Destination& d) : ex_(std::move(ex)), dest_(d) {}
-
-  // Delivers the leases in order over this connection: with more than one, as pipelined
-  // HTTP/1.1 requests written at once, then the responses read in order. Returns one outcome
-  // per lease. A failure part-way fails the rest (they are retried; receivers deduplicate).
-  awaitable<std::vector<Outcome>, Ex> post(std::vector<queue::Lease>& leases) {
-    constexpr auto kTuple = tuple_of<Ex>();
-    std::vector<Outcome> out(leases.size());
-    auto fail_from = [&](std::size_t i, const std::string& reason, bool connection) {
-      for (; i < out.size(); ++i) {
-        out[i].connection_failed = connection;
-        out[i].reason = reason;
-      }
-    };
-    auto timeout = std::chrono::milliseconds(dest_.config.timeout_ms);
-    if (!open()) {
-      auto [ec_r, results] = co_await asio::ip::basic_resolver<tcp, Ex>(ex_).async_resolve(
-          dest_.url.host, dest_.url.port, kTuple);
-      if (ec_r) {
-        fail_from(0, "resolve " + dest_.url.host + ": " + ec_r.message(), true);
-        co_return out;
-      }
-      boost::system::error_code ec_c;
-      if (dest_.url.tls) {
-        tls_.emplace(ex_, *dest_.tls);
-        if (!SSL_set_tlsext_host_name(tls_->native_handle(), dest_.url.host.c_str()) ||
-            !SSL_set1_host(tls_->native_handle(), dest_.url.host.c_str())) {
-          close();
-          fail_from(0, "TLS host name setup failed for " + dest_.url.host, true);
-          co_return out;
-        }
-        beast::get_lowest_layer(*tls_).expires_after(timeout);
-        std::tie(ec_c, std::ignore) =
-            co_await beast::get_lowest_layer(*tls_).async_connect(results, kTuple);
-        if (!ec_c) {
-          std::tie(ec_c) = co_await tls_->async_handshake(asio::ssl::stream_base::client, kTuple);
-        }
-      } else {
-        plain_.emplace(ex_);
-        plain_->expires_after(timeout);
-        std::tie(ec_c, std::ignore) = co_await plain_->async_connect(results, kTuple);
-        if (!ec_c) plain_->socket().set_option(tcp::no_delay(true), ec_c);
-      }
-      if (ec_c) {
-        close();
-        fail_from(0, "connect " + dest_.config.url + ": " + ec_c.message(), true);
-        co_return out;
-      }
-    }
-    // The requests, serialised into one buffer (header values are our own: a UUID, a DocType
-    // from the standard's list, a number).
-    std::string wire;
-    for (auto& lease : leases) {
-      wire += "POST " + dest_.url.target + " HTTP/1.1\r\nHost: " + dest_.url.host +
-              "\r\nUser-Agent: sluice\r\nContent-Type: application/xml; charset=utf-8"
-              "\r\nX-Sluice-Message-Id: " +
-              lease.message_id + "\r\nX-Sluice-Doc-Type: " + lease.doc_type +
-              "\r\nX-Sluice-Attempt: " + std::to_string(lease.attempt) +
-              "\r\nContent-Length: " + std::to_string(lease.payload.size()) + "\r\n\r\n";
-      wire += lease.payload;
-      std::string().swap(lease.payload);  // not needed after this attempt
-    }
-    boost::system::error_code ec;
-    if (tls_) {
-      beast::get_lowest_layer(*tls_).expires_after(timeout);
-      std::tie(ec, std::ignore) = co_await asio::async_write(*tls_, asio::buffer(wire), kTuple);
-    } else {
-      plain_->expires_after(timeout);
-      std::tie(ec, std::ignore) = co_await asio::async_write(*plain_, asio::buffer(wire), kTuple);
-    }
-    if (ec) {
-      close();
-      fail_from(0, "POST " + dest_.config.url + ": " + ec.message(), false);
-      co_return out;
-    }
-    for (std::size_t i = 0; i < leases.size(); ++i) {
-      http::response_parser<http::string_body> parser;
-      parser.body_limit(64 * 1024);
-      if (tls_) {
-        beast::get_lowest_layer(*tls_).expires_after(timeout);
-        std::tie(ec, std::ignore) = co_await http::async_read(*tls_, buffer_, parser, kTuple);
-      } else {
-        plain_->expires_after(timeout);
-        std::tie(ec, std::ignore) = co_await http::async_read(*plain_, buffer_, parser, kTuple);
-      }
-      if (ec) {
-        close();
-        fail_from(i, "POST " + dest_.config.url + ": " + ec.message(), false);
-        co_return out;
-      }
-      auto& res = parser.get();
-      unsigned code = res.result_int();
-      if (code >= 200 && code < 300) {
-        out[i].ok = true;
-      } else {
-        std::string body = res.body().substr(0, 200);
-        out[i].reason = "HTTP " + std::to_string(code) + (body.empty() ? "" : ": " + body);
-        out[i].permanent = code >= 400 && code < 500 && code != 408 && code != 425 && code != 429;
-      }
-      if (!res.keep_alive()) {
-        close();
-        fail_from(i + 1, "the destination closed the connection before answering", false);
-        co_return out;
-      }
-    }
-    co_return out;
-  }
-
-  void close() {
-    plain_.reset();
-    tls_.reset();
-    buffer_.clear();
-  }
-
- private:
-  bool open() const { return plain_.has_value() || tls_.has_value(); }
-
-  Ex ex_;
-  Destination& dest_;
-  std::optional<Stream<Ex>> plain_;
-  std::optional<beast::ssl_stream<Stream<Ex>>> tls_;
-  beast::flat_buffer buffer_;
-};
+// Bridges a Channel's callback into the worker's coroutine, resuming on its strand.
+template <class Token>
+auto async_deliver(Channel& channel, std::vector<queue::Lease> leases, Token&& token) {
+  return asio::async_initiate<Token, void(std::vector<Outcome>)>(
+      [&channel](auto completion, std::vector<queue::Lease> leases) {
+        auto ex = asio::get_associated_executor(completion);
+        channel.deliver(std::move(leases), [completion = std::move(completion),
+                                            ex](std::vector<Outcome> out) mutable {
+          asio::post(ex, [completion = std::move(completion), out = std::move(out)]() mutable {
+            std::move(completion)(std::move(out));
+          });
+        });
+      },
+      token, std::move(leases));
+}
 
 }  // namespace
 
 class Egress::Impl : public std::enable_shared_from_this<Egress::Impl> {
  public:
-  Impl(asio::io_context& io, queue::Store& store, Metrics& metrics)
-      : io_(io), store_(store), metrics_(metrics), spool_pool_(2) {}
+  Impl(asio::io_context& io, queue::Store& store, Metrics& metrics, const Clock& clock)
+      : io_(io), store_(store), metrics_(metrics), clock_(clock) {}
 
   Result<void> add(const DestinationConfig& config) {
     auto d = std::make_unique<Destination>();
     d->config = config;
-    if (config.kind == SinkKind::kHttp) {
-      auto url = parse_url(config.url);
-      if (!url) {
-        return fail(url.error());
-      }
-      d->url = *url;
-      if (url->tls) {
-        auto ctx = make_client_context(config.ca, config.client_cert, config.client_key);
-        if (!ctx) {
-          return fail(Errc::kInvalidArgument,
-                      "destination " + config.name + ": " + ctx.error().message);
-        }
-        d->tls = *ctx;
-      }
-    } else {
-      std::error_code ec;
-      std::filesystem::create_directories(config.path, ec);
-      if (ec) {
-        return fail(Errc::kIo, "destination " + config.name + ": cannot create " +
-                                   config.path.string() + ": " + ec.message());
-      }
+    auto sink =
+        config.kind == SinkKind::kHttp ? make_http_sink(io_, config) : make_spool_sink(config.path);
+    if (!sink) {
+      return fail(
+          Error(sink.error().code, "destination " + config.name + ": " + sink.error().message));
     }
+    d->sink = std::move(*sink);
     destinations_.push_back(std::move(d));
     return {};
   }
@@ -297,13 +147,12 @@ class Egress::Impl : public std::enable_shared_from_this<Egress::Impl> {
     });
     for (auto& d : destinations_) {
       for (int i = 0; i < d->config.concurrency; ++i) {
-        if (d->config.kind == SinkKind::kHttp) {
-          IoStrand strand = asio::make_strand(io_.get_executor());
-          asio::co_spawn(strand, http_worker(*d), asio::detached);
-        } else {
-          PoolStrand strand = asio::make_strand(spool_pool_.get_executor());
-          asio::co_spawn(strand, spool_worker(*d), asio::detached);
-        }
+        IoStrand strand = asio::make_strand(io_.get_executor());
+        asio::co_spawn(strand, worker(*d, d->sink->open_channel()),
+                       [name = d->config.name](std::exception_ptr e) {
+                         if (e)
+                           spdlog::error("a delivery worker of {} ended by an exception", name);
+                       });
       }
     }
   }
@@ -314,7 +163,6 @@ class Egress::Impl : public std::enable_shared_from_this<Egress::Impl> {
     for (auto& d : destinations_) {
       d->waker.notify_all();
     }
-    spool_pool_.join();
   }
 
   void wake(const std::string& dest) {
@@ -332,9 +180,7 @@ class Egress::Impl : public std::enable_shared_from_this<Egress::Impl> {
     auto next = store_.next_due_ms(d.config.name);
     std::chrono::milliseconds wait(60'000);
     if (next) {
-      std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                             std::chrono::system_clock::now().time_since_epoch())
-                             .count();
+      std::int64_t now = clock_.now_ms();
       wait = std::chrono::milliseconds(std::clamp<std::int64_t>(*next - now, 1, 60'000));
     }
     co_await d.waker.wait<Ex>(generation, wait);
@@ -343,9 +189,7 @@ class Egress::Impl : public std::enable_shared_from_this<Egress::Impl> {
   // A worker that found work passes the wake-up on while more is due.
   void wake_next_if_due(Destination& d) {
     auto next = store_.next_due_ms(d.config.name);
-    if (next && *next <= std::chrono::duration_cast<std::chrono::milliseconds>(
-                             std::chrono::system_clock::now().time_since_epoch())
-                             .count()) {
+    if (next && *next <= clock_.now_ms()) {
       d.waker.notify_one();
     }
   }
@@ -358,36 +202,51 @@ class Egress::Impl : public std::enable_shared_from_this<Egress::Impl> {
   }
 
   void settle(const queue::Lease& lease, const Outcome& out, const std::string& dest) {
-    if (out.ok) {
+    if (out.kind == Outcome::Kind::kDelivered) {
       store_.ack(lease);
       metrics_.add("sluice_deliveries_total", "destination=\"" + dest + "\",result=\"delivered\"");
-    } else {
-      store_.nack(lease, out.reason, out.permanent);
-      metrics_.add("sluice_deliveries_total", "destination=\"" + dest + "\",result=\"" +
-                                                  (out.permanent ? "refused" : "failed") + "\"");
-      spdlog::warn("delivery of {} to {} (attempt {}) failed: {}", lease.message_id, dest,
-                   lease.attempt, out.reason);
+      return;
     }
+    bool refused = out.kind == Outcome::Kind::kRefused;
+    store_.nack(lease, out.reason, refused);
+    metrics_.add("sluice_deliveries_total", "destination=\"" + dest + "\",result=\"" +
+                                                (refused ? "refused" : "failed") + "\"");
+    spdlog::warn("delivery of {} to {} (attempt {}) failed: {}", lease.message_id, dest,
+                 lease.attempt, out.reason);
   }
 
-  awaitable<void, IoStrand> http_worker(Destination& d) {
+  // One delivery worker: leases what is due (one case at a time), hands it to its channel,
+  // settles every outcome with the store, and pauses the destination while it is unreachable
+  // instead of spending every queued message's attempts.
+  awaitable<void, IoStrand> worker(Destination& d, std::unique_ptr<Channel> channel) {
     auto self = shared_from_this();
-    IoStrand ex = co_await asio::this_coro::executor;
-    Connection conn(ex, d);
     std::int64_t pause_ms = 0;
+    const std::size_t batch = std::max<std::size_t>(d.sink->batch(), 1);
     while (!stopping_.load()) {
       std::uint64_t generation = d.waker.generation();
-      auto leases = store_.lease(d.config.name, static_cast<std::size_t>(d.config.pipeline));
+      auto leases = store_.lease(d.config.name, batch);
       if (leases.empty()) {
         co_await idle<IoStrand>(d, generation);
         continue;
       }
       wake_next_if_due(d);
-      auto outcomes = co_await conn.post(leases);
+      // The payloads go to the channel; what settles each lease stays here.
+      std::vector<queue::Lease> keys;
+      keys.reserve(leases.size());
+      for (auto& l : leases) {
+        std::string payload = std::move(l.payload);
+        keys.push_back(l);
+        l.payload = std::move(payload);
+      }
+      auto outcomes =
+          co_await async_deliver(*channel, std::move(leases), asio::use_awaitable_t<IoStrand>());
       bool unreachable = false;
-      for (std::size_t i = 0; i < leases.size(); ++i) {
-        settle(leases[i], outcomes[i], d.config.name);
-        unreachable |= outcomes[i].connection_failed;
+      for (std::size_t i = 0; i < keys.size(); ++i) {
+        Outcome o = i < outcomes.size() ? outcomes[i]
+                                        : Outcome{.kind = Outcome::Kind::kRetry,
+                                                  .reason = "the sink gave no outcome"};
+        settle(keys[i], o, d.config.name);
+        unreachable |= o.kind == Outcome::Kind::kUnreachable;
       }
       if (unreachable) {
         pause_ms = std::min(kMaxPauseMs, pause_ms == 0 ? 500 : pause_ms * 2);
@@ -398,39 +257,10 @@ class Egress::Impl : public std::enable_shared_from_this<Egress::Impl> {
     }
   }
 
-  awaitable<void, PoolStrand> spool_worker(Destination& d) {
-    auto self = shared_from_this();
-    std::int64_t pause_ms = 0;
-    while (!stopping_.load()) {
-      std::uint64_t generation = d.waker.generation();
-      auto leases = store_.lease(d.config.name, 1);
-      if (leases.empty()) {
-        co_await idle<PoolStrand>(d, generation);
-        continue;
-      }
-      wake_next_if_due(d);
-      const auto& lease = leases[0];
-      auto written = write_file_durable(d.config.path / (lease.message_id + ".xml"), lease.payload);
-      Outcome out;
-      out.ok = written.has_value();
-      if (!written) {
-        out.reason = written.error().message;
-        out.connection_failed = true;
-      }
-      settle(lease, out, d.config.name);
-      if (out.connection_failed) {
-        pause_ms = std::min(kMaxPauseMs, pause_ms == 0 ? 500 : pause_ms * 2);
-        co_await pause<PoolStrand>(pause_ms);
-      } else {
-        pause_ms = 0;
-      }
-    }
-  }
-
   asio::io_context& io_;
   queue::Store& store_;
   Metrics& metrics_;
-  asio::thread_pool spool_pool_;  // blocking file writes stay off the network threads
+  const Clock& clock_;
   std::vector<std::unique_ptr<Destination>> destinations_;
   std::atomic<bool> stopping_{false};
 };
@@ -440,8 +270,8 @@ Egress::~Egress() { stop(); }
 
 Result<std::unique_ptr<Egress>> Egress::start(asio::io_context& io, queue::Store& store,
                                               const std::vector<DestinationConfig>& destinations,
-                                              Metrics& metrics) {
-  auto impl = std::make_shared<Impl>(io, store, metrics);
+                                              Metrics& metrics, const Clock& clock) {
+  auto impl = std::make_shared<Impl>(io, store, metrics, clock);
   for (const auto& d : destinations) {
     if (auto r = impl->add(d); !r) {
       return fail(r.error());

@@ -1,13 +1,9 @@
-// Delivery of stored messages to their destinations. Per destination, `concurrency` workers
-// lease due messages from the store and deliver them:
-//  - http/https: POST over a kept-alive connection (Beast client), headers
-//    X-Sluice-Message-Id, X-Sluice-Doc-Type, X-Sluice-Attempt so receivers can deduplicate;
-//    2xx acks; 408/425/429/5xx and network errors retry with backoff; other 4xx are permanent.
-//  - spool: <dir>/<MessageId>.xml written to a temp name, fsynced, renamed, dir fsynced.
-// With `pipeline` > 1 a worker sends that many due messages as pipelined HTTP/1.1 requests on
-// its connection and reads the answers in order (for receivers that support pipelining).
-// A worker whose destination is unreachable pauses (exponential, up to 30 s) instead of
-// burning the attempts of every queued message.
+// Delivery of stored messages to their destinations: the scheduler, written once for every
+// kind of receiver. Per destination, `concurrency` workers (each on its own strand, with its
+// own Channel of the destination's Sink) lease due messages from the store — one case at a
+// time, so a case's events arrive in order — hand them to the channel, and ack or nack each
+// outcome. A destination that cannot be reached pauses (exponential, up to 30 s) instead of
+// burning the attempts of every queued message. Time comes from the injected Clock.
 #pragma once
 
 #include <memory>
@@ -20,8 +16,9 @@ namespace boost::asio {
 class io_context;
 }
 namespace sluice {
+class Clock;
 class Metrics;
-}
+}  // namespace sluice
 namespace sluice::queue {
 class Store;
 }
@@ -32,7 +29,7 @@ class Egress {
  public:
   static Result<std::unique_ptr<Egress>> start(boost::asio::io_context& io, queue::Store& store,
                                                const std::vector<DestinationConfig>& destinations,
-                                               Metrics& metrics);
+                                               Metrics& metrics, const Clock& clock);
   ~Egress();
   // Stops leasing; deliveries in flight finish. Unacked leases return after a restart.
   void stop();

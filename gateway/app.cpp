@@ -186,7 +186,7 @@ class App::Impl {
       }
       return true;
     });
-    auto egress = Egress::start(io_, *store_, config_.destinations, metrics_);
+    auto egress = Egress::start(io_, *store_, config_.destinations, metrics_, SystemClock::instance());
     if (!egress) {
       return fail(egress.error());
     }
