@@ -344,3 +344,43 @@ TEST_CASE("pipelined delivery sends everything exactly once, in order per case")
   CHECK(sink.arrivals() == ids);
   CHECK(sink.stats().duplicates == 0);
 }
+
+TEST_CASE(
+    "a failed sync latches the store: sluiced answers 503 and loses nothing it acknowledged") {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || !defined(SLUICE_SYNCSHIM_PATH)
+  WARN("skipped: the sync shim cannot be preloaded into a sanitizer build");
+  return;
+#else
+  Gateway gw({.destinations = "[[destination]]\nname = \"sink\"\nurl = \"http://127.0.0.1:9/\"\n",
+              .env = {std::string("LD_PRELOAD=") + SLUICE_SYNCSHIM_PATH,
+                      "SLUICE_SYNCSHIM_FAIL_AFTER=40"}});
+  auto client = gw.client("sender-440604-approval");
+  std::vector<std::string> acknowledged;
+  unsigned status = 202;
+  std::string refusal;
+  for (int i = 0; i < 2000 && status == 202; ++i) {
+    std::string body =
+        post(*client, sample("case.accept/valid-1.xml", "sync-" + std::to_string(i)), &status);
+    if (status == 202) {
+      acknowledged.push_back(json_field(body, "messageId"));
+    } else {
+      refusal = body;
+    }
+  }
+  INFO(refusal);
+  REQUIRE(status == 503);  // the store latched read-only: refused, not lost
+  CHECK(refusal.find("store.backpressure") != std::string::npos);
+  unsigned again = 0;
+  post(*client, sample("case.accept/valid-1.xml", "sync-after"), &again);
+  CHECK(again == 503);  // and it stays refused: no write is tried on a failed store
+  gw.stop();
+  queue::Options o;
+  o.path = gw.dir() / "store";
+  auto store = queue::Store::open(o);
+  REQUIRE(store);
+  for (const auto& id : acknowledged) {
+    INFO(id);
+    CHECK((*store)->status(id).has_value());
+  }
+#endif
+}

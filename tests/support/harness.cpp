@@ -175,7 +175,7 @@ jitter = 0.1
   process_ = std::make_unique<Process>(
       std::vector<std::string>{(binary_dir() / "gateway" / "sluiced").string(), "--config",
                                (dir_ / "sluiced.toml").string(), "--ready-file", ready.string()},
-      dir_ / "sluiced.log");
+      dir_ / "sluiced.log", o.env);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (!std::filesystem::exists(ready)) {
     if (!process_->running() || std::chrono::steady_clock::now() > deadline) {

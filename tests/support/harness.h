@@ -77,6 +77,7 @@ struct GatewayOptions {
   std::string data_extra;   // lines added to [listen.data]
   // Senders and feeds: every development sender may send anything by default.
   std::string senders = default_senders();
+  std::vector<std::string> env;  // extra environment for sluiced ("NAME=value")
 };
 
 class Gateway {

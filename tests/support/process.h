@@ -21,7 +21,9 @@ namespace sluice::test {
 
 class Process {
  public:
-  Process(std::vector<std::string> argv, const std::filesystem::path& log) {
+  // `extra_env` ("NAME=value") is added to this process's environment for the child.
+  Process(std::vector<std::string> argv, const std::filesystem::path& log,
+          std::vector<std::string> extra_env = {}) {
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -29,7 +31,11 @@ class Process {
     std::vector<char*> args;
     for (auto& a : argv) args.push_back(a.data());
     args.push_back(nullptr);
-    int rc = posix_spawn(&pid_, args[0], &actions, nullptr, args.data(), environ);
+    std::vector<char*> env;
+    for (char** e = environ; *e != nullptr; ++e) env.push_back(*e);
+    for (auto& e : extra_env) env.push_back(e.data());
+    env.push_back(nullptr);
+    int rc = posix_spawn(&pid_, args[0], &actions, nullptr, args.data(), env.data());
     posix_spawn_file_actions_destroy(&actions);
     if (rc != 0) {
       throw std::runtime_error("cannot start " + argv[0]);

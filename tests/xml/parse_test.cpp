@@ -1,6 +1,9 @@
 #include <catch2/catch.hpp>
 
 #include <fstream>
+#include <vector>
+
+#include <libxml/parserInternals.h>
 #include <string>
 
 #include "xml/envelope.h"
@@ -145,13 +148,43 @@ TEST_CASE("hostile documents are refused without memory growth") {
 #endif
 }
 
-TEST_CASE("a file outside the allowed directory is never loaded") {
+namespace loads {
+std::vector<std::string> urls;  // every external load libxml2 asked for during a test
+xmlExternalEntityLoader next = nullptr;
+xmlParserInputPtr spy(const char* url, const char* id, xmlParserCtxtPtr ctxt) {
+  urls.emplace_back(url != nullptr ? url : "(null)");
+  return next(url, id, ctxt);
+}
+}  // namespace loads
+
+TEST_CASE("no document makes the parser load anything from outside") {
   initialize("");
-  // Even a document that asks for an external subset without a DOCTYPE cannot load files:
-  // XInclude is not processed and external entities need a DOCTYPE, which is refused.
-  auto d = parse(
+  // Every external load goes through the process-wide loader: a spy in front of the guarded
+  // one records them. These documents each try a different way to reach a file or the net.
+  loads::next = xmlGetExternalEntityLoader();
+  xmlSetExternalEntityLoader(loads::spy);
+  loads::urls.clear();
+  const char* attempts[] = {
       R"(<r xmlns:xi="http://www.w3.org/2001/XInclude"><xi:include href="/etc/passwd" parse="text"/></r>)",
-      {});
-  REQUIRE(d);
-  CHECK(serialize(d->get()).find("root:") == std::string::npos);
+      R"(<r xmlns:xi="http://www.w3.org/2001/XInclude"><xi:include href="http://127.0.0.1:9/x.xml"/></r>)",
+      R"(<!DOCTYPE r SYSTEM "/etc/passwd"><r/>)",
+      R"(<!DOCTYPE r SYSTEM "http://127.0.0.1:9/r.dtd"><r/>)",
+      R"(<!DOCTYPE r [<!ENTITY % p SYSTEM "/etc/passwd"> %p;]><r/>)",
+      R"(<!DOCTYPE r [<!ENTITY e SYSTEM "file:///etc/passwd">]><r>&e;</r>)",
+      R"(<?xml-stylesheet href="/etc/passwd"?><r/>)",
+      R"(<r xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:schemaLocation="urn:x /etc/passwd" xsi:noNamespaceSchemaLocation="http://127.0.0.1:9/s.xsd"/>)",
+  };
+  for (const char* doc : attempts) {
+    INFO(doc);
+    auto d = parse(doc, {});
+    if (d) {
+      CHECK(serialize(d->get()).find("root:") == std::string::npos);
+    }
+  }
+  xmlSetExternalEntityLoader(loads::next);
+  INFO("loads requested: " << loads::urls.size());
+  CHECK(loads::urls.empty());
+  // And the guarded loader itself refuses a file outside the allowed directories.
+  CHECK(loads::next("/etc/passwd", nullptr, nullptr) == nullptr);
+  CHECK(loads::next("http://127.0.0.1:9/x", nullptr, nullptr) == nullptr);
 }
