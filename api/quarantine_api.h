@@ -25,8 +25,7 @@ namespace sluice::api {
 
 class AdminApi;
 
-void register_quarantine_api(AdminApi& admin, ops::Quarantine& quarantine,
-                             pipeline::Ingest& ingest, ingress::FeedIngest& feeds,
-                             ops::AuditLog& audit);
+void register_quarantine_api(AdminApi& admin, ops::Quarantine& quarantine, pipeline::Ingest& ingest,
+                             ingress::FeedIngest& feeds, ops::AuditLog& audit);
 
 }  // namespace sluice::api

@@ -186,7 +186,8 @@ class App::Impl {
       }
       return true;
     });
-    auto egress = Egress::start(io_, *store_, config_.destinations, metrics_, SystemClock::instance());
+    auto egress =
+        Egress::start(io_, *store_, config_.destinations, metrics_, SystemClock::instance());
     if (!egress) {
       return fail(egress.error());
     }

@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "common/fs.h"
+#include "common/metrics.h"
 #include "ingress/feeds.h"
 #include "ingress/outcome_json.h"
-#include "common/metrics.h"
 
 namespace sluice::ingress {
 namespace fs = std::filesystem;

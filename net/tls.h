@@ -10,8 +10,8 @@
 #include <string>
 
 #include "common/error.h"
-#include "net/listener.h"
 #include "net/http.h"
+#include "net/listener.h"
 
 namespace boost::asio::ssl {
 class context;

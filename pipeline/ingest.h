@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "common/clock.h"
-#include "common/random.h"
 #include "common/identity.h"
+#include "common/random.h"
 #include "pipeline/config.h"
 #include "xml/parse.h"
 #include "xml/problem.h"

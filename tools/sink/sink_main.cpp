@@ -5,8 +5,8 @@
 
 #include <iostream>
 
-#include "tools/sink/sink.h"
 #include "common/fs.h"
+#include "tools/sink/sink.h"
 
 int main(int argc, char** argv) {
   CLI::App cli{"sluice-sink - a local receiver for Sluice deliveries"};
