@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 
 #include <future>
+#include <memory>
 
 #include "common/encoding.h"
 #include "queue/queue.h"
@@ -158,35 +159,44 @@ Result<std::vector<QuarantineEntry>> Quarantine::list(std::size_t limit, bool wi
   return out;
 }
 
+// The size an entry had is read inside the same transaction that changes it, so two
+// concurrent changes of one entry cannot both count it: the second finds it gone (kNotFound)
+// and its transaction leaves nothing behind. The write function may run more than once when
+// its batch is retried; it sets the delta, never adds to it.
 Result<void> Quarantine::replace(const QuarantineEntry& entry) {
-  auto old = store_.get(kTable, entry.id);
-  if (!old) return fail(old.error());
-  if (!old->has_value()) return fail(Errc::kNotFound, "no quarantine entry " + entry.id);
   std::string value = encode_entry(entry);
-  std::int64_t delta =
-      static_cast<std::int64_t>(value.size()) - static_cast<std::int64_t>((*old)->size());
   std::string id = entry.id;
+  auto delta = std::make_shared<std::int64_t>(0);
   auto r = store_.write(
-      [id, value](queue::TableWriter& w) -> Result<void> { return w.put(kTable, id, value); },
+      [id, value, delta](queue::TableWriter& w) -> Result<void> {
+        auto old = w.get(kTable, id);
+        if (!old) return fail(old.error());
+        if (!old->has_value()) return fail(Errc::kNotFound, "no quarantine entry " + id);
+        *delta =
+            static_cast<std::int64_t>(value.size()) - static_cast<std::int64_t>((*old)->size());
+        return w.put(kTable, id, value);
+      },
       value.size());
-  if (r) bytes_.fetch_add(static_cast<std::uint64_t>(delta));
+  if (r) bytes_.fetch_add(static_cast<std::uint64_t>(*delta));
   return r;
 }
 
 Result<void> Quarantine::remove(const std::string& id) {
-  auto old = store_.get(kTable, id);
-  if (!old) return fail(old.error());
-  if (!old->has_value()) return fail(Errc::kNotFound, "no quarantine entry " + id);
-  std::size_t size = (*old)->size();
+  auto size = std::make_shared<std::size_t>(0);
   auto r = store_.write(
-      [id](queue::TableWriter& w) -> Result<void> {
+      [id, size](queue::TableWriter& w) -> Result<void> {
+        auto old = w.get(kTable, id);
+        if (!old) return fail(old.error());
+        if (!old->has_value()) return fail(Errc::kNotFound, "no quarantine entry " + id);
+        *size = (*old)->size();
         auto d = w.del(kTable, id);
         if (!d) return fail(d.error());
+        if (!*d) return fail(Errc::kNotFound, "no quarantine entry " + id);
         return {};
       },
       64);
   if (r) {
-    bytes_.fetch_sub(size);
+    bytes_.fetch_sub(*size);
     count_.fetch_sub(1);
   }
   return r;
