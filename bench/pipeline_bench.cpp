@@ -5,7 +5,10 @@
 //
 // Stages (2 KB standard documents unless noted):
 //   parse          hardened libxml2 parse + envelope read
-//   prepare        parse + MessageId + Trace + serialise
+//   prepare        the whole pipeline before the store, as sluiced runs it (Ingest::prepare):
+//                  parse, envelope, sender check, authorize, XSD + GB checks, route,
+//                  idempotency look-up, MessageId + Trace, gateway signature (ECDSA P-256),
+//                  serialise, signed receipt
 //   validate       XSD + beyond-XSD checks of a parsed document (validation alone)
 //   json           market-regulation JSON feed: records -> standard XML + validation
 //   csv            tax CSV feed in GBK: rows -> standard XML + validation
@@ -30,7 +33,18 @@
 #include <xmlsec/xmldsig.h>
 #include <xmlsec/xmlsec.h>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <optional>
+
 #include "adapters/registry.h"
+#include "common/clock.h"
+#include "common/metrics.h"
+#include "pipeline/authz.h"
+#include "pipeline/ingest.h"
+#include "pipeline/routes.h"
+#include "queue/queue.h"
 #include "common/encoding.h"
 #include "common/random.h"
 #include "trust/signer.h"
@@ -103,14 +117,6 @@ int main(int argc, char** argv) {
     auto d = xml::parse(doc, limits);
     auto e = xml::read_envelope(d->get());
     if (!e) std::abort();
-  };
-  stages["prepare"] = [&] {
-    auto d = xml::parse(doc, limits);
-    auto e = xml::read_envelope(d->get());
-    xml::set_message_id(*e, new_uuid_v7(random, 1790000000000));
-    xml::add_trace_hop(*e, "bench", format_time_cn(1790000000000));
-    std::string out = xml::serialize(d->get());
-    if (out.empty()) std::abort();
   };
   std::unique_ptr<xml::Validator> validator;
   auto need_validator = [&] {
@@ -224,6 +230,13 @@ int main(int argc, char** argv) {
   // Signing and verification.
   std::unique_ptr<trust::DocumentSigner> signer;
   std::optional<trust::DocumentVerifier> verifier;
+  // The whole prepare needs a store (for the idempotency look-up), routes, senders and keys.
+  std::unique_ptr<queue::Store> store;
+  std::optional<pipeline::RouteTable> routes;
+  std::optional<pipeline::Authorizer> authorizer;
+  std::optional<pipeline::Ingest> ingest;
+  Metrics metrics;
+  std::filesystem::path store_dir;
   std::string signed_doc;
   auto crypto_setup = [&](const std::string& dir) {
     auto sgn = trust::DocumentSigner::create(dir + "/gateway-outer.chain.pem",
@@ -249,6 +262,44 @@ int main(int argc, char** argv) {
   };
   if (stage == "sign-ecdsa" || stage == "verify-ecdsa") crypto_setup(pki);
   if (stage == "sign-rsa" || stage == "verify-rsa") crypto_setup(pki_rsa);
+  if (stage == "prepare") {
+    crypto_setup(pki);
+    store_dir = std::filesystem::temp_directory_path() /
+                ("sluice-pipeline-bench-" + std::to_string(::getpid()));
+    queue::Options so;
+    so.path = store_dir;
+    so.map_size_bytes = 64ull << 20;
+    auto st = queue::Store::open(so);
+    if (!st) {
+      std::fprintf(stderr, "%s\n", st.error().message.c_str());
+      return 1;
+    }
+    store = std::move(*st);
+    routes.emplace(std::vector<pipeline::RouteConfig>{{.destinations = {"sink"}}});
+    authorizer.emplace(std::vector<pipeline::SenderConfig>{{.id = "440604/approval"}});
+    pipeline::IngestDeps deps;
+    deps.options.gateway_id = "bench";
+    deps.options.xml = limits;
+    deps.store = store.get();
+    deps.routes = &*routes;
+    deps.metrics = &metrics;
+    deps.validator = need_validator();
+    deps.authorizer = &*authorizer;
+    deps.signer = signer.get();
+    deps.clock = &SystemClock::instance();
+    deps.random = &random;
+    ingest.emplace(deps);
+  }
+  stages["prepare"] = [&] {
+    pipeline::Submission sub;
+    sub.bytes = doc;
+    sub.peer.authenticated = true;
+    sub.peer.node = "440604";
+    sub.peer.system = "approval";
+    sub.source = "bench";
+    auto p = ingest->prepare(sub);
+    if (!p || p->message.payload.empty() || p->accepted.receipt.empty()) std::abort();
+  };
   stages["sign-ecdsa"] = sign_stage;
   stages["sign-rsa"] = sign_stage;
   stages["verify-ecdsa"] = verify_stage;
@@ -304,5 +355,9 @@ int main(int argc, char** argv) {
       stage.c_str(), feed_input.empty() ? doc.size() : feed_input.size() / per_call,
       out_bytes != 0 ? out_bytes : doc.size(), rates[rates.size() / 2], rates.front(), rates.back(),
       runs);
+  if (store) {
+    store->close();
+    std::filesystem::remove_all(store_dir);
+  }
   return 0;
 }
