@@ -67,7 +67,7 @@ struct Options {
   int sluiced_threads = 2;
   std::string label;
   std::size_t cases = 0;  // distinct CaseIds cycled through; 0: every message its own case
-  bool signing = false;   // sluiced signs every document and answers with a signed receipt
+  bool signing = true;    // sluiced signs every document and answers with a signed receipt
 };
 
 std::string read_file(const std::string& p) {
@@ -127,7 +127,8 @@ int main(int argc, char** argv) {
   cli.add_option("--extra-config", o.extra_config, "TOML appended to the generated config");
   cli.add_option("--store-config", o.store_config, "TOML lines added to its [store] table");
   cli.add_option("--label", o.label, "label written into the JSON result");
-  cli.add_flag("--signing", o.signing, "turn on the gateway's signatures and receipts");
+  cli.add_flag("--signing,!--no-signing", o.signing,
+               "the gateway's signatures and receipts (on by default, as in sluiced)");
   cli.add_option(
       "--cases", o.cases,
       "distinct CaseIds (events of one case are delivered in order); 0: one per message");

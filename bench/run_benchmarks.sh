@@ -22,11 +22,11 @@ note "machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}'
 note "date: $(date -u +%Y-%m-%dT%H:%MZ)"
 
 note "queue: durable appends vs raw LMDB"
-build/bench/sluice-queue-bench --messages 100000 --size 2048 --producers 4 --window 256 \
-  --runs 5 --dir build/queue-bench | tee -a "$out"
+build/bench/sluice-queue-bench --messages 100000 --baseline-messages 1000 --size 2048 \
+  --producers 4 --window 512 --runs 5 --dir build/queue-bench | tee -a "$out"
 
 note "pipeline stages, one core"
-for stage in parse validate json csv sign-ecdsa sign-rsa verify-ecdsa verify-rsa xmlsec-sign; do
+for stage in parse prepare validate json csv sign-ecdsa sign-rsa verify-ecdsa verify-rsa xmlsec-sign; do
   build/bench/sluice-pipeline-bench --stage "$stage" --runs 5 --seconds 2 \
     --pki var/pki --pki-rsa var/pki-rsa | tee -a "$out"
 done
@@ -35,17 +35,19 @@ note "openssl speed (the crypto ceiling, one core)"
 openssl speed -seconds 3 ecdsap256 rsa2048 2>/dev/null | grep -E '^ *(256 bits ecdsa|rsa 2048 bits)' |
   while read -r line; do printf '{"openssl_speed":"%s"}\n' "$(echo "$line" | tr -s ' ')" | tee -a "$out"; done
 
-note "end to end through sluiced (mTLS in, HTTP to the sink), interleaved"
+note "end to end through sluiced (mTLS in, HTTP to the sink), signing on (the default) and off, interleaved"
 for rep in $(seq "$reps"); do
   for c in 1 16 64; do
     n=30000; [ "$c" = 1 ] && n=5000
-    build/bench/sluice-loadgen --connections "$c" --messages "$n" --label "sluice c$c rep$rep" \
+    build/bench/sluice-loadgen --connections "$c" --messages "$n" --label "sluice+signing c$c rep$rep" \
       --pki var/pki --dir build/loadgen | tee -a "$out"
   done
+  for c in 16 64; do
+    build/bench/sluice-loadgen --connections "$c" --messages 30000 --no-signing \
+      --label "sluice nosign c$c rep$rep" --pki var/pki --dir build/loadgen | tee -a "$out"
+  done
   build/bench/sluice-loadgen --connections 64 --messages 30000 --delivery-pipeline 8 \
-    --label "sluice c64 pipeline8 rep$rep" --pki var/pki --dir build/loadgen | tee -a "$out"
-  build/bench/sluice-loadgen --connections 64 --messages 30000 --signing \
-    --label "sluice+signing c64 rep$rep" --pki var/pki --dir build/loadgen | tee -a "$out"
+    --label "sluice+signing c64 pipeline8 rep$rep" --pki var/pki --dir build/loadgen | tee -a "$out"
 done
 
 note "RabbitMQ quorum queues (fsync before confirm), same in-flight shapes"
