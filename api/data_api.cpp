@@ -41,6 +41,7 @@ net::RequestPlan DataApi::plan(const net::RequestHead& head) const {
       return p;
     }
     p.body_limit = config_.max_batch_bytes;
+    p.timeout = std::chrono::milliseconds(config_.batch_timeout_ms);
     return p;
   }
   if (head.method == "POST" && head.path == "/v1/messages") {
@@ -106,12 +107,15 @@ void DataApi::handle(HttpRequest req, Respond respond) {
     } else {
       inputs.push_back(std::move(req.body));
     }
-    feeds_->submit(feed, std::move(inputs), req.peer, "feed:" + feed,
-                   [respond = std::move(respond),
-                    names = std::move(names)](std::vector<FeedOutcome> outcomes) mutable {
-                     auto [status, body] = feed_outcome_json(outcomes, names);
-                     respond(json_response(status, body));
-                   });
+    auto deadline = req.deadline;
+    feeds_->submit(
+        feed, std::move(inputs), req.peer, "feed:" + feed,
+        [respond = std::move(respond),
+         names = std::move(names)](std::vector<FeedOutcome> outcomes) mutable {
+          auto [status, body] = feed_outcome_json(outcomes, names);
+          respond(json_response(status, body));
+        },
+        deadline);
     return;
   }
   if (path.starts_with("/v1/messages/")) {

@@ -191,6 +191,7 @@ void read_listener(const toml::table& t, const std::string& name, ListenerConfig
   s.integer("idle_timeout_ms", l.idle_timeout_ms, 100, 3'600'000);
   s.integer("handshake_timeout_ms", l.handshake_timeout_ms, 100, 600'000);
   s.integer("handler_timeout_ms", l.handler_timeout_ms, 100, 3'600'000);
+  s.integer("batch_timeout_ms", l.batch_timeout_ms, 100, 24 * 3'600'000);
 }
 
 Result<Config> finish(Config c, std::vector<std::string> errors) {

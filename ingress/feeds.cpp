@@ -51,7 +51,8 @@ class FeedIngest::Impl {
   std::map<std::string, std::unique_ptr<adapters::Adapter>> adapters;
 
   FeedOutcome run(const std::string& feed, std::string_view input, const PeerIdentity& peer,
-                  const std::string& source, bool single_record) {
+                  const std::string& source, bool single_record,
+                  std::chrono::steady_clock::time_point deadline) {
     FeedOutcome out;
     out.feed = feed;
     auto it = adapters.find(feed);
@@ -140,6 +141,7 @@ class FeedIngest::Impl {
       s.document = std::move(*t.document);
       s.peer = peer;
       s.source = source;
+      s.deadline = deadline;
       s.record = record;
       s.line = line;
       ingest_.submit(std::move(s), [&finished, record, line](IngestResult r) {
@@ -223,18 +225,19 @@ bool FeedIngest::has_feed(const std::string& name) const { return impl_->adapter
 
 FeedOutcome FeedIngest::run(const std::string& feed, std::string_view input,
                             const PeerIdentity& sender, const std::string& source,
-                            bool single_record) {
-  return impl_->run(feed, input, sender, source, single_record);
+                            bool single_record, std::chrono::steady_clock::time_point deadline) {
+  return impl_->run(feed, input, sender, source, single_record, deadline);
 }
 
 void FeedIngest::submit(std::string feed, std::vector<std::string> inputs, PeerIdentity sender,
                         std::string source,
-                        std::move_only_function<void(std::vector<FeedOutcome>)> done) {
+                        std::move_only_function<void(std::vector<FeedOutcome>)> done,
+                        std::chrono::steady_clock::time_point deadline) {
   impl_->post([this, feed = std::move(feed), inputs = std::move(inputs), sender = std::move(sender),
-               source = std::move(source), done = std::move(done)]() mutable {
+               source = std::move(source), done = std::move(done), deadline]() mutable {
     std::vector<FeedOutcome> outcomes;
     for (const auto& input : inputs) {
-      outcomes.push_back(impl_->run(feed, input, sender, source, false));
+      outcomes.push_back(impl_->run(feed, input, sender, source, false, deadline));
     }
     done(std::move(outcomes));
   });

@@ -5,6 +5,7 @@
 // Runs on its own worker threads, never on network threads.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -68,11 +69,16 @@ class FeedIngest {
   bool has_feed(const std::string& name) const;
   // Runs the feed on the calling thread (not a network thread). `single_record`: `input` is
   // one record as kept in the quarantine.
+  // A record not stored by `deadline` is refused (kDeadline) and not stored: each record is
+  // either stored or refused, never half-done.
   FeedOutcome run(const std::string& feed, std::string_view input, const PeerIdentity& sender,
-                  const std::string& source, bool single_record = false);
+                  const std::string& source, bool single_record = false,
+                  std::chrono::steady_clock::time_point deadline = kNoDeadline);
   // Runs on the feed workers; `done` is called there.
   void submit(std::string feed, std::vector<std::string> inputs, PeerIdentity sender,
-              std::string source, std::move_only_function<void(std::vector<FeedOutcome>)> done);
+              std::string source, std::move_only_function<void(std::vector<FeedOutcome>)> done,
+              std::chrono::steady_clock::time_point deadline = kNoDeadline);
+  static constexpr auto kNoDeadline = std::chrono::steady_clock::time_point::max();
   // Runs `job` on the feed workers (quarantine resubmission and other slow admin work).
   void post(std::move_only_function<void()> job);
 

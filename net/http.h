@@ -61,6 +61,9 @@ struct RequestPlan {
   // CPU-bound work (parsing, validation, signing, backups): run on the worker pool. Cheap
   // answers (health, status) run on the connection's strand.
   bool on_worker = true;
+  // The request's deadline from the end of its header; zero: the listener's
+  // handler_timeout_ms. A batch of many records gets longer (batch_timeout_ms).
+  std::chrono::milliseconds timeout{0};
   // Set to answer at once, without reading the body (unknown path, wrong role).
   std::optional<HttpResponse> refuse;
 };

@@ -255,8 +255,6 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
       auto& header = parser.get();
       std::string target(header.target());
       std::string path = target.substr(0, target.find('?'));
-      auto deadline =
-          std::chrono::steady_clock::now() + std::chrono::milliseconds(config_.handler_timeout_ms);
       std::optional<std::uint64_t> declared;
       if (auto len = parser.content_length()) declared = *len;
       RequestPlan plan = handler_.plan(RequestHead{.method = header.method_string(),
@@ -272,6 +270,10 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
         }
         break;
       }
+      auto deadline =
+          std::chrono::steady_clock::now() +
+          (plan.timeout.count() > 0 ? plan.timeout
+                                    : std::chrono::milliseconds(config_.handler_timeout_ms));
       std::size_t limit = plan.body_limit;
       parser.body_limit(limit);
       if (auto len = parser.content_length(); len && *len > limit) {
@@ -390,9 +392,9 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
     }
     pending->abandoned = true;
     co_return json_error(504, "request.deadline",
-                         "no answer within " + std::to_string(config_.handler_timeout_ms) +
-                             " ms; if the request stored a document, sending it again with the "
-                             "same SenderMessageId returns the original");
+                         "no answer within the request's deadline; if the request stored a "
+                         "document, sending it again with the "
+                         "same SenderMessageId returns the original");
   }
 
   // Lingering close: after refusing a body, read and discard what the client is still

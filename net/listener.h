@@ -32,6 +32,7 @@ struct ListenerConfig {
   std::int64_t idle_timeout_ms = 60'000;     // keep-alive idle time
   std::int64_t handshake_timeout_ms = 10'000;
   std::int64_t handler_timeout_ms = 30'000;  // deadline for answering one request (504 after)
+  std::int64_t batch_timeout_ms = 300'000;   // the same for a feed submission of many records
 };
 
 }  // namespace sluice::net
