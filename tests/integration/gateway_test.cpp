@@ -4,6 +4,11 @@
 #include <set>
 #include <thread>
 
+#include <time.h>
+
+#include <algorithm>
+#include <sstream>
+
 #include "queue/queue.h"
 #include "tests/support/harness.h"
 
@@ -95,11 +100,8 @@ TEST_CASE("a resend with the same SenderMessageId answers with the original id")
 }
 
 TEST_CASE("a destination that is down receives everything once it comes back") {
-  std::uint16_t port;
-  {
-    SinkRunner probe;  // find a free port, then free it
-    port = probe.port();
-  }
+  PortHold down;  // connections are refused; the port stays ours until the sink takes it
+  std::uint16_t port = down.port();
   Gateway gw({.destinations = http_destination("sink", port)});
   auto client = gw.client("sender-440604-approval");
   std::vector<std::string> ids;
@@ -122,6 +124,7 @@ TEST_CASE("a destination that is down receives everything once it comes back") {
 
   tools::SinkOptions so;
   so.port = port;
+  down.release();
   SinkRunner sink(so);
   auto stats = sink.wait_for(ids.size(), std::chrono::seconds(40));
   CHECK(stats.distinct == ids.size());
@@ -223,11 +226,8 @@ TEST_CASE("a sender sees only its own messages") {
 }
 
 TEST_CASE("a full queue answers 503 with Retry-After and keeps what it accepted") {
-  std::uint16_t port;
-  {
-    SinkRunner probe;
-    port = probe.port();
-  }
+  PortHold down;  // connections are refused; the port stays ours until the sink takes it
+  std::uint16_t port = down.port();
   Gateway gw(
       {.destinations = http_destination("sink", port), .store_extra = "max_queued_mb = 1\n"});
   auto client = gw.client("sender-440604-approval");
@@ -246,6 +246,7 @@ TEST_CASE("a full queue answers 503 with Retry-After and keeps what it accepted"
   // Everything accepted is still there and is delivered once the destination returns.
   tools::SinkOptions so;
   so.port = port;
+  down.release();
   SinkRunner sink(so);
   auto stats = sink.wait_for(accepted.size(), std::chrono::seconds(60));
   CHECK(stats.distinct == accepted.size());
@@ -383,4 +384,82 @@ TEST_CASE(
     CHECK((*store)->status(id).has_value());
   }
 #endif
+}
+
+TEST_CASE("no 202 leaves sluiced before a sync that began after its request was sent") {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || !defined(SLUICE_SYNCSHIM_PATH)
+  WARN("skipped: the sync shim cannot be preloaded into a sanitizer build");
+  return;
+#else
+  test::TempDir logs("synclog");
+  auto log = logs.path() / "sync.log";
+  Gateway gw({.destinations = "[[destination]]\nname = \"sink\"\nurl = \"http://127.0.0.1:9/\"\n",
+              .env = {std::string("LD_PRELOAD=") + SLUICE_SYNCSHIM_PATH,
+                      "SLUICE_SYNCSHIM_LOG=" + log.string()}});
+  auto client = gw.client("sender-440604-approval");
+  auto now_ns = [] {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);  // the shim's clock: one clock for both processes
+    return static_cast<long long>(ts.tv_sec) * 1'000'000'000LL + ts.tv_nsec;
+  };
+  std::vector<std::pair<long long, long long> > windows;  // request sent, 202 received
+  for (int i = 0; i < 60; ++i) {
+    unsigned status = 0;
+    long long sent = now_ns();
+    post(*client, sample("case.accept/valid-1.xml", "order-" + std::to_string(i)), &status);
+    long long answered = now_ns();
+    REQUIRE(status == 202);
+    windows.emplace_back(sent, answered);
+  }
+  std::vector<long long> syncs;
+  std::istringstream in(read_text(log));
+  std::string what;
+  long long ns = 0;
+  while (in >> what >> ns) {
+    if (what == "sync") syncs.push_back(ns);
+  }
+  REQUIRE(!syncs.empty());
+  std::sort(syncs.begin(), syncs.end());
+  int uncovered = 0;
+  for (auto [sent, answered] : windows) {
+    auto it = std::upper_bound(syncs.begin(), syncs.end(), sent);
+    if (it == syncs.end() || *it >= answered) ++uncovered;
+  }
+  CHECK(uncovered == 0);
+#endif
+}
+
+TEST_CASE("a configured peer gateway forwards documents with their MessageId; others may not") {
+  SinkRunner sink;
+  Gateway gw({.destinations = http_destination("sink", sink.port()),
+              .gateway_extra = "peers = [\"440600/supervision\"]\n"});
+  std::string id = "0190f3a2-7b1c-7d2e-8f40-123456789abc";
+  auto with_id = [&](const std::string& smid) {
+    std::string doc = sample("case.accept/valid-1.xml", smid);
+    auto at = doc.find("<env:SenderMessageId>");
+    REQUIRE(at != std::string::npos);
+    doc.insert(at, "<env:MessageId>" + id + "</env:MessageId>");
+    return doc;
+  };
+  auto peer = gw.client("sender-440600-supervision");
+  unsigned status = 0;
+  std::string body = post(*peer, with_id("peer-1"), &status);
+  INFO(body);
+  REQUIRE(status == 202);
+  CHECK(json_field(body, "messageId") == id);
+  // The same MessageId again (a resend after a lost ack) is a duplicate, never an error.
+  body = post(*peer, with_id("peer-1"), &status);
+  CHECK(status == 202);
+  CHECK(json_field(body, "duplicate") == "true");
+  // Also when the resend carries another SenderMessageId: the MessageId decides.
+  body = post(*peer, with_id("peer-2"), &status);
+  CHECK(status == 202);
+  CHECK(json_field(body, "messageId") == id);
+  CHECK(json_field(body, "duplicate") == "true");
+  // An ordinary sender may not choose a MessageId.
+  auto sender = gw.client("sender-440604-approval");
+  body = post(*sender, with_id("not-peer"), &status);
+  CHECK(status == 400);
+  CHECK(body.find("envelope.message-id-assigned") != std::string::npos);
+  CHECK(sink.wait_for(1).distinct == 1);
 }

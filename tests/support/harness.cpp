@@ -1,5 +1,10 @@
 #include "tests/support/harness.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <fstream>
 #include <mutex>
 #include <sstream>
@@ -43,6 +48,31 @@ std::filesystem::path dev_pki_rsa() {
     }
   });
   return dir;
+}
+
+PortHold::PortHold() {
+  fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  socklen_t len = sizeof(a);
+  int one = 1;
+  if (fd_ < 0 || ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+      ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
+      ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    throw std::runtime_error("cannot hold a loopback port");
+  }
+  port_ = ntohs(a.sin_port);
+}
+
+PortHold::~PortHold() { release(); }
+
+void PortHold::release() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+    fd_ = -1;
+  }
 }
 
 SinkRunner::SinkRunner(tools::SinkOptions options) {
@@ -137,6 +167,8 @@ log_level = "debug"
 threads = 2
 schema_dir = ")" + (source_dir() / "schemas").string() +
                      R"("
+)" + o.gateway_extra +
+                     R"(
 
 [listen.data]
 port = 0

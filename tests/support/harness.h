@@ -40,6 +40,23 @@ std::filesystem::path source_dir();
 std::filesystem::path binary_dir();
 std::string read_text(const std::filesystem::path& p);
 
+// A loopback TCP port that is bound but not listening: connections to it are refused, and no
+// other program can take it. For a destination that is down; release() just before a sink
+// starts on the same port (the sink binds with SO_REUSEADDR).
+class PortHold {
+ public:
+  PortHold();
+  ~PortHold();
+  PortHold(const PortHold&) = delete;
+  PortHold& operator=(const PortHold&) = delete;
+  std::uint16_t port() const { return port_; }
+  void release();
+
+ private:
+  int fd_ = -1;
+  std::uint16_t port_ = 0;
+};
+
 // A sink on its own io thread.
 class SinkRunner {
  public:
@@ -72,9 +89,10 @@ std::string default_senders();
 struct GatewayOptions {
   std::string destinations;  // TOML [[destination]] blocks
   std::string routes = "[[route]]\ndoc_type = \"*\"\ndestinations = [\"sink\"]\n";
-  std::string extra;        // more TOML appended verbatim (e.g. [retry])
-  std::string store_extra;  // lines added to [store]
-  std::string data_extra;   // lines added to [listen.data]
+  std::string extra;          // more TOML appended verbatim (e.g. [retry])
+  std::string store_extra;    // lines added to [store]
+  std::string data_extra;     // lines added to [listen.data]
+  std::string gateway_extra;  // lines added to [gateway]
   // Senders and feeds: every development sender may send anything by default.
   std::string senders = default_senders();
   std::vector<std::string> env;  // extra environment for sluiced ("NAME=value")
