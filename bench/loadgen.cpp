@@ -65,6 +65,7 @@ struct Options {
   int delivery_concurrency = 16;
   int delivery_pipeline = 1;
   int sluiced_threads = 2;
+  int sluiced_workers = 2;
   std::string label;
   std::size_t cases = 0;  // distinct CaseIds cycled through; 0: every message its own case
   bool signing = true;    // sluiced signs every document and answers with a signed receipt
@@ -122,6 +123,7 @@ int main(int argc, char** argv) {
   cli.add_option("--size", o.size, "approximate document size in bytes");
   cli.add_option("--delivery-concurrency", o.delivery_concurrency, "sluiced -> sink connections");
   cli.add_option("--sluiced-threads", o.sluiced_threads, "io threads of sluiced");
+  cli.add_option("--sluiced-workers", o.sluiced_workers, "worker threads of sluiced (CPU work)");
   cli.add_option("--delivery-pipeline", o.delivery_pipeline,
                  "pipelined requests per sluiced -> sink connection");
   cli.add_option("--extra-config", o.extra_config, "TOML appended to the generated config");
