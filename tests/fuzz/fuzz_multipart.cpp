@@ -11,8 +11,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto nl = in.find('\n');
   std::string_view content_type = in.substr(0, nl);
   std::string_view body = nl == std::string_view::npos ? std::string_view() : in.substr(nl + 1);
-  std::string boundary = sluice::gateway::multipart_boundary(content_type);
-  auto parts = sluice::gateway::parse_multipart(body, boundary);
+  std::string boundary = sluice::ingress::multipart_boundary(content_type);
+  auto parts = sluice::ingress::parse_multipart(body, boundary);
   if (parts) {
     for (const auto& p : *parts) {
       if (p.data.data() < body.data() ||
