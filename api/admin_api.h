@@ -14,33 +14,9 @@
 #include <string>
 #include <vector>
 
-#include "net/http.h"
-
-namespace sluice::queue {
-class Store;
-}
-
-namespace sluice {
-class Metrics;
-}
-namespace sluice::ops {
-class AuditLog;
-class Quarantine;
-}  // namespace sluice::ops
-namespace sluice::pipeline {
-class Ingest;
-}
-namespace sluice::ingress {
-class FeedIngest;
-}
+#include "api/handler.h"
 
 namespace sluice::api {
-
-using net::HttpHandler;
-using net::HttpRequest;
-using net::HttpResponse;
-using net::PeerIdentity;
-using net::Respond;
 
 class AdminApi final : public HttpHandler {
  public:

@@ -9,37 +9,14 @@
 // A sender sees only its own messages.
 #pragma once
 
-#include "net/http.h"
+#include "api/handler.h"
 #include "net/listener.h"
 
-namespace sluice::queue {
-class Store;
-}
 namespace sluice::trust {
 class DocumentSigner;
 }
 
-namespace sluice {
-class Metrics;
-}
-namespace sluice::ops {
-class AuditLog;
-class Quarantine;
-}  // namespace sluice::ops
-namespace sluice::pipeline {
-class Ingest;
-}
-namespace sluice::ingress {
-class FeedIngest;
-}
-
 namespace sluice::api {
-
-using net::HttpHandler;
-using net::HttpRequest;
-using net::HttpResponse;
-using net::PeerIdentity;
-using net::Respond;
 
 class DataApi final : public HttpHandler {
  public:

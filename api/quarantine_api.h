@@ -7,19 +7,7 @@
 // success the entry is removed, on failure it keeps the new problems. Every action is audited.
 #pragma once
 
-namespace sluice {
-class Metrics;
-}
-namespace sluice::ops {
-class AuditLog;
-class Quarantine;
-}  // namespace sluice::ops
-namespace sluice::pipeline {
-class Ingest;
-}
-namespace sluice::ingress {
-class FeedIngest;
-}
+#include "api/handler.h"
 
 namespace sluice::api {
 

@@ -248,13 +248,17 @@ Result<std::optional<std::string>> Store::get(std::string_view table, std::strin
   return std::optional<std::string>(std::string(**found));
 }
 
-Result<void> Store::scan(std::string_view table, std::string_view from,
-                         const RowVisitor& visit) const {
-  auto it = impl_->dbis().tables.find(std::string(table));
-  if (it == impl_->dbis().tables.end()) {
+namespace {
+
+// Visits a table's rows in key order (from `from`, or the first key) or backwards from the
+// last key, until `visit` returns false.
+Result<void> scan_table(const Store::Impl& impl, std::string_view table, std::string_view from,
+                        bool forward, const RowVisitor& visit) {
+  auto it = impl.dbis().tables.find(std::string(table));
+  if (it == impl.dbis().tables.end()) {
     return fail(Errc::kInvalidArgument, "unknown extension table " + std::string(table));
   }
-  auto txn = impl_->read_txn();
+  auto txn = impl.read_txn();
   if (!txn) {
     return fail(txn.error());
   }
@@ -263,12 +267,13 @@ Result<void> Store::scan(std::string_view table, std::string_view from,
     return fail(cur.error());
   }
   MDB_val k = lmdb::val(from), v;
-  int rc = mdb_cursor_get(cur->get(), &k, &v, from.empty() ? MDB_FIRST : MDB_SET_RANGE);
+  MDB_cursor_op first = !forward ? MDB_LAST : from.empty() ? MDB_FIRST : MDB_SET_RANGE;
+  int rc = mdb_cursor_get(cur->get(), &k, &v, first);
   while (rc == 0) {
     if (!visit(lmdb::view(k), lmdb::view(v))) {
       return {};
     }
-    rc = mdb_cursor_get(cur->get(), &k, &v, MDB_NEXT);
+    rc = mdb_cursor_get(cur->get(), &k, &v, forward ? MDB_NEXT : MDB_PREV);
   }
   if (rc != MDB_NOTFOUND) {
     return fail(lmdb::error(rc, "scan " + std::string(table)));
@@ -276,31 +281,15 @@ Result<void> Store::scan(std::string_view table, std::string_view from,
   return {};
 }
 
+}  // namespace
+
+Result<void> Store::scan(std::string_view table, std::string_view from,
+                         const RowVisitor& visit) const {
+  return scan_table(*impl_, table, from, true, visit);
+}
+
 Result<void> Store::scan_reverse(std::string_view table, const RowVisitor& visit) const {
-  auto it = impl_->dbis().tables.find(std::string(table));
-  if (it == impl_->dbis().tables.end()) {
-    return fail(Errc::kInvalidArgument, "unknown extension table " + std::string(table));
-  }
-  auto txn = impl_->read_txn();
-  if (!txn) {
-    return fail(txn.error());
-  }
-  auto cur = lmdb::Cursor::open(txn->get(), it->second);
-  if (!cur) {
-    return fail(cur.error());
-  }
-  MDB_val k, v;
-  int rc = mdb_cursor_get(cur->get(), &k, &v, MDB_LAST);
-  while (rc == 0) {
-    if (!visit(lmdb::view(k), lmdb::view(v))) {
-      return {};
-    }
-    rc = mdb_cursor_get(cur->get(), &k, &v, MDB_PREV);
-  }
-  if (rc != MDB_NOTFOUND) {
-    return fail(lmdb::error(rc, "scan " + std::string(table)));
-  }
-  return {};
+  return scan_table(*impl_, table, {}, false, visit);
 }
 
 }  // namespace sluice::queue

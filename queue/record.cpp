@@ -156,34 +156,6 @@ std::optional<Delivery> decode_delivery(std::string_view bytes) {
   return d;
 }
 
-void put_u32be(std::string& out, std::uint32_t v) {
-  for (int i = 3; i >= 0; --i) {
-    out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-  }
-}
-
-void put_u64be(std::string& out, std::uint64_t v) {
-  for (int i = 7; i >= 0; --i) {
-    out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-  }
-}
-
-std::uint32_t get_u32be(std::string_view s) {
-  std::uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) {
-    v = v << 8 | static_cast<unsigned char>(s[i]);
-  }
-  return v;
-}
-
-std::uint64_t get_u64be(std::string_view s) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) {
-    v = v << 8 | static_cast<unsigned char>(s[i]);
-  }
-  return v;
-}
-
 std::string delivery_key(std::uint32_t dest, std::uint64_t seq) {
   std::string k;
   k.reserve(12);

@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/encoding.h"
+
 namespace sluice::queue::record {
 
 inline constexpr std::uint8_t kMessageVersion = 1;
@@ -52,9 +54,9 @@ std::optional<Delivery> decode_delivery(std::string_view bytes);
 // Big-endian fixed-width keys so LMDB's byte order is numeric order.
 std::string delivery_key(std::uint32_t dest, std::uint64_t seq);
 bool parse_delivery_key(std::string_view key, std::uint32_t& dest, std::uint64_t& seq);
-void put_u32be(std::string& out, std::uint32_t v);
-void put_u64be(std::string& out, std::uint64_t v);
-std::uint64_t get_u64be(std::string_view s);
-std::uint32_t get_u32be(std::string_view s);
+using sluice::get_u32be;  // common/encoding.h
+using sluice::get_u64be;
+using sluice::put_u32be;
+using sluice::put_u64be;
 
 }  // namespace sluice::queue::record

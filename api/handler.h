@@ -1,0 +1,32 @@
+// What the API handlers share: the HTTP handler interface (net/http.h) under the names the
+// handlers use, and forward declarations of the libraries behind them.
+#pragma once
+
+#include "net/http.h"
+
+namespace sluice {
+class Metrics;
+}
+namespace sluice::ops {
+class AuditLog;
+class Quarantine;
+}  // namespace sluice::ops
+namespace sluice::pipeline {
+class Ingest;
+}
+namespace sluice::ingress {
+class FeedIngest;
+}
+namespace sluice::queue {
+class Store;
+}
+
+namespace sluice::api {
+
+using net::HttpHandler;
+using net::HttpRequest;
+using net::HttpResponse;
+using net::PeerIdentity;
+using net::Respond;
+
+}  // namespace sluice::api
