@@ -12,7 +12,8 @@
 namespace sluice {
 namespace {
 
-// Masks personal data in each formatted line, then hands it to the wrapped sink.
+// Masks personal data and escapes control characters in each message, then hands it to the
+// wrapped sink.
 class MaskingSink final : public spdlog::sinks::base_sink<std::mutex> {
  public:
   explicit MaskingSink(spdlog::sink_ptr inner) : inner_(std::move(inner)) {}
@@ -20,7 +21,7 @@ class MaskingSink final : public spdlog::sinks::base_sink<std::mutex> {
  protected:
   void sink_it_(const spdlog::details::log_msg& msg) override {
     std::string masked =
-        mask_personal_data(std::string_view(msg.payload.data(), msg.payload.size()));
+        sanitize_log_message(std::string_view(msg.payload.data(), msg.payload.size()));
     spdlog::details::log_msg copy(msg.time, msg.source, msg.logger_name, msg.level, masked);
     copy.thread_id = msg.thread_id;
     inner_->log(copy);
@@ -36,6 +37,23 @@ class MaskingSink final : public spdlog::sinks::base_sink<std::mutex> {
 };
 
 }  // namespace
+
+std::string sanitize_log_message(std::string_view message) {
+  std::string masked = mask_personal_data(message);
+  std::string out;
+  out.reserve(masked.size());
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (unsigned char c : masked) {
+    if (c < 0x20 || c == 0x7f) {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
 
 void init_logging(const std::string& level) {
   auto sink = std::make_shared<MaskingSink>(std::make_shared<spdlog::sinks::stderr_sink_mt>());

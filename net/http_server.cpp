@@ -80,22 +80,6 @@ auto log_escape(const char* what) {
   };
 }
 
-// Control characters in a value that goes into a log line, escaped (no forged lines).
-std::string log_safe(std::string_view s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (c < 0x20 || c == 0x7f) {
-      static constexpr char kHex[] = "0123456789abcdef";
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out;
-}
-
 // After the deadline, how long a request that reached the store may still take to commit.
 constexpr std::int64_t kDeadlineGraceMs = 5'000;
 
@@ -365,10 +349,10 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
       try {
         self->handler_.handle(std::move(req), respond);
       } catch (const std::exception& e) {
-        spdlog::error("{}: handler failed on {}: {}", self->name_, log_safe(what), e.what());
+        spdlog::error("{}: handler failed on {}: {}", self->name_, what, e.what());
         respond(json_error(500, "internal.error", "the request failed inside the gateway"));
       } catch (...) {
-        spdlog::error("{}: handler failed on {}", self->name_, log_safe(what));
+        spdlog::error("{}: handler failed on {}", self->name_, what);
         respond(json_error(500, "internal.error", "the request failed inside the gateway"));
       }
     };

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/encoding.h"
+#include "common/log.h"
 #include "common/pii.h"
 #include "common/worker_pool.h"
 
@@ -82,6 +83,13 @@ TEST_CASE("mask_personal_data masks ID and mobile numbers, keeps other text", "[
   CHECK(mask_personal_data("tel 13812345678") == "tel 138****5678");
   CHECK(mask_personal_data("tel +8613812345678") == "tel +86138****5678");
   CHECK(mask_personal_data("电话13812345678。") == "电话138****5678。");
+  // Shapes that used to slip through: an extra digit, an ID run together with a phone
+  // number, a mobile number inside a longer run, a phone in a claimed system name.
+  CHECK(mask_personal_data("id 4406041990010112345") == "id 4406***********2345");
+  CHECK(mask_personal_data("44060419900101123413812345678") == "4406*********************5678");
+  CHECK(mask_personal_data("x 013812345678 y") == "x 013*****5678 y");
+  CHECK(mask_personal_data("440604/+8613826581234") == "440604/+86138****1234");
+  CHECK(mask_personal_data("problem at 138265812345") == "problem at 138*****2345");
   // Not personal data: other lengths, landlines, a UUID with digit runs.
   CHECK(mask_personal_data("case 2026112300001, line 12") == "case 2026112300001, line 12");
   CHECK(mask_personal_data("tel 02012345678") == "tel 02012345678");
@@ -131,6 +139,26 @@ TEST_CASE("WorkerPool survives a job that throws", "[common]") {
   REQUIRE(pool.try_post([&] { ran.fetch_add(1); }));
   pool.stop();
   CHECK(ran.load() == 1);
+}
+
+}  // namespace
+}  // namespace sluice
+
+namespace sluice {
+namespace {
+
+TEST_CASE("a logged value cannot forge a line or leak personal data", "[common][security]") {
+  // A spool file named to look like a second, critical log line.
+  std::string forged = sanitize_log_message(
+      "spool:in/a.xml\n2026-12-01T00:00:00.000+0800 critical gateway compromised\r\x1b[2J");
+  CHECK(forged.find('\n') == std::string::npos);
+  CHECK(forged.find('\r') == std::string::npos);
+  CHECK(forged.find('\x1b') == std::string::npos);
+  CHECK(forged ==
+        "spool:in/a.xml\\x0a2026-12-01T00:00:00.000+0800 critical gateway compromised"
+        "\\x0d\\x1b[2J");
+  CHECK(sanitize_log_message("tel 13812345678\tok") == "tel 138****5678\\x09ok");
+  CHECK(sanitize_log_message("中文 stays") == "中文 stays");
 }
 
 }  // namespace

@@ -302,7 +302,7 @@ TEST_CASE("SIGTERM stops sluiced cleanly after finishing what it accepted") {
   }
 }
 
-TEST_CASE("a malformed admin query is refused with 400 and the gateway stays up") {
+TEST_CASE("a malformed admin query is refused with 400 and the gateway stays up", "[security]") {
   Gateway gw({.destinations = "[[destination]]\nname = \"sink\"\nurl = \"http://127.0.0.1:9/\"\n"});
   auto admin = gw.admin();
   for (const char* q : {"/admin/v1/audit?n=99999999999999999999999", "/admin/v1/audit?n=-1",

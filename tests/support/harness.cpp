@@ -155,6 +155,15 @@ std::string data_lines(const std::string& extra, const std::string& pki) {
   return out;
 }
 
+// The sluiced under test: this build's, or SLUICE_TEST_SLUICED (to run a test against
+// another build, e.g. to show it failing before a fix).
+std::filesystem::path sluiced_binary() {
+  if (const char* other = std::getenv("SLUICE_TEST_SLUICED"); other != nullptr && *other) {
+    return other;
+  }
+  return binary_dir() / "gateway" / "sluiced";
+}
+
 }  // namespace
 
 Gateway::Gateway(GatewayOptions o, const std::string& name) : dir_("sluiced-" + name) {
@@ -205,7 +214,7 @@ jitter = 0.1
   std::ofstream(dir_ / "sluiced.toml") << toml;
   auto ready = dir_ / "ready.json";
   process_ = std::make_unique<Process>(
-      std::vector<std::string>{(binary_dir() / "gateway" / "sluiced").string(), "--config",
+      std::vector<std::string>{sluiced_binary().string(), "--config",
                                (dir_ / "sluiced.toml").string(), "--ready-file", ready.string()},
       dir_ / "sluiced.log", o.env);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);

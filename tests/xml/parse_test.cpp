@@ -157,7 +157,7 @@ xmlParserInputPtr spy(const char* url, const char* id, xmlParserCtxtPtr ctxt) {
 }
 }  // namespace loads
 
-TEST_CASE("no document makes the parser load anything from outside") {
+TEST_CASE("no document makes the parser load anything from outside", "[security]") {
   initialize("");
   // Every external load goes through the process-wide loader: a spy in front of the guarded
   // one records them. These documents each try a different way to reach a file or the net.
