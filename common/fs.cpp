@@ -105,16 +105,11 @@ Result<void> rename_durable(const std::filesystem::path& from, const std::filesy
   return {};
 }
 
-Result<std::string> read_file(const std::filesystem::path& path, std::size_t max_bytes) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) {
-    return fail(errno == ENOENT ? Errc::kNotFound : Errc::kIo,
-                "open " + path.string() + ": " + errno_text(errno));
-  }
-  struct stat st;
-  if (::fstat(fd.get(), &st) != 0) {
-    return fail(Errc::kIo, "stat " + path.string() + ": " + errno_text(errno));
-  }
+namespace {
+
+// Reads the open file `fd` (stat `st`) whole.
+Result<std::string> read_open_file(const Fd& fd, const struct stat& st,
+                                   const std::filesystem::path& path, std::size_t max_bytes) {
   if (static_cast<std::size_t>(st.st_size) > max_bytes) {
     return fail(Errc::kTooLarge, path.string() + " is " + std::to_string(st.st_size) +
                                      " bytes, more than the limit of " + std::to_string(max_bytes));
@@ -137,6 +132,54 @@ Result<std::string> read_file(const std::filesystem::path& path, std::size_t max
   }
   out.resize(off);
   return out;
+}
+
+}  // namespace
+
+Result<std::string> read_file(const std::filesystem::path& path, std::size_t max_bytes) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) {
+    return fail(errno == ENOENT ? Errc::kNotFound : Errc::kIo,
+                "open " + path.string() + ": " + errno_text(errno));
+  }
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) {
+    return fail(Errc::kIo, "stat " + path.string() + ": " + errno_text(errno));
+  }
+  return read_open_file(fd, st, path, max_bytes);
+}
+
+Result<std::string> read_dropped_file(const std::filesystem::path& path, std::size_t max_bytes,
+                                      std::optional<unsigned> owner_uid) {
+  // O_NONBLOCK: a FIFO planted in the directory must not hang the reader on open.
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+  if (fd.get() < 0) {
+    if (errno == ELOOP) {
+      return fail(Errc::kInvalidArgument,
+                  path.filename().string() + " is a symbolic link; only regular files are read");
+    }
+    return fail(errno == ENOENT ? Errc::kNotFound : Errc::kIo,
+                "open " + path.string() + ": " + errno_text(errno));
+  }
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) {
+    return fail(Errc::kIo, "stat " + path.string() + ": " + errno_text(errno));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return fail(Errc::kInvalidArgument,
+                path.filename().string() + " is not a regular file; only regular files are read");
+  }
+  if (st.st_nlink != 1) {
+    return fail(Errc::kInvalidArgument, path.filename().string() + " has " +
+                                            std::to_string(st.st_nlink) +
+                                            " hard links; only a file with a single link is read");
+  }
+  if (owner_uid && st.st_uid != *owner_uid) {
+    return fail(Errc::kInvalidArgument,
+                path.filename().string() + " is owned by uid " + std::to_string(st.st_uid) +
+                    ", not by the configured owner (uid " + std::to_string(*owner_uid) + ")");
+  }
+  return read_open_file(fd, st, path, max_bytes);
 }
 
 }  // namespace sluice

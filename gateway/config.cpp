@@ -415,6 +415,7 @@ Result<Config> parse_config(std::string_view text, const std::string& source,
       s.path("path", sp.path);
       s.str("feed", sp.feed);
       s.str("sender", sp.sender);
+      s.str("owner", sp.owner);
       c.spool_in.push_back(std::move(sp));
     });
     if (const toml::table* t = subtable(top, "signing", errors)) {

@@ -25,6 +25,7 @@ struct SpoolInConfig {
   std::filesystem::path path;
   std::string feed;
   std::string sender;
+  std::string owner;  // user that must own every file dropped here; empty: any owner
 };
 
 struct FeedOptions {

@@ -1,10 +1,12 @@
 #include "ingress/spool_in.h"
 
 #include <poll.h>
+#include <pwd.h>
 #include <sys/inotify.h>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
+#include <boost/json.hpp>
 
 #include <algorithm>
 #include <cstring>
@@ -33,6 +35,18 @@ Result<std::unique_ptr<SpoolWatcher>> SpoolWatcher::start(const SpoolInConfig& c
     return fail(Errc::kInvalidArgument,
                 "spool_in " + config.name + ": unknown feed " + config.feed);
   }
+  std::optional<unsigned> owner_uid;
+  if (!config.owner.empty()) {
+    std::vector<char> buf(16384);
+    passwd pw{};
+    passwd* found = nullptr;
+    if (getpwnam_r(config.owner.c_str(), &pw, buf.data(), buf.size(), &found) != 0 ||
+        found == nullptr) {
+      return fail(Errc::kInvalidArgument,
+                  "spool_in " + config.name + ": owner " + config.owner + " is not a known user");
+    }
+    owner_uid = pw.pw_uid;
+  }
   int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   if (fd < 0) {
     return fail(Errc::kIo, "inotify_init1: " + std::string(std::strerror(errno)));
@@ -44,6 +58,7 @@ Result<std::unique_ptr<SpoolWatcher>> SpoolWatcher::start(const SpoolInConfig& c
                                std::strerror(err));
   }
   std::unique_ptr<SpoolWatcher> w(new SpoolWatcher(config, feeds, metrics, max_file_bytes, fd));
+  w->owner_uid_ = owner_uid;
   w->thread_ = std::jthread([raw = w.get()](std::stop_token stop) { raw->run(stop); });
   return w;
 }
@@ -119,7 +134,10 @@ bool SpoolWatcher::process(const std::string& name) {
   if (name.empty() || name[0] == '.' || name.ends_with(".errors.json")) return true;
   fs::path file = config_.path / "incoming" / name;
   std::error_code ec;
-  if (!fs::is_regular_file(file, ec)) return true;
+  // A name that is gone, or a directory, is not ours to handle; anything else that is not a
+  // plain file (a symlink, a FIFO, a hard link) is refused by read_dropped_file below.
+  auto kind = fs::symlink_status(file, ec).type();
+  if (ec || kind == fs::file_type::not_found || kind == fs::file_type::directory) return true;
   auto target = [&](const char* sub, const std::string& n) {
     fs::path t = config_.path / sub / n;
     if (fs::exists(t, ec)) {
@@ -127,7 +145,7 @@ bool SpoolWatcher::process(const std::string& name) {
     }
     return t;
   };
-  auto content = read_file(file, max_bytes_);
+  auto content = read_dropped_file(file, max_bytes_, owner_uid_);
   std::string source = "spool:" + config_.name + "/" + name;
   if (!content) {
     fs::path failed = target("failed", name);
@@ -139,9 +157,10 @@ bool SpoolWatcher::process(const std::string& name) {
       }
       return true;
     }
-    if (auto r = write_file_durable(failed.string() + ".errors.json",
-                                    "{\"error\":{\"code\":\"spool.unreadable\",\"message\":\"" +
-                                        content.error().message + "\"}}\n");
+    boost::json::object err{{"code", "spool.unreadable"}, {"message", content.error().message}};
+    if (auto r =
+            write_file_durable(failed.string() + ".errors.json",
+                               boost::json::serialize(boost::json::object{{"error", err}}) + "\n");
         !r) {
       spdlog::error("{}: cannot write errors for {}: {}", source, name, r.error().message);
     }

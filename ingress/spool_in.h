@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -39,6 +40,7 @@ class SpoolWatcher {
   bool process(const std::string& name);
 
   SpoolInConfig config_;
+  std::optional<unsigned> owner_uid_;  // from config_.owner
   FeedIngest& feeds_;
   Metrics& metrics_;
   std::size_t max_bytes_;

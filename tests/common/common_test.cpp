@@ -1,4 +1,10 @@
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
 
 #include <atomic>
 #include <chrono>
@@ -10,6 +16,7 @@
 #include <vector>
 
 #include "common/encoding.h"
+#include "common/fs.h"
 #include "common/log.h"
 #include "common/pii.h"
 #include "common/worker_pool.h"
@@ -159,6 +166,36 @@ TEST_CASE("a logged value cannot forge a line or leak personal data", "[common][
         "\\x0d\\x1b[2J");
   CHECK(sanitize_log_message("tel 13812345678\tok") == "tel 138****5678\\x09ok");
   CHECK(sanitize_log_message("中文 stays") == "中文 stays");
+}
+
+}  // namespace
+}  // namespace sluice
+
+namespace sluice {
+namespace {
+
+TEST_CASE("read_dropped_file reads a plain file and refuses links, FIFOs and other owners",
+          "[common][security]") {
+  auto dir = std::filesystem::temp_directory_path() / ("dropped-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "plain.xml") << "<r/>";
+  auto ok = read_dropped_file(dir / "plain.xml", 1024, std::nullopt);
+  REQUIRE(ok);
+  CHECK(*ok == "<r/>");
+  CHECK(read_dropped_file(dir / "plain.xml", 1024, ::getuid()));
+  auto other = read_dropped_file(dir / "plain.xml", 1024, ::getuid() + 1);
+  REQUIRE_FALSE(other);
+  CHECK(other.error().message.find("not by the configured owner") != std::string::npos);
+  std::filesystem::create_symlink(dir / "plain.xml", dir / "link.xml");
+  auto link = read_dropped_file(dir / "link.xml", 1024, std::nullopt);
+  REQUIRE_FALSE(link);
+  CHECK(link.error().is(Errc::kInvalidArgument));
+  REQUIRE(::mkfifo((dir / "fifo.xml").c_str(), 0600) == 0);
+  auto fifo = read_dropped_file(dir / "fifo.xml", 1024, std::nullopt);  // must not hang
+  REQUIRE_FALSE(fifo);
+  CHECK(fifo.error().message.find("not a regular file") != std::string::npos);
+  CHECK(read_file(dir / "link.xml", 1024));  // the ordinary reader follows, as it should
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

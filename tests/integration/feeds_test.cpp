@@ -257,3 +257,39 @@ TEST_CASE("a quarantined CSV row is resubmitted through its feed once corrected"
   CHECK(fixed->status == 202);
   CHECK(admin->request("GET", "/admin/v1/quarantine/" + qid)->status == 404);
 }
+
+TEST_CASE("a spool directory reads only regular files it was given, never through a link",
+          "[security]") {
+  SinkRunner sink;
+  test::TempDir spool("spool-links");
+  test::TempDir outside("outside");
+  // What an attacker would like to read through the spool: the gateway's private key.
+  auto secret = outside / "gateway.key.pem";
+  std::ofstream(secret) << "-----BEGIN PRIVATE KEY-----\nSECRET-KEY-BYTES\n";
+  Gateway gw({.destinations = http_destination("sink", sink.port()),
+              .extra = "[[spool_in]]\nname = \"psb\"\npath = \"" + spool.path().string() +
+                       "\"\nfeed = \"psb-xml\"\nsender = \"440600/psb\"\n"});
+  auto incoming = spool / "incoming";
+  REQUIRE(eventually([&] { return std::filesystem::exists(incoming); }));
+  // A symbolic link and a hard link, each renamed into incoming/ as a complete file would be.
+  std::filesystem::create_symlink(secret, spool / "tmp-link.xml");
+  std::filesystem::rename(spool / "tmp-link.xml", incoming / "link.xml");
+  std::filesystem::create_hard_link(secret, spool / "tmp-hard.xml");
+  std::filesystem::rename(spool / "tmp-hard.xml", incoming / "hard.xml");
+  for (const char* name : {"link.xml", "hard.xml"}) {
+    INFO(name);
+    auto errors = spool / "failed" / (std::string(name) + ".errors.json");
+    REQUIRE(eventually([&] { return std::filesystem::exists(errors); }));
+    CHECK(read_text(errors).find("spool.unreadable") != std::string::npos);
+  }
+  CHECK(read_text(spool / "failed" / "link.xml.errors.json").find("symbolic link") !=
+        std::string::npos);
+  CHECK(read_text(spool / "failed" / "hard.xml.errors.json").find("hard links") !=
+        std::string::npos);
+  // Nothing of the key reached the quarantine or the log.
+  auto q = gw.admin()->request("GET", "/admin/v1/quarantine?limit=100");
+  REQUIRE(q);
+  CHECK(q->body.find("SECRET-KEY-BYTES") == std::string::npos);
+  CHECK(gw.log().find("SECRET-KEY-BYTES") == std::string::npos);
+  CHECK(sink.stats().distinct == 0);
+}

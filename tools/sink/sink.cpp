@@ -99,8 +99,11 @@ class Sink::Impl : public std::enable_shared_from_this<Sink::Impl> {
       if (req.method() == http::verb::get && req.target() == "/stats") {
         res.body() = stats_json();
       } else if (req.method() == http::verb::post) {
-        res.body() = accept(req);
-        if (res.body().empty()) {
+        bool failed = false;
+        res.body() = accept(req, failed);
+        if (failed) {
+          res.result(http::status::internal_server_error);
+        } else if (res.body().empty()) {
           res.result(http::status::service_unavailable);
           res.body() = "{\"error\":\"refusing on purpose (fail_first)\"}";
         }
@@ -125,8 +128,10 @@ class Sink::Impl : public std::enable_shared_from_this<Sink::Impl> {
     }
   }
 
-  // Returns the JSON answer, or empty to refuse with 503.
-  std::string accept(const http::request<http::string_body>& req) {
+  // Returns the JSON answer, or empty to refuse with 503. A message counts as received only
+  // once it is kept (written, when the sink writes): a reader that sees it counted finds it
+  // on disk, and a write that failed is answered 500 so the gateway delivers it again.
+  std::string accept(const http::request<http::string_body>& req, bool& failed) {
     std::string id(req["X-Sluice-Message-Id"]);
     bool fresh = false;
     {
@@ -137,9 +142,7 @@ class Sink::Impl : public std::enable_shared_from_this<Sink::Impl> {
         return {};
       }
       fresh = seen_.insert(id).second;
-      if (fresh) {
-        stats_.distinct += 1;
-      } else {
+      if (!fresh) {
         stats_.duplicates += 1;
       }
     }
@@ -147,10 +150,17 @@ class Sink::Impl : public std::enable_shared_from_this<Sink::Impl> {
       if (!options_.write_dir.empty()) {
         std::string name = id.empty() ? "unnamed" : id;
         if (name.find('/') == std::string::npos && name.find("..") == std::string::npos) {
-          (void)write_file_durable(options_.write_dir / (name + ".xml"), req.body());
+          if (auto w = write_file_durable(options_.write_dir / (name + ".xml"), req.body()); !w) {
+            std::lock_guard lock(mutex_);
+            seen_.erase(id);
+            failed = true;
+            return "{\"error\":\"not kept: " + w.error().message + "\"}";
+          }
         }
       }
       if (on_message_) on_message_(id, req.body());
+      std::lock_guard lock(mutex_);
+      stats_.distinct += 1;
     }
     return R"({"received":true})";
   }
