@@ -293,3 +293,24 @@ TEST_CASE("a spool directory reads only regular files it was given, never throug
   CHECK(gw.log().find("SECRET-KEY-BYTES") == std::string::npos);
   CHECK(sink.stats().distinct == 0);
 }
+
+TEST_CASE("the one-document bound holds on every path, feeds included", "[security]") {
+  SinkRunner sink;
+  Gateway gw({.destinations = http_destination("sink", sink.port())});
+  // A standard envelope of about 3 MiB: over the data listener's bound of one document
+  // (max_body_bytes, 256 KiB in these tests), far under the batch bound of a feed input.
+  std::string doc = sample("case.accept/valid-1.xml", "big-1");
+  auto at = doc.find("</env:SenderMessageId>");
+  REQUIRE(at != std::string::npos);
+  doc.insert(at, std::string(3u << 20, 'x'));
+  auto sender = gw.client("sender-440604-approval");
+  auto direct = sender->request("POST", "/v1/messages", doc);
+  REQUIRE(direct);
+  CHECK(direct->status == 413);
+  auto fed = sender->request("POST", "/v1/submit/standard-xml", doc);
+  REQUIRE(fed);
+  INFO(fed->body.substr(0, 600));
+  CHECK(fed->status != 202);
+  CHECK(fed->body.find("xml.too-large") != std::string::npos);
+  CHECK(fed->body.find("\"accepted\":0") != std::string::npos);
+}
