@@ -146,7 +146,7 @@ Result<void> Store::Impl::rebuild_index() {
       {
         std::lock_guard dlock(dest_mutex_);
         auto it = dest_names_.find(dest);
-        name = it == dest_names_.end() ? "#" + std::to_string(dest) : it->second;
+        name = it == dest_names_.end() ? unknown_dest_name(dest) : it->second;
       }
       std::string doc_type;
       if (auto mv = lmdb::get(txn->get(), dbis_.msg, dl->message_id); mv && mv->has_value()) {

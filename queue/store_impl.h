@@ -22,6 +22,14 @@
 
 namespace sluice::queue {
 
+// The name shown for a destination id the store has no name for: "#<id>". Built piecewise:
+// g++ 12 at -O3 misreads "#" + string as an overlapping copy (-Wrestrict).
+inline std::string unknown_dest_name(std::uint32_t id) {
+  std::string name = "#";
+  name += std::to_string(id);
+  return name;
+}
+
 inline constexpr std::string_view kFormatVersion = "1";
 inline constexpr std::size_t kMaxIdempotencyKey = 480;  // LMDB keys are limited to 511 bytes
 inline constexpr std::size_t kMaxDestinations = 64;
@@ -166,7 +174,7 @@ class Store::Impl {
   std::string dest_name(std::uint32_t id) const {
     std::lock_guard lock(dest_mutex_);
     auto it = dest_names_.find(id);
-    return it == dest_names_.end() ? "#" + std::to_string(id) : it->second;
+    return it == dest_names_.end() ? unknown_dest_name(id) : it->second;
   }
 
   std::string* purge_cursor() { return &purge_cursor_; }
