@@ -235,4 +235,19 @@ Result<Verified> DocumentVerifier::verify(xmlDoc* doc) const {
   return Verified{(*signer)->identity(), digest_value};
 }
 
+Result<void> require_gateway(const SignerIdentity& signer,
+                             const std::vector<std::string>& gateways) {
+  if (signer.node != "gateway") {
+    return fail(Errc::kForbidden, "signed by " + signer.sender() + " (" + signer.subject +
+                                      "), which is not a gateway certificate (OU=gateway)");
+  }
+  if (!gateways.empty() &&
+      std::find(gateways.begin(), gateways.end(), signer.system) == gateways.end()) {
+    std::string list;
+    for (const auto& g : gateways) list += (list.empty() ? "" : ", ") + g;
+    return fail(Errc::kForbidden, "signed by gateway " + signer.system + ", not by one of " + list);
+  }
+  return {};
+}
+
 }  // namespace sluice::trust

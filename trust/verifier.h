@@ -8,6 +8,9 @@
 // caller goes on using is the very tree that was verified. Every refusal names its reason.
 #pragma once
 
+#include <string>
+#include <vector>
+
 #include <libxml/tree.h>
 
 #include <memory>
@@ -39,5 +42,12 @@ class DocumentVerifier {
  private:
   std::shared_ptr<TrustStore> trust_;
 };
+
+// A gateway signature must come from a gateway's certificate, not merely from one the CA
+// issued (a sender could otherwise re-sign a receipt with its own key). Gateways carry
+// OU=gateway; with `gateways` non-empty, the CN must also be one of them. kForbidden names
+// the signer otherwise.
+Result<void> require_gateway(const SignerIdentity& signer,
+                             const std::vector<std::string>& gateways);
 
 }  // namespace sluice::trust

@@ -62,6 +62,28 @@ int main(int argc, char** argv) {
       ++n;
     }
   }
+  // A receipt re-signed by a sender with its own (CA-issued) key: cryptographically valid,
+  // but not a gateway's signature. Kept apart from the files the CLI checks glob over.
+  std::filesystem::create_directories(out / "forged");
+  auto sender = trust::DocumentSigner::create(test::dev_pki() / "sender-440604-approval.chain.pem",
+                                              test::dev_pki() / "sender-440604-approval.key.pem",
+                                              "sluice-outer");
+  if (!sender) {
+    std::cerr << sender.error().message << "\n";
+    return 1;
+  }
+  auto forged = (*sender)->receipt({.message_id = "01a206a5-7269-79a7-baea-dc5e35d66065",
+                                    .sender = "440604/approval",
+                                    .sender_message_id = "S-forged",
+                                    .doc_type = "case.accept",
+                                    .digest = "AAAA",
+                                    .status = "delivered",
+                                    .time_ms = 1'795'400'000'000});
+  if (!forged) {
+    std::cerr << forged.error().message << "\n";
+    return 1;
+  }
+  std::ofstream(out / "forged" / "receipt-by-sender.xml") << *forged;
   std::cout << "wrote " << n * 4 << " files to " << out << "\n";
   return n > 0 ? 0 : 1;
 }

@@ -176,6 +176,10 @@ int main(int argc, char** argv) {
   verify->add_option("files", files, "signed documents or receipts")->required();
   verify->add_option("--trust", trust_bundle, "CA bundle (default <pki>/ca-bundle.pem)");
   verify->add_option("--crl", crl, "CRLs, PEM (default <pki>/crl-chain.pem)");
+  std::vector<std::string> gateways;
+  verify->add_option("--gateway", gateways,
+                     "gateway names (certificate CN) whose signatures to accept; default: any "
+                     "gateway certificate (OU=gateway), never a sender's");
 
   auto* backup = cli.add_subcommand("backup", "online compacting copy of the store");
   std::string dir;
@@ -199,8 +203,13 @@ int main(int argc, char** argv) {
       auto r = text ? verifier.verify_bytes(*text, {})
                     : sluice::Result<sluice::trust::Verified>(sluice::fail(text.error()));
       if (r) {
-        std::cout << f << ": signature OK, signed by " << r->signer.subject << ", digest "
-                  << r->digest << "\n";
+        if (auto g = sluice::trust::require_gateway(r->signer, gateways); !g) {
+          r = sluice::fail(g.error());
+        }
+      }
+      if (r) {
+        std::cout << f << ": signature OK, signed by gateway " << r->signer.system << " ("
+                  << r->signer.subject << "), digest " << r->digest << "\n";
       } else {
         ++bad;
         std::cout << f << ": REFUSED: " << r.error().message << "\n";
