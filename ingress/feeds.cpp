@@ -137,6 +137,18 @@ class FeedIngest::Impl {
         });
         return;
       }
+      if (t.raw.size() > options_.xml.max_bytes) {
+        // One record is one document: it is held to the bound of a document posted on its
+        // own (max_body_bytes), measured on the record as received, at no extra cost.
+        Rejection rej;
+        rej.kind = RefusalKind::kTooLarge;
+        rej.code = "xml.too-large";
+        rej.message = "record " + std::to_string(record) + " is " + std::to_string(t.raw.size()) +
+                      " bytes, more than the limit of " + std::to_string(options_.xml.max_bytes) +
+                      " bytes for one document";
+        finished(record, line, std::unexpected(std::move(rej)));
+        return;
+      }
       Submission s;
       s.document = std::move(*t.document);
       s.peer = peer;

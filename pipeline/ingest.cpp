@@ -82,17 +82,6 @@ std::expected<Ingest::Prepared, Rejection> Ingest::prepare(Submission& s) const 
                                     !too_big));
     }
     s.document = std::move(*doc);
-  } else {
-    // A document built by an adapter (a feed record) is held to the same bound as one
-    // posted on its own: the bound is per document, whatever path it came by.
-    std::size_t size = xml::serialize(s.document.get()).size();
-    if (size > opts.xml.max_bytes) {
-      return std::unexpected(
-          reject(s, RefusalKind::kTooLarge, "xml.too-large",
-                 "the document is " + std::to_string(size) + " bytes, more than the limit of " +
-                     std::to_string(opts.xml.max_bytes) + " bytes for one document",
-                 {}, false));
-    }
   }
   xmlDoc* doc = s.document.get();
   auto env = xml::read_envelope(doc);

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <future>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -115,17 +116,18 @@ TEST_CASE("WorkerPool refuses jobs beyond its bound and runs the queued ones on 
   std::condition_variable cv;
   bool release = false;
   std::atomic<int> ran{0};
+  std::promise<void> started;
   WorkerPool pool("test", 1, 2);
   auto blocker = [&] {
+    started.set_value();
     std::unique_lock lock(m);
     cv.wait(lock, [&] { return release; });
     ran.fetch_add(1);
   };
   REQUIRE(pool.try_post(blocker));  // taken by the one worker...
   // ...once it is running, two more fit in the queue and the next is refused.
-  for (int i = 0; i < 1000 && pool.queued() != 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  REQUIRE(started.get_future().wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  REQUIRE(pool.queued() == 0);
   CHECK(pool.try_post([&] { ran.fetch_add(1); }));
   CHECK(pool.try_post([&] { ran.fetch_add(1); }));
   CHECK_FALSE(pool.try_post([&] { ran.fetch_add(100); }));

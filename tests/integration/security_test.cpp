@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -37,6 +38,13 @@ int connect_to(std::uint16_t port) {
   return fd;
 }
 
+// Waits until the server closes (or answers on) `fd`, at most `ms` milliseconds: the attack
+// sends its bytes either right after the server acted or at the chosen moment.
+void wait_for_close(int fd, int ms) {
+  pollfd p{.fd = fd, .events = POLLIN, .revents = 0};
+  (void)::poll(&p, 1, ms);
+}
+
 // The first bytes of a TLS 1.2 ClientHello record header and handshake header: enough for the
 // server to start reading a handshake that never completes.
 constexpr unsigned char kPartialHello[] = {0x16, 0x03, 0x01, 0x02, 0x00, 0x01,
@@ -60,9 +68,11 @@ TEST_CASE("connections timed to land on the server's own timeouts do not crash i
       while (std::chrono::steady_clock::now() < until) {
         int fd = connect_to(gw.data_port());
         if (fd < 0) continue;
-        std::this_thread::sleep_for(std::chrono::milliseconds(around(rng)));
+        // Wait for the server's own timeout to act on this connection (it closes it), or
+        // for the jittered moment around that timeout, whichever comes first; then send.
+        wait_for_close(fd, around(rng));
         (void)::send(fd, kPartialHello, sizeof(kPartialHello), MSG_NOSIGNAL);
-        std::this_thread::sleep_for(std::chrono::milliseconds(around(rng) - 90));
+        wait_for_close(fd, around(rng) - 90);
         (void)::send(fd, kPartialHello, sizeof(kPartialHello), MSG_NOSIGNAL);
         ::close(fd);
         attempts.fetch_add(1);
