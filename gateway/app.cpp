@@ -30,6 +30,7 @@
 #include "trust/sender_signature.h"
 #include "trust/signer.h"
 #include "trust/trust_store.h"
+#include "trust/verifier.h"
 #include "xml/parse.h"
 #include "xml/validate.h"
 
@@ -96,6 +97,7 @@ class App::Impl {
         return fail(sender_sigs.error());
       }
       sender_sigs_ = std::move(*sender_sigs);
+      peer_sigs_ = std::make_unique<trust::DocumentVerifier>(trust_);
     } else {
       spdlog::warn("[signing] is off: accepted documents are stored unsigned and get no receipt");
     }
@@ -118,6 +120,7 @@ class App::Impl {
     deps.quarantine = quarantine_.get();
     deps.signer = signer_.get();
     deps.sender_sigs = sender_sigs_.get();
+    deps.peer_sigs = peer_sigs_.get();
     deps.audit = audit_.get();
     ingest_ = std::make_unique<Ingest>(deps);
     adapters::register_builtin_adapters(registry_);
@@ -312,6 +315,7 @@ class App::Impl {
   std::shared_ptr<trust::TrustStore> trust_;
   std::unique_ptr<trust::DocumentSigner> signer_;
   std::unique_ptr<trust::SenderSignatureVerifier> sender_sigs_;
+  std::unique_ptr<trust::DocumentVerifier> peer_sigs_;
   std::unique_ptr<Quarantine> quarantine_;
   adapters::Registry registry_;
   std::unique_ptr<FeedIngest> feeds_;

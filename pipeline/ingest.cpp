@@ -12,6 +12,7 @@
 #include "queue/queue.h"
 #include "trust/sender_signature.h"
 #include "trust/signer.h"
+#include "trust/verifier.h"
 #include "xml/envelope.h"
 #include "xml/parse.h"
 #include "xml/validate.h"
@@ -71,6 +72,56 @@ Rejection Ingest::reject(const Submission& s, RefusalKind kind, std::string code
   return r;
 }
 
+// The place directly under the Envelope holds the gateway's signature, where receivers look
+// for it, and nothing else: a sender's ds:Signature (or ds:Object, ds:Manifest, ...) there
+// would be signed over by the gateway and could then be what a receiver's tool checks.
+Rejection Ingest::refuse_envelope_dsig(const Submission& s, const xml::Envelope& env) const {
+  xmlNode* n = env.envelope_dsig.front();
+  std::string name = "ds:" + std::string(reinterpret_cast<const char*>(n->name));
+  std::string message = name;
+  message += " directly under Envelope is not accepted: that place holds the gateway's ";
+  message += "signature alone (a sender signs its business document, with the ds:Signature ";
+  message += "inside it)";
+  xml::Problems problems{xml::make_problem("envelope.signature-not-allowed", name,
+                                           xml::node_path(n), xmlGetLineNo(n), message)};
+  return reject(s, RefusalKind::kMalformed, "envelope.signature-not-allowed", std::move(message),
+                std::move(problems), true);
+}
+
+// A document a peer gateway forwards carries that gateway's signature, last under the
+// Envelope. It must verify as a gateway signature of the very peer that sends it; then it is
+// removed, so that only this gateway's signature stands there (the peer's is recorded).
+std::optional<Rejection> Ingest::take_peer_signature(const Submission& s, xml::Envelope& env,
+                                                     std::string& signer_subject) const {
+  if (deps_.peer_sigs == nullptr) {
+    return reject(s, RefusalKind::kInvalid, "signature.unverifiable",
+                  "the forwarded document is signed but this gateway has no trust store to "
+                  "verify the signature with ([signing] is off)",
+                  {}, false);
+  }
+  auto verified = deps_.peer_sigs->verify(env.root->doc);
+  if (!verified) {
+    return reject(s, RefusalKind::kInvalid, "signature.invalid",
+                  "the forwarding gateway's signature: " + verified.error().message, {}, true);
+  }
+  if (auto gateway = trust::require_gateway(verified->signer, {}); !gateway) {
+    return reject(s, RefusalKind::kForbidden, "signature.not-gateway", gateway.error().message, {},
+                  false);
+  }
+  if (verified->signer.sender() != s.peer.sender()) {
+    return reject(s, RefusalKind::kForbidden, "signature.peer-mismatch",
+                  "the forwarded document is signed by " + verified->signer.sender() +
+                      " but was sent by " + s.peer.sender(),
+                  {}, false);
+  }
+  xmlNode* sig = env.envelope_dsig.back();  // the verifier accepted exactly one, the last
+  xmlUnlinkNode(sig);
+  xmlFreeNode(sig);
+  env.envelope_dsig.clear();
+  signer_subject = verified->signer.subject;
+  return std::nullopt;
+}
+
 std::expected<Ingest::Prepared, Rejection> Ingest::prepare(Submission& s) const {
   const IngestOptions& opts = deps_.options;
   if (!s.document) {
@@ -110,6 +161,12 @@ std::expected<Ingest::Prepared, Rejection> Ingest::prepare(Submission& s) const 
                                   {}, false));
   }
   const std::string sender = from_peer ? claimed : sender_of(s, claimed);
+  std::string peer_signature;
+  if (!env->envelope_dsig.empty()) {
+    auto refused = from_peer ? take_peer_signature(s, *env, peer_signature)
+                             : std::optional<Rejection>(refuse_envelope_dsig(s, *env));
+    if (refused) return std::unexpected(std::move(*refused));
+  }
   if (deps_.authorizer != nullptr) {
     if (auto why = deps_.authorizer->check_document(sender, env->doc_type, env->receiver.str())) {
       return std::unexpected(reject(s, RefusalKind::kForbidden, "auth.forbidden", *why, {}, false));
@@ -203,6 +260,9 @@ std::expected<Ingest::Prepared, Rejection> Ingest::prepare(Submission& s) const 
   }
   if (!sender_signature.empty()) {
     m.attributes["sender_signature"] = sender_signature;
+  }
+  if (!peer_signature.empty()) {
+    m.attributes["peer_signature"] = peer_signature;
   }
   if (deps_.signer != nullptr) {
     m.attributes["digest"] = digest;

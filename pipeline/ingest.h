@@ -10,6 +10,7 @@
 #include <expected>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,9 +25,11 @@
 
 namespace sluice::xml {
 class Validator;
-}
+struct Envelope;
+}  // namespace sluice::xml
 namespace sluice::trust {
 class DocumentSigner;
+class DocumentVerifier;
 class SenderSignatureVerifier;
 }  // namespace sluice::trust
 
@@ -101,7 +104,10 @@ struct IngestDeps {
   ops::Quarantine* quarantine = nullptr;                        // optional: keeps failed input
   const trust::DocumentSigner* signer = nullptr;                // optional: signature + receipts
   const trust::SenderSignatureVerifier* sender_sigs = nullptr;  // optional: Body signatures
-  ops::AuditLog* audit = nullptr;                               // optional: refusals are audited
+  // Checks the signature a peer gateway forwards a document with (it is then replaced by
+  // ours). Without it, a forwarded document that carries a signature is refused.
+  const trust::DocumentVerifier* peer_sigs = nullptr;
+  ops::AuditLog* audit = nullptr;  // optional: refusals are audited
   const Clock* clock = nullptr;
   Random* random = nullptr;
 };
@@ -134,6 +140,9 @@ class Ingest {
   // listener does not authenticate (development only).
   bool is_peer_gateway(const std::string& sender) const;
   static std::string sender_of(const Submission& s, const std::string& claimed);
+  Rejection refuse_envelope_dsig(const Submission& s, const xml::Envelope& env) const;
+  std::optional<Rejection> take_peer_signature(const Submission& s, xml::Envelope& env,
+                                               std::string& signer_subject) const;
 
   IngestDeps deps_;
 };

@@ -164,8 +164,8 @@ std::expected<Envelope, Problems> read_envelope(xmlDoc* doc) {
     }
   }
   for (xmlNode* n = first_child_element(root); n != nullptr; n = next_element(n)) {
-    if (is(n, kDsigNs, "Signature")) {
-      ++env.signatures;
+    if (n->ns != nullptr && std::strcmp(reinterpret_cast<const char*>(n->ns->href), kDsigNs) == 0) {
+      env.envelope_dsig.push_back(n);
     }
   }
   if (!problems.empty()) {

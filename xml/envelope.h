@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <expected>
 #include <string>
+#include <vector>
 
 #include "xml/problem.h"
 
@@ -47,7 +48,9 @@ struct Envelope {
   xmlNode* body = nullptr;  // the one business document element inside Body
   std::string case_id;      // CaseId of the body when it has one
   std::string region;       // Region of the body when it has one
-  int signatures = 0;       // ds:Signature children of the Envelope
+  // Elements of the XML-DSig namespace directly under the Envelope, in document order.
+  // That place is the gateway's signature alone: senders may not put anything there.
+  std::vector<xmlNode*> envelope_dsig;
 
   // "<region>/<case id>" for case documents, empty otherwise: the per-case order key.
   std::string ordering_key() const;

@@ -147,7 +147,7 @@ TEST_CASE("a 50,000-row CSV upload becomes 50,000 stored documents") {
   CHECK(stats["committedOperations"].as_int64() >= 50'000);
 }
 
-TEST_CASE("files dropped into a spool directory are processed; partial files are never read") {
+TEST_CASE("files dropped into a spool directory are processed, partial files are never read") {
   SinkRunner sink;
   test::TempDir spool("spool-in");
   Gateway gw({.destinations = http_destination("sink", sink.port()),

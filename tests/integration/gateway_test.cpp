@@ -429,7 +429,7 @@ TEST_CASE("no 202 leaves sluiced before a sync that began after its request was 
 #endif
 }
 
-TEST_CASE("a configured peer gateway forwards documents with their MessageId; others may not") {
+TEST_CASE("a configured peer gateway forwards documents with their MessageId, others may not") {
   SinkRunner sink;
   Gateway gw({.destinations = http_destination("sink", sink.port()),
               .gateway_extra = "peers = [\"440600/supervision\"]\n"});

@@ -180,3 +180,105 @@ TEST_CASE("sluiced refuses to start with a readable key or an expired CRL") {
     CHECK_THAT(e.what(), Catch::Contains("expired"));
   }
 }
+
+// Attack: a ds:Signature (with an XPath false() transform: it signs nothing) or a ds:Object
+// placed directly under Envelope was accepted and then signed over by the gateway, and a
+// receiver's xmlsec1 could check the injected one. That place holds the gateway's alone.
+TEST_CASE("a sender's XML-DSig element directly under Envelope is refused", "[security]") {
+  SinkRunner sink;
+  Gateway gw({.destinations = http_destination("sink", sink.port())});
+  auto client = gw.client("sender-440604-approval");
+  const std::string injected_sig =
+      "<ds:Signature xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\"><ds:SignedInfo>"
+      "<ds:CanonicalizationMethod Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\"/>"
+      "<ds:SignatureMethod Algorithm=\"http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256\"/>"
+      "<ds:Reference URI=\"\"><ds:Transforms><ds:Transform "
+      "Algorithm=\"http://www.w3.org/TR/1999/REC-xpath-19991116\"><ds:XPath>false()</ds:XPath>"
+      "</ds:Transform></ds:Transforms><ds:DigestMethod "
+      "Algorithm=\"http://www.w3.org/2001/04/xmlenc#sha256\"/><ds:DigestValue>"
+      "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=</ds:DigestValue></ds:Reference>"
+      "</ds:SignedInfo><ds:SignatureValue>AA==</ds:SignatureValue></ds:Signature>";
+  const std::string injected_object =
+      "<ds:Object xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\">x</ds:Object>";
+  int n = 0;
+  for (const std::string& injected : {injected_sig, injected_object}) {
+    std::string smid = "dsig-smuggle-" + std::to_string(++n);
+    std::string doc = replace(sample("case.accept/valid-1.xml", smid), "</env:Envelope>",
+                              injected + "</env:Envelope>");
+    auto r = client->request("POST", "/v1/messages", doc);
+    REQUIRE(r);
+    INFO(r->body);
+    CHECK(r->status == 400);
+    CHECK(json_field(r->body, "code") == "envelope.signature-not-allowed");
+    CHECK(r->body.find("directly under Envelope") != std::string::npos);
+    // Before the Body as well.
+    std::string before = replace(sample("case.accept/valid-1.xml", smid + "b"), "<env:Body>",
+                                 injected + "<env:Body>");
+    auto b = client->request("POST", "/v1/messages", before);
+    CHECK(b->status == 400);
+    CHECK(json_field(b->body, "code") == "envelope.signature-not-allowed");
+  }
+  // Nothing of it was stored: the same SenderMessageId is new, not a duplicate.
+  auto clean =
+      client->request("POST", "/v1/messages", sample("case.accept/valid-1.xml", "dsig-smuggle-1"));
+  CHECK(clean->status == 202);
+  CHECK(json_field(clean->body, "duplicate") != "true");
+}
+
+// A document a peer gateway forwards carries the peer's signature: it must verify as that
+// gateway's, and it is replaced, so that exactly one signature (this gateway's) stands.
+TEST_CASE("a peer gateway's signature is verified and replaced by this gateway's", "[security]") {
+  test::TempDir delivered_a("delivered-a");
+  tools::SinkOptions sa;
+  sa.write_dir = delivered_a.path();
+  SinkRunner sink_a(sa);
+  Gateway a({.destinations = http_destination("sink", sink_a.port())}, "gw-a");
+  auto sender = a.client("sender-440604-approval");
+  auto r = sender->request("POST", "/v1/messages", sample("case.accept/valid-1.xml", "hop-1"));
+  REQUIRE(r->status == 202);
+  std::string id(parse_object(r->body)["messageId"].as_string());
+  REQUIRE(sink_a.wait_for(1).distinct == 1);
+  std::string forwarded = read_text(delivered_a / (id + ".xml"));
+
+  test::TempDir delivered_b("delivered-b");
+  tools::SinkOptions sb;
+  sb.write_dir = delivered_b.path();
+  SinkRunner sink_b(sb);
+  Gateway b({.destinations = http_destination("sink", sink_b.port()),
+             .gateway_extra = "peers = [\"gateway/sluice-outer\"]\n"},
+            "gw-b");
+  auto peer = b.client("gateway-outer");
+  // Tampered after the peer signed it: refused, nothing stored.
+  auto tampered = peer->request("POST", "/v1/messages", replace(forwarded, "予以受理", "不予受理"));
+  REQUIRE(tampered);
+  INFO(tampered->body);
+  CHECK(tampered->status == 422);
+  CHECK(json_field(tampered->body, "code") == "signature.invalid");
+  // As signed: accepted with its MessageId; one signature stands, this gateway's, and it
+  // verifies over the document with both Trace hops.
+  auto ok = peer->request("POST", "/v1/messages", forwarded);
+  INFO(ok->body);
+  REQUIRE(ok->status == 202);
+  CHECK(json_field(ok->body, "messageId") == id);
+  REQUIRE(sink_b.wait_for(1).distinct == 1);
+  std::string out = read_text(delivered_b / (id + ".xml"));
+  std::size_t sigs = 0;
+  for (auto p = out.find(":Signature "); p != std::string::npos; p = out.find(":Signature ", p + 1))
+    ++sigs;
+  CHECK(sigs == 1);
+  CHECK(out.find("<env:Hop>") != out.rfind("<env:Hop>"));
+  auto v = verifier();
+  auto dv = v.verify_bytes(out, {});
+  INFO(out);
+  CHECK(dv);
+  // A peer may not forward a document another gateway signed as if it were its own: the
+  // signer must be the certificate that sends it.
+  Gateway c({.destinations = http_destination("sink", sink_b.port()),
+             .gateway_extra = "peers = [\"gateway/sluice-inner\"]\n"},
+            "gw-c");
+  auto other = c.client("gateway-inner");
+  auto mismatch = other->request("POST", "/v1/messages", forwarded);
+  INFO(mismatch->body);
+  CHECK(mismatch->status == 403);
+  CHECK(json_field(mismatch->body, "code") == "signature.peer-mismatch");
+}
