@@ -346,6 +346,7 @@ Result<Config> parse_config(std::string_view text, const std::string& source,
       s.integer("max_depth", c.xml.max_depth, 4, 256);
       s.integer("max_elements", c.xml.max_elements, 16, 10'000'000);
       s.integer("max_attributes", c.xml.max_attributes, 0, 10'000'000);
+      s.integer("max_attributes_per_element", c.xml.max_attributes_per_element, 1, 100'000);
     }
     auto tables = [&](const char* key, auto&& read) {
       if (const toml::node* n = top.node(key)) {

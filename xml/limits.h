@@ -13,6 +13,9 @@ struct ParseLimits {
   int max_depth = 48;
   std::size_t max_elements = 20'000;
   std::size_t max_attributes = 20'000;
+  // On one element, counted in a linear scan before libxml2 reads the document: libxml2 checks
+  // a tag's attributes against each other, so one huge tag would cost seconds of CPU.
+  std::size_t max_attributes_per_element = 256;
   Comments comments = Comments::kStrip;
 };
 

@@ -47,6 +47,59 @@ xmlParserInputPtr guarded_loader(const char* url, const char* id, xmlParserCtxtP
   return nullptr;
 }
 
+std::size_t line_at(std::string_view bytes, std::size_t pos) {
+  return 1 + static_cast<std::size_t>(std::count(bytes.begin(), bytes.begin() + pos, '\n'));
+}
+
+// Counts the attributes (namespace declarations included) of every start tag in one linear
+// pass over the bytes, before libxml2 sees them: libxml2 compares a tag's attributes pairwise,
+// so a single element with 100,000 attributes costs seconds. Comments, CDATA sections,
+// processing instructions and declarations are skipped; '<' cannot occur in an attribute
+// value, and '=' outside quotes within a tag only assigns an attribute. Input that is not
+// well-formed is left for libxml2 to describe.
+std::optional<Problem> scan_attributes(std::string_view b, std::size_t max_per_element) {
+  std::size_t i = 0;
+  const std::size_t n = b.size();
+  auto skip_past = [&](std::size_t from, std::string_view end) {
+    std::size_t at = b.find(end, from);
+    return at == std::string_view::npos ? n : at + end.size();
+  };
+  while ((i = b.find('<', i)) != std::string_view::npos) {
+    std::string_view rest = b.substr(i);
+    if (rest.starts_with("<!--")) {
+      i = skip_past(i + 4, "-->");
+    } else if (rest.starts_with("<![CDATA[")) {
+      i = skip_past(i + 9, "]]>");
+    } else if (rest.starts_with("<?")) {
+      i = skip_past(i + 2, "?>");
+    } else if (rest.starts_with("<!") || rest.starts_with("</")) {
+      i = skip_past(i + 2, ">");
+    } else {
+      std::size_t count = 0;
+      char quote = 0;
+      std::size_t j = i + 1;
+      for (; j < n; ++j) {
+        char c = b[j];
+        if (quote != 0) {
+          if (c == quote) quote = 0;
+        } else if (c == '"' || c == '\'') {
+          quote = c;
+        } else if (c == '=') {
+          if (++count > max_per_element) {
+            return make_problem("xml.too-many-attributes", "", "", static_cast<int>(line_at(b, i)),
+                                "an element has more than " + std::to_string(max_per_element) +
+                                    " attributes (the limit on one element)");
+          }
+        } else if (c == '>') {
+          break;
+        }
+      }
+      i = j + 1;
+    }
+  }
+  return std::nullopt;
+}
+
 struct ParseState {
   const ParseLimits* limits;
   int depth = 0;
@@ -103,6 +156,13 @@ void on_start(void* ctx, const xmlChar* localname, const xmlChar* prefix, const 
   if (st->elements > lim.max_elements) {
     stop(ctx, make_problem("xml.too-many-elements", "", "", 0,
                            "more than " + std::to_string(lim.max_elements) + " elements"));
+    return;
+  }
+  if (static_cast<std::size_t>(nb_attributes + nb_namespaces) > lim.max_attributes_per_element) {
+    stop(ctx,
+         make_problem("xml.too-many-attributes", reinterpret_cast<const char*>(localname), "", 0,
+                      "an element has more than " + std::to_string(lim.max_attributes_per_element) +
+                          " attributes (the limit on one element)"));
     return;
   }
   if (st->attributes > lim.max_attributes) {
@@ -169,6 +229,9 @@ std::expected<DocPtr, Problem> parse(std::string_view bytes, const ParseLimits& 
   }
   if (bytes.empty()) {
     return std::unexpected(make_problem("xml.empty", "", "", 0, "the document is empty"));
+  }
+  if (auto p = scan_attributes(bytes, limits.max_attributes_per_element)) {
+    return std::unexpected(std::move(*p));
   }
   std::unique_ptr<xmlParserCtxt, CtxtFree> ctxt(xmlNewParserCtxt());
   if (!ctxt || ctxt->sax == nullptr) {

@@ -188,3 +188,45 @@ TEST_CASE("no document makes the parser load anything from outside", "[security]
   CHECK(loads::next("/etc/passwd", nullptr, nullptr) == nullptr);
   CHECK(loads::next("http://127.0.0.1:9/x", nullptr, nullptr) == nullptr);
 }
+
+// Attack: one element with 100,000 attributes (965 KB) cost libxml2 seconds of CPU, because
+// the bound was checked only after libxml2 had parsed the whole tag. The per-element bound is
+// now counted before libxml2 reads anything: the proof is a document whose huge tag comes
+// after a well-formedness error — libxml2 would stop at the error first, the scan does not.
+TEST_CASE("attributes on one element are bounded before libxml2 parses the tag", "[security]") {
+  initialize("");
+  ParseLimits l;  // defaults: 256 per element, 20,000 in all
+  std::string huge = "<r";
+  for (int i = 0; i < 100'000; ++i) huge += " a" + std::to_string(i) + "=\"\"";
+  huge += "/>";
+  REQUIRE(huge.size() > 900'000);
+  l.max_bytes = 2u << 20;
+  auto p = parse(huge, l);
+  REQUIRE_FALSE(p);
+  CHECK(p.error().code == "xml.too-many-attributes");
+  CHECK(p.error().message.find("on one element") != std::string::npos);
+
+  std::string after_error = "<r><a></b>\n<c";
+  for (int i = 0; i < 300; ++i) after_error += " x" + std::to_string(i) + "='1'";
+  after_error += "/></r>";
+  auto q = parse(after_error, l);
+  REQUIRE_FALSE(q);
+  CHECK(q.error().code == "xml.too-many-attributes");
+  CHECK(q.error().line == 2);
+
+  // At the bound it parses; quoted '=' and '>' and '=' in comments, CDATA, PIs and text do
+  // not count as attributes.
+  std::string at_bound = "<r";
+  for (int i = 0; i < 256; ++i) at_bound += " a" + std::to_string(i) + "='x=y>z'";
+  at_bound += "><!-- " + std::string(500, '=') + " --><![CDATA[" + std::string(500, '=') +
+              "]]><?pi " + std::string(500, '=') + "?>" + std::string(500, '=') + "</r>";
+  CHECK(parse(at_bound, l));
+  l.max_attributes_per_element = 255;
+  CHECK(refused(at_bound, l) == "xml.too-many-attributes");
+  // Namespace declarations count too (libxml2 compares them as well).
+  std::string ns = "<r";
+  for (int i = 0; i < 300; ++i)
+    ns += " xmlns:p" + std::to_string(i) + "='urn:x" + std::to_string(i) + "'";
+  ns += "/>";
+  CHECK(refused(ns, ParseLimits{}) == "xml.too-many-attributes");
+}
