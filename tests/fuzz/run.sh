@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../.."
 seconds="${1:-60}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_xml fuzz_json fuzz_csv fuzz_xslt fuzz_multipart)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_xml fuzz_json fuzz_csv fuzz_xslt fuzz_multipart fuzz_http)
 
 cmake --preset fuzz > /dev/null
 cmake --build --preset fuzz
@@ -25,6 +25,10 @@ seed() {  # seed <target>: a directory of starting inputs
     fuzz_xslt) cp adapters/samples/public-security.xml "$dir"/ ;;
     fuzz_multipart)
       printf 'multipart/form-data; boundary=b\n--b\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\n\r\nx,y\r\n--b--\r\n' > "$dir/one" ;;
+    fuzz_http)  # two bytes (little-endian): where the request is split into two reads
+      printf '\060\000POST /v1/messages HTTP/1.1\r\nHost: g\r\nContent-Type: application/xml\r\nContent-Length: 8\r\n\r\n<a>x</a>' > "$dir/length"
+      printf '\120\000POST /v1/messages HTTP/1.1\r\nHost: g\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n<a>x\r\n4;ext=1\r\n</a>\r\n0\r\nTrailer: t\r\n\r\n' > "$dir/chunked"
+      printf '\200\000POST /v1/submit HTTP/1.1\r\nHost: g\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 82\r\n\r\n--b\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\n\r\nx,y\r\n--b--\r\n' > "$dir/multipart" ;;
   esac
   echo "$dir"
 }
