@@ -76,9 +76,9 @@ net::RequestPlan AdminApi::plan(const net::RequestHead& head) const {
     // Refused on the header: the body of a non-admin is never read.
     metrics_.add("sluice_http_requests_total", "listener=\"admin\"");
     if (audit_ != nullptr) {
-      audit_->record(head.peer.authenticated ? head.peer.sender() : "unauthenticated",
-                     "admin.refused", std::string(head.method) + " " + std::string(head.path),
-                     "not an admin certificate");
+      audit_->record_refusal(
+          head.peer.authenticated ? head.peer.sender() : "unauthenticated", "admin.refused",
+          std::string(head.method) + " " + std::string(head.path), "not an admin certificate");
     }
     p.refuse = error_response(403, "auth.not-admin",
                               "the admin API needs an admin client certificate (OU=admin)");

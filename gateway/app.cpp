@@ -19,6 +19,7 @@
 #include "delivery/egress.h"
 #include "ingress/feeds.h"
 #include "ingress/spool_in.h"
+#include "net/admission.h"
 #include "net/http_server.h"
 #include "net/tls.h"
 #include "ops/audit.h"
@@ -63,6 +64,7 @@ class App::Impl {
 
   Result<void> start() {
     xml::initialize(config_.schema_dir);
+    body_budget_ = std::make_unique<net::BodyBudget>(config_.max_body_bytes_in_flight);
     workers_ = std::make_unique<WorkerPool>("request", static_cast<std::size_t>(config_.workers),
                                             static_cast<std::size_t>(config_.worker_queue));
     queue::Options so = config_.store;
@@ -73,6 +75,8 @@ class App::Impl {
     }
     store_ = std::move(*store);
     audit_ = std::make_unique<AuditLog>(*store_, SystemClock::instance());
+    audit_->set_refusal_bound(
+        {.burst = config_.audit_refusal_burst, .window_ms = config_.audit_refusal_window_ms});
     routes_ = std::make_unique<RouteTable>(config_.routes);
     auto validator = xml::Validator::load(config_.schema_dir);
     if (!validator) {
@@ -146,7 +150,8 @@ class App::Impl {
             "listen.data does not require client certificates: senders are not "
             "authenticated (development only)");
       }
-      auto server = HttpServer::start(io_, config_.data, data_tls_, *data_api_, *workers_, "data");
+      auto server = HttpServer::start(io_, config_.data, data_tls_, *data_api_, *workers_,
+                                      body_budget_.get(), "data");
       if (!server) {
         return fail(server.error());
       }
@@ -162,8 +167,8 @@ class App::Impl {
         return fail(Errc::kInvalidArgument, "listen.admin: " + tls.error().message);
       }
       admin_tls_ = *tls;
-      auto server =
-          HttpServer::start(io_, config_.admin, admin_tls_, *admin_api_, *workers_, "admin");
+      auto server = HttpServer::start(io_, config_.admin, admin_tls_, *admin_api_, *workers_,
+                                      body_budget_.get(), "admin");
       if (!server) {
         return fail(server.error());
       }
@@ -252,6 +257,7 @@ class App::Impl {
     spool_watchers_.clear();
     feeds_.reset();  // joins the feed workers: no more writes after this
     if (store_) {
+      audit_->flush_refusals(true);
       audit_->record_sync("system", "gateway.stop", config_.gateway_id, "clean shutdown");
       store_->close();
     }
@@ -264,6 +270,7 @@ class App::Impl {
       maintenance_cv_.wait_for(lock, std::chrono::milliseconds(config_.purge_interval_ms),
                                [&] { return stop.stop_requested(); });
       if (stop.stop_requested()) break;
+      audit_->flush_refusals();
       auto purged = store_->purge_expired_history();
       if (!purged) {
         spdlog::warn("retention purge failed: {}", purged.error().describe());
@@ -299,6 +306,14 @@ class App::Impl {
           "counter\nsluice_connections_refused_total{listener=\"data\"} " +
           std::to_string(c.connections_refused.load()) + "\n";
       out +=
+          "# TYPE sluice_connections_evicted_total counter\nsluice_connections_evicted_total{"
+          "listener=\"data\"} " +
+          std::to_string(c.connections_evicted.load()) + "\n";
+      out +=
+          "# TYPE sluice_body_budget_refusals_total counter\nsluice_body_budget_refusals_total{"
+          "listener=\"data\"} " +
+          std::to_string(c.budget_refusals.load()) + "\n";
+      out +=
           "# TYPE sluice_tls_handshake_failures_total "
           "counter\nsluice_tls_handshake_failures_total{listener=\"data\"} " +
           std::to_string(c.handshake_failures.load()) + "\n";
@@ -326,6 +341,7 @@ class App::Impl {
   std::unique_ptr<AdminApi> admin_api_;
   std::shared_ptr<ServerTls> data_tls_;
   std::shared_ptr<ServerTls> admin_tls_;
+  std::unique_ptr<net::BodyBudget> body_budget_;  // outlives the servers (declared before)
   std::unique_ptr<HttpServer> data_server_;
   std::unique_ptr<HttpServer> admin_server_;
   std::unique_ptr<Egress> egress_;

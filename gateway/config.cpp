@@ -1,6 +1,7 @@
 #include "gateway/config.h"
 
 #include <toml++/toml.h>
+#include <algorithm>
 
 #include <set>
 #include <sstream>
@@ -187,6 +188,8 @@ void read_listener(const toml::table& t, const std::string& name, ListenerConfig
   s.integer("max_batch_bytes", l.max_batch_bytes, 1024, 4LL << 30);
   s.integer("max_header_bytes", l.max_header_bytes, 1024, 1 << 20);
   s.integer("max_connections", l.max_connections, 1, 1'000'000);
+  s.integer("max_anonymous_connections", l.max_anonymous_connections, 1, 1'000'000);
+  s.integer("max_anonymous_per_address", l.max_anonymous_per_address, 1, 1'000'000);
   s.integer("request_timeout_ms", l.request_timeout_ms, 100, 3'600'000);
   s.integer("idle_timeout_ms", l.idle_timeout_ms, 100, 3'600'000);
   s.integer("handshake_timeout_ms", l.handshake_timeout_ms, 100, 600'000);
@@ -195,6 +198,15 @@ void read_listener(const toml::table& t, const std::string& name, ListenerConfig
 }
 
 Result<Config> finish(Config c, std::vector<std::string> errors) {
+  // The largest body a sender's request may bring (a batch or a document) must fit the
+  // process-wide budget; a larger admin upload is refused with 413 naming the budget.
+  if (std::size_t largest = std::max(c.data.max_body_bytes, c.data.max_batch_bytes);
+      largest > c.max_body_bytes_in_flight) {
+    errors.push_back("gateway.max_body_bytes_in_flight (" +
+                     std::to_string(c.max_body_bytes_in_flight) +
+                     ") must hold at least the largest request the data listener accepts (" +
+                     std::to_string(largest) + " bytes)");
+  }
   if (c.role != "outer" && c.role != "inner") {
     errors.push_back("gateway.role must be \"outer\" or \"inner\"");
   }
@@ -308,6 +320,9 @@ Result<Config> parse_config(std::string_view text, const std::string& source,
       s.strings("peers", c.peer_gateways);
       s.integer("workers", c.workers, 1, 64);
       s.integer("worker_queue", c.worker_queue, 1, 1'000'000);
+      s.integer("max_body_bytes_in_flight", c.max_body_bytes_in_flight, 1 << 20, 64LL << 30);
+      s.integer("audit_refusal_burst", c.audit_refusal_burst, 1, 1'000'000);
+      s.integer("audit_refusal_window_ms", c.audit_refusal_window_ms, 1'000, 24 * 3'600'000);
     }
     if (const toml::table* t = subtable(top, "listen", errors)) {
       Section listen(*t, "listen", errors, base_dir);

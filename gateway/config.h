@@ -46,6 +46,12 @@ struct Config {
   int threads = 2;          // io threads: they only move bytes
   int workers = 2;          // threads for CPU work (parse, validate, sign, admin jobs)
   int worker_queue = 4096;  // jobs waiting for a worker; beyond it requests get 503
+  // Request-body bytes all listeners together may be reading at once; beyond it 503.
+  std::size_t max_body_bytes_in_flight = 256u << 20;
+  // Refusals written to the audit trail one by one, per actor and action and window; the rest
+  // are counted into one summary entry (ops/audit.h).
+  std::size_t audit_refusal_burst = 20;
+  std::int64_t audit_refusal_window_ms = 60'000;
   std::filesystem::path schema_dir = "schemas";
   ListenerConfig data;
   ListenerConfig admin;

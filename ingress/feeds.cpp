@@ -67,8 +67,7 @@ class FeedIngest::Impl {
         out.fatal =
             Rejection{.kind = RefusalKind::kForbidden, .code = "auth.forbidden", .message = *why};
         if (audit_ != nullptr) {
-          (void)audit_->record_sync(peer.sender(), "feed.refused", feed,
-                                    *why);  // logged on failure
+          audit_->record_refusal(peer.sender(), "feed.refused", feed, *why);
         }
         return out;
       }

@@ -17,6 +17,8 @@
 #include <spdlog/spdlog.h>
 
 #include "common/worker_pool.h"
+#include "net/admission.h"
+#include "net/framing.h"
 #include "net/tls.h"
 
 namespace sluice::net {
@@ -57,6 +59,15 @@ struct PendingAnswer {
   bool abandoned = false;              // the deadline passed and 504 was sent
 };
 
+// What another thread may do to a session: close it when admission evicts it. Touched only
+// on the session's strand.
+struct SessionControl {
+  explicit SessionControl(Strand s) : strand(s) {}
+  Strand strand;
+  TcpStream* stream = nullptr;  // while the session runs
+  bool evicted = false;
+};
+
 // Holds ServerCounters::in_flight up for as long as a request is being handled.
 struct InFlight {
   explicit InFlight(std::atomic<std::int64_t>& c) : count(c) { count.fetch_add(1); }
@@ -83,10 +94,34 @@ auto log_escape(const char* what) {
 // After the deadline, how long a request that reached the store may still take to commit.
 constexpr std::int64_t kDeadlineGraceMs = 5'000;
 
-HttpResponse json_error(unsigned status, std::string code, std::string message) {
+// JSON string content: quotes, backslashes and control characters escaped.
+std::string json_escape(std::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  for (char c : in) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      constexpr char kHex[] = "0123456789abcdef";
+      out += "\\u00";
+      out += kHex[(c >> 4) & 0xf];
+      out += kHex[c & 0xf];
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+HttpResponse json_error(unsigned status, std::string_view code, std::string_view message) {
   HttpResponse r;
   r.status = status;
-  r.body = R"({"error":{"code":")" + code + R"(","message":")" + message + R"("}})";
+  r.body = R"({"error":{"code":")";
+  r.body += json_escape(code);
+  r.body += R"(","message":")";
+  r.body += json_escape(message);
+  r.body += R"("}})";
   return r;
 }
 
@@ -103,14 +138,19 @@ std::string lower(std::string_view s) {
 class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
  public:
   Impl(asio::io_context& io, const ListenerConfig& config, std::shared_ptr<ServerTls> tls,
-       HttpHandler& handler, WorkerPool& workers, std::string name)
+       HttpHandler& handler, WorkerPool& workers, BodyBudget* budget, std::string name)
       : io_(io),
         config_(config),
         tls_(std::move(tls)),
         handler_(handler),
         workers_(workers),
+        budget_(budget),
         name_(std::move(name)),
-        acceptor_(io.get_executor()) {}
+        acceptor_(io.get_executor()),
+        admission_(AdmissionLimits{.max_connections = config.max_connections,
+                                   .max_anonymous = config.max_anonymous_connections,
+                                   .max_anonymous_per_address = config.max_anonymous_per_address}) {
+  }
 
   Result<void> bind() {
     boost::system::error_code ec;
@@ -160,7 +200,21 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
         spdlog::warn("{}: accept failed: {}", name_, ec.message());
         continue;
       }
-      if (static_cast<std::size_t>(counters_.open_connections.load()) >= config_.max_connections) {
+      std::string address;
+      {
+        boost::system::error_code ep_ec;
+        auto ep = socket.remote_endpoint(ep_ec);
+        if (!ep_ec) address = ep.address().to_string();
+      }
+      auto control = std::make_shared<SessionControl>(socket.get_executor());
+      std::uint64_t ticket = admission_.admit(address, [this, control] {
+        counters_.connections_evicted.fetch_add(1);
+        asio::post(control->strand, [control] {
+          control->evicted = true;
+          if (control->stream != nullptr) control->stream->close();
+        });
+      });
+      if (ticket == 0) {
         counters_.connections_refused.fetch_add(1);
         boost::system::error_code ignored;
         socket.close(ignored);
@@ -171,18 +225,25 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
       socket.set_option(tcp::no_delay(true), ec);
       asio::co_spawn(
           socket.get_executor(),
-          [self = shared_from_this(), s = std::move(socket)]() mutable {
-            return self->session(std::move(s));
+          [self = shared_from_this(), s = std::move(socket), control, ticket]() mutable {
+            return self->session(std::move(s), std::move(control), ticket);
           },
           log_escape("session"));
     }
   }
 
-  awaitable<void> session(Socket socket) {
+  awaitable<void> session(Socket socket, std::shared_ptr<SessionControl> control,
+                          std::uint64_t ticket) {
     struct Guard {
       ServerCounters& c;
-      ~Guard() { c.open_connections.fetch_sub(1); }
-    } guard{counters_};
+      ConnectionAdmission& admission;
+      std::uint64_t ticket;
+      ~Guard() {
+        admission.release(ticket);
+        c.open_connections.fetch_sub(1);
+      }
+    } guard{counters_, admission_, ticket};
+    if (control->evicted) co_return;
     std::string remote;
     {
       boost::system::error_code ec;
@@ -192,7 +253,30 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
     auto ctx = tls_->context();
     beast::ssl_stream<TcpStream> stream(TcpStream(std::move(socket)), *ctx);
     auto& tcp_layer = beast::get_lowest_layer(stream);
-    tcp_layer.expires_after(std::chrono::milliseconds(config_.handshake_timeout_ms));
+    control->stream = &tcp_layer;
+    struct Detach {
+      SessionControl& c;
+      ~Detach() { c.stream = nullptr; }
+    } detach{*control};
+    {
+      // Until the client sends its first byte the connection is idle, the first to be
+      // closed when admission needs room; the handshake deadline counts from the accept.
+      auto until = std::chrono::steady_clock::now() +
+                   std::chrono::milliseconds(config_.handshake_timeout_ms);
+      Timer silence(co_await asio::this_coro::executor);
+      silence.expires_at(until);
+      silence.async_wait([&tcp_layer](const boost::system::error_code& ec) {
+        if (!ec) tcp_layer.socket().cancel();
+      });
+      auto [ec_w] = co_await tcp_layer.socket().async_wait(tcp::socket::wait_read, kTuple);
+      silence.cancel();
+      if (ec_w || control->evicted) {
+        counters_.handshake_failures.fetch_add(1);
+        co_return;
+      }
+      admission_.spoke(ticket);
+      tcp_layer.expires_at(until);
+    }
     {
       auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kTuple);
       if (ec) {
@@ -202,6 +286,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
       }
     }
     PeerIdentity peer = peer_identity(stream.native_handle());
+    if (peer.authenticated) admission_.authenticated(ticket);
     beast::flat_buffer buffer;
     bool keep_alive = true;
     while (keep_alive) {
@@ -237,6 +322,21 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
         break;
       }
       auto& header = parser.get();
+      {
+        // RFC 9112 §6: a body delimited any other way than one Content-Length or exactly
+        // "chunked" is refused and the connection closed (request smuggling starts there).
+        std::vector<std::string_view> te;
+        std::vector<std::string_view> cl;
+        for (const auto& f : header) {
+          if (f.name() == http::field::transfer_encoding) te.push_back(f.value());
+          if (f.name() == http::field::content_length) cl.push_back(f.value());
+        }
+        if (auto bad = check_request_framing(te, cl, header.version())) {
+          counters_.requests.fetch_add(1);
+          co_await send(stream, json_error(bad->status, bad->code, bad->message), false);
+          break;
+        }
+      }
       std::string target(header.target());
       std::string path = target.substr(0, target.find('?'));
       std::optional<std::uint64_t> declared;
@@ -268,6 +368,44 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
                       false);
         co_await drain(stream, buffer, *len);
         break;
+      }
+      // The body's bytes count against the process-wide budget before any is read: the
+      // declared length, or the whole limit when chunked.
+      std::shared_ptr<BodyBudget::Lease> lease;
+      if (budget_ != nullptr) {
+        std::size_t want = 0;
+        if (auto len = parser.content_length()) {
+          want = static_cast<std::size_t>(*len);
+        } else if (parser.chunked()) {
+          want = limit;
+        }
+        if (want > budget_->max()) {
+          counters_.requests.fetch_add(1);
+          co_await send(stream,
+                        json_error(413, "http.body-too-large",
+                                   "request body of " + std::to_string(want) +
+                                       " bytes exceeds max_body_bytes_in_flight (" +
+                                       std::to_string(budget_->max()) + ")"),
+                        false);
+          if (auto len = parser.content_length()) co_await drain(stream, buffer, *len);
+          break;
+        }
+        if (want > 0) {
+          if (!budget_->try_reserve(want)) {
+            counters_.requests.fetch_add(1);
+            counters_.budget_refusals.fetch_add(1);
+            HttpResponse busy = json_error(
+                503, "server.busy",
+                "request bodies being received already take " + std::to_string(budget_->used()) +
+                    " of the " + std::to_string(budget_->max()) + " bytes allowed at once; " +
+                    "this one needs " + std::to_string(want) + "; try again shortly");
+            busy.headers.emplace_back("Retry-After", "1");
+            co_await send(stream, std::move(busy), false);
+            if (auto len = parser.content_length()) co_await drain(stream, buffer, *len);
+            break;
+          }
+          lease = std::make_shared<BodyBudget::Lease>(budget_, want);
+        }
       }
       if (beast::iequals(header[http::field::expect], "100-continue")) {
         http::response<http::empty_body> cont{http::status::continue_, header.version()};
@@ -315,8 +453,11 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
         InFlight in_flight(counters_.in_flight);
         // The socket must not time out while the handler works; the deadline bounds it.
         tcp_layer.expires_never();
-        res = co_await handle(std::move(req), plan.on_worker, deadline);
+        admission_.busy(ticket, true);
+        res = co_await handle(std::move(req), plan.on_worker, deadline, lease);
+        admission_.busy(ticket, false);
       }
+      lease.reset();
       if (res.status == 504 || (res.status >= 500 && res.status != 503)) {
         keep_alive = false;  // a late answer may still be on its way; start afresh
       }
@@ -333,7 +474,8 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
   // at most until `deadline` plus a grace for work already handed to the store; then 504.
   // A handler that throws is answered with 500.
   awaitable<HttpResponse> handle(HttpRequest req, bool on_worker,
-                                 std::chrono::steady_clock::time_point deadline) {
+                                 std::chrono::steady_clock::time_point deadline,
+                                 std::shared_ptr<BodyBudget::Lease> lease) {
     auto strand = co_await asio::this_coro::executor;
     auto pending = std::make_shared<PendingAnswer>(strand);
     pending->timer.expires_at(deadline + std::chrono::milliseconds(kDeadlineGraceMs));
@@ -344,7 +486,9 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
         pending->timer.cancel();
       });
     };
-    auto job = [self = shared_from_this(), respond, req = std::move(req)]() mutable {
+    // The job keeps the body's share of the budget for as long as it holds the body.
+    auto job = [self = shared_from_this(), respond, req = std::move(req),
+                lease = std::move(lease)]() mutable {
       std::string what = req.method + " " + req.path;
       try {
         self->handler_.handle(std::move(req), respond);
@@ -418,8 +562,10 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
   std::shared_ptr<ServerTls> tls_;
   HttpHandler& handler_;
   WorkerPool& workers_;
+  BodyBudget* budget_;
   std::string name_;
   Acceptor acceptor_;
+  ConnectionAdmission admission_;
   std::uint16_t port_ = 0;
   ServerCounters counters_;
 };
@@ -431,8 +577,9 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(asio::io_context& io,
                                                       const ListenerConfig& config,
                                                       std::shared_ptr<ServerTls> tls,
                                                       HttpHandler& handler, WorkerPool& workers,
-                                                      std::string name) {
-  auto impl = std::make_shared<Impl>(io, config, std::move(tls), handler, workers, std::move(name));
+                                                      BodyBudget* budget, std::string name) {
+  auto impl =
+      std::make_shared<Impl>(io, config, std::move(tls), handler, workers, budget, std::move(name));
   if (auto r = impl->bind(); !r) {
     return fail(r.error());
   }

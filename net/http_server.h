@@ -1,7 +1,9 @@
 // The HTTPS listener: Boost.Beast over OpenSSL, one coroutine per connection with a timeout
 // on every step (handshake, header, body, idle keep-alive), a body limit chosen per request
-// by the handler, a header limit, and a bound on open connections (a connection over the
-// bound is closed at once). Requests are handed to an HttpHandler as plain values.
+// by the handler, a header limit, request framing checked (RFC 9112), the body's bytes held
+// against a process-wide budget, and connections admitted by net/admission.h (idle anonymous
+// ones are closed to make room; authenticated clients keep their share). Requests are handed to an
+// HttpHandler as plain values.
 #pragma once
 
 #include <atomic>
@@ -22,10 +24,13 @@ class WorkerPool;
 
 namespace sluice::net {
 
+class BodyBudget;
 class ServerTls;
 struct ServerCounters {
   std::atomic<std::uint64_t> connections_accepted{0};
-  std::atomic<std::uint64_t> connections_refused{0};  // over max_connections
+  std::atomic<std::uint64_t> connections_refused{0};  // no room even after evicting
+  std::atomic<std::uint64_t> connections_evicted{0};  // idle anonymous ones closed for room
+  std::atomic<std::uint64_t> budget_refusals{0};      // 503: the body did not fit the budget
   std::atomic<std::uint64_t> handshake_failures{0};
   std::atomic<std::uint64_t> requests{0};
   std::atomic<std::int64_t> open_connections{0};
@@ -36,12 +41,13 @@ class HttpServer {
  public:
   // Binds and starts accepting on `io`. Each connection runs on its own strand; CPU-bound
   // requests (RequestPlan::on_worker) run on `workers`, whose full queue answers 503. The
-  // handler and the workers must outlive the server.
+  // handler and the workers must outlive the server. Request bodies count against `budget`
+  // (shared by the listeners of a process; may be nullptr: unbounded), which must outlive it.
   static Result<std::unique_ptr<HttpServer>> start(boost::asio::io_context& io,
                                                    const ListenerConfig& config,
                                                    std::shared_ptr<ServerTls> tls,
                                                    HttpHandler& handler, WorkerPool& workers,
-                                                   std::string name);
+                                                   BodyBudget* budget, std::string name);
   ~HttpServer();
   std::uint16_t port() const;
   // Stops accepting. Open connections finish their current request and then close.

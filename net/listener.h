@@ -28,9 +28,13 @@ struct ListenerConfig {
   std::size_t max_batch_bytes = 64u << 20;  // multipart / batch submissions
   std::size_t max_header_bytes = 16u << 10;
   std::size_t max_connections = 1024;
+  // Connections without a verified client certificate (still in the TLS handshake, or
+  // without one): their share in all and from one address (net/admission.h).
+  std::size_t max_anonymous_connections = 256;
+  std::size_t max_anonymous_per_address = 32;
   std::int64_t request_timeout_ms = 30'000;  // reading one request (header + body)
   std::int64_t idle_timeout_ms = 60'000;     // keep-alive idle time
-  std::int64_t handshake_timeout_ms = 10'000;
+  std::int64_t handshake_timeout_ms = 5'000;
   std::int64_t handler_timeout_ms = 30'000;  // deadline for answering one request (504 after)
   std::int64_t batch_timeout_ms = 300'000;   // the same for a feed submission of many records
 };

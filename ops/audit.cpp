@@ -105,6 +105,78 @@ void AuditLog::record(const std::string& actor, const std::string& action,
   });
 }
 
+void AuditLog::set_refusal_bound(RefusalBound bound) {
+  std::lock_guard lock(refusals_mutex_);
+  bound_ = bound;
+}
+
+std::vector<AuditLog::Summary> AuditLog::take_ended(std::int64_t now, bool all) {
+  std::vector<Summary> out;
+  for (auto it = refusals_.begin(); it != refusals_.end();) {
+    RefusalWindow& w = it->second;
+    if (!all && now - w.start_ms < bound_.window_ms) {
+      ++it;
+      continue;
+    }
+    if (w.suppressed > 0) {
+      out.push_back(Summary{.actor = it->first.first,
+                            .action = it->first.second + ".suppressed",
+                            .object = "last: " + w.last_object,
+                            .outcome = std::to_string(w.suppressed) + " more " + it->first.second +
+                                       " refusals within " +
+                                       std::to_string(bound_.window_ms / 1000) + " s, beyond the " +
+                                       std::to_string(bound_.burst) + " written one by one"});
+    }
+    it = refusals_.erase(it);
+  }
+  return out;
+}
+
+void AuditLog::record_refusal(const std::string& actor, const std::string& action,
+                              const std::string& object, const std::string& outcome,
+                              std::move_only_function<void(Result<void>)> done) {
+  std::int64_t now = clock_.now_ms();
+  std::vector<Summary> ended;
+  bool write = false;
+  {
+    std::lock_guard lock(refusals_mutex_);
+    ended = take_ended(now, false);
+    auto key = std::make_pair(actor, action);
+    auto it = refusals_.find(key);
+    if (it == refusals_.end()) {
+      if (refusals_.size() >= bound_.max_keys) key.first = "(many actors)";
+      it = refusals_.try_emplace(key, RefusalWindow{.start_ms = now}).first;
+    }
+    RefusalWindow& w = it->second;
+    if (w.written < bound_.burst) {
+      w.written += 1;
+      write = true;
+    } else {
+      w.suppressed += 1;
+      w.last_object = object;
+    }
+  }
+  for (auto& e : ended) record(e.actor, e.action, e.object, e.outcome);
+  if (write) {
+    if (done) {
+      record_then(actor, action, object, outcome, std::move(done));
+    } else {
+      record(actor, action, object, outcome);
+    }
+  } else if (done) {
+    done({});
+  }
+}
+
+void AuditLog::flush_refusals(bool all) {
+  std::vector<Summary> ended;
+  {
+    std::lock_guard lock(refusals_mutex_);
+    ended = take_ended(clock_.now_ms(), all);
+  }
+  for (auto& e : ended) record(e.actor, e.action, e.object, e.outcome);
+}
+
 void AuditLog::record_then(const std::string& actor, const std::string& action,
                            const std::string& object, const std::string& outcome,
                            std::move_only_function<void(Result<void>)> done) {

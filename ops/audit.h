@@ -8,7 +8,10 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/clock.h"
@@ -39,6 +42,15 @@ struct AuditReport {
   std::string head;  // hash of the last entry
 };
 
+// How many refusals the trail takes one by one: per actor and action, the first `burst` in each
+// window; the rest are counted and written as one "<action>.suppressed" entry when the window
+// ends. Distinct actors beyond `max_keys` in a window are counted together.
+struct RefusalBound {
+  std::size_t burst = 20;
+  std::int64_t window_ms = 60'000;
+  std::size_t max_keys = 4096;
+};
+
 class AuditLog {
  public:
   AuditLog(queue::Store& store, const Clock& clock) : store_(store), clock_(clock) {}
@@ -52,14 +64,40 @@ class AuditLog {
   // Appends and waits until it is on disk.
   Result<void> record_sync(const std::string& actor, const std::string& action,
                            const std::string& object, const std::string& outcome);
+  // A refusal, audited within the RefusalBound so that a client refused in a loop cannot grow
+  // the trail without bound. `done` (optional) is called once the entry is on disk, or at
+  // once when the refusal was only counted. Ended windows are summarised here and by
+  // flush_refusals(), which the gateway's maintenance calls (and again at shutdown).
+  void record_refusal(const std::string& actor, const std::string& action,
+                      const std::string& object, const std::string& outcome,
+                      std::move_only_function<void(Result<void>)> done = {});
+  void flush_refusals(bool all = false);
+  void set_refusal_bound(RefusalBound bound);
+
   Result<AuditReport> verify() const;
   Result<std::vector<AuditEntry>> tail(std::size_t n) const;
 
   static constexpr const char* kTable = "audit";
 
  private:
+  struct RefusalWindow {
+    std::int64_t start_ms = 0;
+    std::size_t written = 0;
+    std::size_t suppressed = 0;
+    std::string last_object;
+  };
+  struct Summary {
+    std::string actor, action, object, outcome;
+  };
+  // Takes the summaries of ended windows (all when `all`). Under refusals_mutex_.
+  std::vector<Summary> take_ended(std::int64_t now, bool all);
+
   queue::Store& store_;
   const Clock& clock_;
+  std::mutex refusals_mutex_;
+  RefusalBound bound_;  // Guarded by refusals_mutex_.
+  std::map<std::pair<std::string, std::string>, RefusalWindow>
+      refusals_;  // Guarded by refusals_mutex_.
 };
 
 }  // namespace sluice::ops

@@ -293,7 +293,7 @@ void Ingest::reject_async(const Submission& s, Rejection rejection, IngestCallba
   if (rejection.kind == RefusalKind::kForbidden && deps_.audit != nullptr) {
     std::string object = rejection.code + " via " + s.source;
     std::string outcome = rejection.message;
-    deps_.audit->record_then(
+    deps_.audit->record_refusal(
         s.peer.authenticated ? s.peer.sender() : "unauthenticated", "ingest.refused", object,
         outcome, [rejection = std::move(rejection), done = std::move(done)](Result<void>) mutable {
           done(std::unexpected(std::move(rejection)));

@@ -7,6 +7,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/ssl.h>
+
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -21,10 +23,20 @@
 namespace sluice::test {
 namespace {
 
-// A TCP connection to 127.0.0.1:port, or -1.
-int connect_to(std::uint16_t port) {
+// A TCP connection to 127.0.0.1:port, or -1; from `source` (another loopback address, to
+// play a second client machine) when given.
+int connect_to(std::uint16_t port, const char* source = nullptr) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
+  if (source != nullptr) {
+    sockaddr_in from{};
+    from.sin_family = AF_INET;
+    ::inet_pton(AF_INET, source, &from.sin_addr);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof(from)) != 0) {
+      ::close(fd);
+      return -1;
+    }
+  }
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(port);
@@ -43,6 +55,71 @@ int connect_to(std::uint16_t port) {
 void wait_for_close(int fd, int ms) {
   pollfd p{.fd = fd, .events = POLLIN, .revents = 0};
   (void)::poll(&p, 1, ms);
+}
+
+// A blocking TLS connection with a development client certificate, for requests the HTTPS
+// client never sends: smuggling headers, a body held back. Reads time out after 5 s.
+class RawTls {
+ public:
+  RawTls(std::uint16_t port, const std::string& cert_name) {
+    ctx_ = SSL_CTX_new(TLS_client_method());
+    std::string chain = (dev_pki() / (cert_name + ".chain.pem")).string();
+    std::string key = (dev_pki() / (cert_name + ".key.pem")).string();
+    if (ctx_ == nullptr || SSL_CTX_use_certificate_chain_file(ctx_, chain.c_str()) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx_, key.c_str(), SSL_FILETYPE_PEM) != 1) {
+      return;
+    }
+    fd_ = connect_to(port);
+    if (fd_ < 0) return;
+    timeval tv{.tv_sec = 5, .tv_usec = 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    ssl_ = SSL_new(ctx_);
+    SSL_set_fd(ssl_, fd_);
+    ok_ = SSL_connect(ssl_) == 1;
+  }
+  ~RawTls() {
+    if (ssl_ != nullptr) SSL_free(ssl_);
+    if (fd_ >= 0) ::close(fd_);
+    if (ctx_ != nullptr) SSL_CTX_free(ctx_);
+  }
+  RawTls(const RawTls&) = delete;
+  RawTls& operator=(const RawTls&) = delete;
+  bool ok() const { return ok_; }
+  bool send(std::string_view bytes) {
+    return ok_ && SSL_write(ssl_, bytes.data(), static_cast<int>(bytes.size())) ==
+                      static_cast<int>(bytes.size());
+  }
+  // What arrives until `until` is found (when given), the server closes, or 5 s pass;
+  // `closed` says whether the server closed the connection.
+  std::string read(const std::string& until, bool* closed = nullptr) {
+    std::string got;
+    char buf[16384];
+    for (;;) {
+      if (!until.empty() && got.find(until) != std::string::npos) break;
+      int n = SSL_read(ssl_, buf, sizeof(buf));
+      if (n > 0) {
+        got.append(buf, static_cast<std::size_t>(n));
+        continue;
+      }
+      int err = SSL_get_error(ssl_, n);
+      bool timeout = err == SSL_ERROR_SYSCALL && (errno == EAGAIN || errno == EWOULDBLOCK);
+      if (closed != nullptr) *closed = !timeout;
+      break;
+    }
+    return got;
+  }
+
+ private:
+  SSL_CTX* ctx_ = nullptr;
+  SSL* ssl_ = nullptr;
+  int fd_ = -1;
+  bool ok_ = false;
+};
+
+std::size_t occurrences(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto p = text.find(what); p != std::string::npos; p = text.find(what, p + 1)) ++n;
+  return n;
 }
 
 // The first bytes of a TLS 1.2 ClientHello record header and handshake header: enough for the
@@ -126,6 +203,182 @@ TEST_CASE("a document with 100,000 attributes on one element is refused at once"
   CHECK(direct->status == 400);
   CHECK(json_field(direct->body, "code") == "xml.too-many-attributes");
   CHECK(sink.stats().distinct == 0);
+}
+
+// Attack: Transfer-Encoding xchunked, "chunked, identity" or "chunked, chunked" beside a
+// Content-Length was served by the length with the connection kept open, so a request could
+// hide a second one behind a proxy that frames it differently. Now 400 (501 for a coding
+// the gateway does not know) and the connection closes: the hidden request is never read.
+TEST_CASE("ambiguous request framing is refused and the connection closed", "[security]") {
+  SinkRunner sink;
+  Gateway gw({.destinations = http_destination("sink", sink.port())});
+  const std::string hidden = "GET /v1/health HTTP/1.1\r\nHost: gw\r\n\r\n";
+  struct Case {
+    const char* framing;
+    const char* status;
+  };
+  for (const Case& c :
+       {Case{"Transfer-Encoding: xchunked\r\nContent-Length: 5\r\n", "400"},
+        Case{"Transfer-Encoding: chunked, identity\r\nContent-Length: 5\r\n", "400"},
+        Case{"Transfer-Encoding: chunked, chunked\r\nContent-Length: 5\r\n", "400"},
+        Case{"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n", "400"},
+        Case{"Transfer-Encoding: xchunked\r\n", "501"}}) {
+    INFO(c.framing);
+    RawTls conn(gw.data_port(), "sender-440604-approval");
+    REQUIRE(conn.ok());
+    REQUIRE(conn.send(std::string("POST /v1/messages HTTP/1.1\r\nHost: gw\r\n") + c.framing +
+                      "\r\nhello" + hidden));
+    bool closed = false;
+    std::string answer = conn.read("", &closed);
+    INFO(answer);
+    CHECK(answer.starts_with(std::string("HTTP/1.1 ") + c.status));
+    CHECK(answer.find("http.") != std::string::npos);
+    CHECK(occurrences(answer, "HTTP/1.1 ") == 1);  // the hidden request was not served
+    CHECK(closed);
+  }
+  // Plain framing still works on the same listener.
+  auto health = gw.client("sender-440604-approval")->request("GET", "/v1/health");
+  REQUIRE(health);
+  CHECK(health->status == 200);
+}
+
+// Attack: bodies were buffered without a bound across requests (six 60 MiB posts raised RSS
+// by 300 MB). Every body now reserves its bytes from one process-wide budget after the header
+// and before any byte is read; one that does not fit gets 503 at once, and small requests
+// still pass while big ones hold the rest.
+TEST_CASE("request bodies in flight are bounded across connections", "[security]") {
+  SinkRunner sink;
+  Gateway gw({.destinations = http_destination("sink", sink.port()),
+              .data_extra = "max_batch_bytes = 4194304\n",
+              .gateway_extra = "max_body_bytes_in_flight = 8388608\n"});
+  auto big_header = [](std::size_t length) {
+    return "POST /v1/submit/standard-xml HTTP/1.1\r\nHost: gw\r\nContent-Type: "
+           "application/xml\r\nContent-Length: " +
+           std::to_string(length) + "\r\n\r\n";
+  };
+  // Two uploads of 4,000,000 bytes, held after their first kilobyte: 8,000,000 of 8 MiB.
+  std::vector<std::unique_ptr<RawTls>> holders;
+  for (int i = 0; i < 2; ++i) {
+    holders.push_back(std::make_unique<RawTls>(gw.data_port(), "sender-440604-approval"));
+    REQUIRE(holders.back()->ok());
+    REQUIRE(holders.back()->send(big_header(4'000'000) + std::string(1024, '<')));
+  }
+  // A third is refused on its header, before its body is read.
+  bool busy = eventually([&] {
+    RawTls third(gw.data_port(), "sender-440604-approval");
+    if (!third.ok() || !third.send(big_header(4'000'000))) return false;
+    std::string answer = third.read("}}");
+    return answer.starts_with("HTTP/1.1 503") &&
+           answer.find("bytes allowed at once") != std::string::npos;
+  });
+  CHECK(busy);
+  // A document of a few kilobytes still fits beside them.
+  auto small = gw.client("sender-440604-approval")
+                   ->request("POST", "/v1/messages", sample("case.accept/valid-1.xml", "bb-1"));
+  REQUIRE(small);
+  CHECK(small->status == 202);
+  // The held uploads end (their clients go away): their share is free again.
+  holders.clear();
+  bool freed = eventually([&] {
+    auto r = gw.client("sender-440604-approval")
+                 ->request("POST", "/v1/submit/standard-xml", std::string(3'000'000, ' '));
+    return r && r->status != 503;
+  });
+  CHECK(freed);
+}
+
+// Attack: 1,100 idle TCP connections that never start a handshake made 14 of 15 legitimate
+// posts fail (they counted against the one global cap). Now connections without a verified
+// certificate have a share, in all and per address, and the oldest idle of them are closed to
+// make room: a legitimate client still gets in while the flood goes on.
+TEST_CASE("idle connections from other machines do not lock legitimate clients out", "[security]") {
+  SinkRunner sink;
+  Gateway gw({.destinations = http_destination("sink", sink.port()),
+              .data_extra = "max_connections = 200\nmax_anonymous_connections = 100\n"
+                            "max_anonymous_per_address = 20\n"});
+  // Ten attacking machines (127.0.0.2-11), 110 idle connections each, reopened as the gateway
+  // closes them, for as long as the legitimate posts go on: per-address limits alone would
+  // not do, the ten together fill every anonymous slot.
+  std::atomic<bool> stop{false};
+  std::atomic<int> opened{0};
+  std::vector<std::thread> flood;
+  for (int m = 2; m <= 11; ++m) {
+    flood.emplace_back([&, source = "127.0.0." + std::to_string(m)] {
+      std::vector<int> fds;
+      while (!stop.load()) {
+        while (fds.size() < 110 && !stop.load()) {
+          int fd = connect_to(gw.data_port(), source.c_str());
+          if (fd < 0) break;
+          fds.push_back(fd);
+          opened.fetch_add(1);
+        }
+        // Drop what the gateway closed, then top up again.
+        std::vector<pollfd> polls;
+        for (int fd : fds) polls.push_back({.fd = fd, .events = POLLIN, .revents = 0});
+        (void)::poll(polls.data(), polls.size(), 50);
+        std::vector<int> alive;
+        for (auto& p : polls) {
+          if (p.revents != 0) {
+            ::close(p.fd);
+          } else {
+            alive.push_back(p.fd);
+          }
+        }
+        fds = std::move(alive);
+      }
+      for (int fd : fds) ::close(fd);
+    });
+  }
+  REQUIRE(eventually([&] { return opened.load() >= 1000; }));
+  int ok = 0;
+  for (int i = 0; i < 15; ++i) {
+    auto r = gw.client("sender-440604-approval")
+                 ->request("POST", "/v1/messages",
+                           sample("case.accept/valid-1.xml", "lockout-" + std::to_string(i)));
+    if (r && r->status == 202) ++ok;
+  }
+  stop.store(true);
+  for (auto& t : flood) t.join();
+  INFO("idle connections opened: " << opened.load());
+  CHECK(ok == 15);
+  auto metrics = gw.admin()->request("GET", "/admin/v1/metrics");
+  REQUIRE(metrics);
+  CHECK(metrics->body.find("sluice_connections_evicted_total{listener=\"data\"} 0") ==
+        std::string::npos);
+}
+
+// Attack: refused admin requests wrote one audit entry each, 200 in 0.66 s. Now an actor's
+// refusals are audited up to a burst per window and the rest summed up in one entry.
+TEST_CASE("refused admin requests cannot flood the audit trail", "[security]") {
+  SinkRunner sink;
+  Gateway gw({.destinations = http_destination("sink", sink.port()),
+              .gateway_extra = "audit_refusal_burst = 5\naudit_refusal_window_ms = 1000\n"});
+  net::ClientOptions o;  // a sender's certificate at the admin listener
+  o.host = "localhost";
+  o.port = std::to_string(gw.admin_port());
+  o.ca = dev_pki() / "ca-bundle.pem";
+  o.cert = dev_pki() / "sender-440604-approval.chain.pem";
+  o.key = dev_pki() / "sender-440604-approval.key.pem";
+  o.timeout = std::chrono::seconds(10);
+  auto sender = std::make_unique<net::HttpsClient>(o);
+  for (int i = 0; i < 200; ++i) {
+    auto r = sender->request("GET", "/admin/v1/stats");
+    REQUIRE(r);
+    REQUIRE(r->status == 403);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // the window ends
+  REQUIRE(sender->request("GET", "/admin/v1/stats")->status == 403);
+  std::string audit;
+  bool summarised = eventually([&] {
+    auto r = gw.admin()->request("GET", "/admin/v1/audit?n=1000");
+    if (!r) return false;
+    audit = r->body;
+    return audit.find("admin.refused.suppressed") != std::string::npos;
+  });
+  INFO(audit.substr(0, 2000));
+  CHECK(summarised);
+  CHECK(occurrences(audit, "\"admin.refused\"") == 6);
+  CHECK(audit.find("195 more admin.refused refusals") != std::string::npos);
 }
 
 }  // namespace
