@@ -368,9 +368,17 @@ void Ingest::submit(Submission submission, IngestCallback done) {
           return;
         }
         if (r->duplicate) {
-          // Lost a race with a concurrent resend: answer with the original.
+          // Lost a race with a concurrent resend: answer with the original, and with the
+          // original's receipt. The receipt signed for this attempt names a MessageId that was
+          // never stored: a false statement under the gateway's key, never to be sent.
           accepted.message_id = r->message_id;
           accepted.duplicate = true;
+          accepted.receipt.clear();
+          if (auto st = deps_.store->status(r->message_id); st) {
+            if (auto it = st->attributes.find("receipt"); it != st->attributes.end()) {
+              accepted.receipt = it->second;
+            }
+          }
           deps_.metrics->add("sluice_ingest_duplicates_total", "");
         } else {
           deps_.metrics->add("sluice_ingest_accepted_total",
