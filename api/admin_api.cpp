@@ -113,6 +113,7 @@ void AdminApi::handle(HttpRequest req, Respond respond) {
     auto st = store_.stats();
     json::object o;
     o["status"] = st.read_only ? "read-only" : "ok";
+    if (st.read_only) o["reason"] = kReadOnlyReason;
     o["queuedMessages"] = st.queued_messages;
     o["queuedBytes"] = st.queued_bytes;
     respond(json_response(st.read_only ? 503 : 200, json::serialize(o)));

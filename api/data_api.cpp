@@ -132,8 +132,14 @@ void DataApi::handle(HttpRequest req, Respond respond) {
     return;
   }
   if (path == "/v1/health") {
-    respond(json_response(
-        200, store_.stats().read_only ? R"({"status":"read-only"})" : R"({"status":"ok"})"));
+    // Unhealthy while the store cannot write: nothing can be accepted or delivered, and a
+    // load balancer or monitor must see it (the log has the failed commit's cause).
+    if (store_.read_only()) {
+      respond(json_response(
+          503, std::string(R"({"status":"read-only","reason":")") + kReadOnlyReason + R"("})"));
+    } else {
+      respond(json_response(200, R"({"status":"ok"})"));
+    }
     return;
   }
   respond(error_response(404, "http.not-found", "no such endpoint: " + std::string(path)));

@@ -29,4 +29,10 @@ using net::HttpResponse;
 using net::PeerIdentity;
 using net::Respond;
 
+// What health answers say while the store is latched read-only.
+inline constexpr const char* kReadOnlyReason =
+    "the store is read-only after a failed commit (disk full, map full or an I/O error): "
+    "nothing is accepted or delivered; free disk space or raise [store] map_size_mb, then "
+    "restart sluiced (the log names the cause; nothing acknowledged is lost)";
+
 }  // namespace sluice::api

@@ -224,6 +224,19 @@ class Egress::Impl : public std::enable_shared_from_this<Egress::Impl> {
     const std::size_t batch = std::max<std::size_t>(d.sink->batch(), 1);
     while (!stopping_.load()) {
       std::uint64_t generation = d.waker.generation();
+      if (store_.read_only()) {
+        // Nothing delivered now could be acked: stop until the process restarts (the store
+        // latched after a failed commit; /v1/health says so), instead of delivering the same
+        // leases again and again.
+        if (!read_only_logged_.exchange(true)) {
+          spdlog::critical(
+              "delivery stopped: the store is read-only after a failed commit, so no delivery "
+              "could be recorded; free disk space (or raise [store] map_size_mb) and restart "
+              "sluiced - nothing acknowledged is lost, undelivered messages go out after restart");
+        }
+        co_await d.waker.wait<IoStrand>(generation, std::chrono::seconds(5));
+        continue;
+      }
       auto leases = store_.lease(d.config.name, batch);
       if (leases.empty()) {
         co_await idle<IoStrand>(d, generation);
@@ -263,6 +276,7 @@ class Egress::Impl : public std::enable_shared_from_this<Egress::Impl> {
   const Clock& clock_;
   std::vector<std::unique_ptr<Destination>> destinations_;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> read_only_logged_{false};
 };
 
 Egress::Egress(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}

@@ -159,8 +159,13 @@ std::optional<std::int64_t> Store::Impl::next_due_ms(const std::string& destinat
 }
 
 std::vector<Lease> Store::lease(const std::string& destination, std::size_t max) {
+  // A latched store can settle nothing: a lease handed out now could never be acked and
+  // would come back at once, again and again (a redelivery storm).
+  if (impl_->latched()) return {};
   return impl_->lease(destination, max);
 }
+
+bool Store::read_only() const { return impl_->latched(); }
 
 std::optional<std::int64_t> Store::next_due_ms(const std::string& destination) const {
   return impl_->next_due_ms(destination);

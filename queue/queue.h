@@ -212,7 +212,11 @@ class Store {
 
   // --- delivery ---
   // Up to `max` due deliveries for `destination`, now leased to the caller.
+  // Nothing while the store is read-only (latched): see read_only().
   std::vector<Lease> lease(const std::string& destination, std::size_t max);
+  // Latched after a failed commit: nothing more can be written (appends, acks, nacks) until
+  // the process restarts; delivery stops rather than hand out what it cannot settle.
+  bool read_only() const;
   // The delivery succeeded; `done` (optional) runs after it is durable.
   void ack(const Lease& lease, DoneCallback done = nullptr);
   // The delivery failed. permanent=true ends it as dead at once.

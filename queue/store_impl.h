@@ -195,6 +195,7 @@ class Store::Impl {
   Result<void> reserve(std::uint64_t bytes, std::uint64_t deliveries);
 
   std::vector<Lease> lease(const std::string& destination, std::size_t max);
+  bool latched() const { return latched_.load(); }
   std::optional<std::int64_t> next_due_ms(const std::string& destination) const;
   Stats stats() const;
   Result<MessageStatus> status(std::string_view message_id) const;

@@ -6,12 +6,14 @@
 
 #include <atomic>
 #include <barrier>
+#include <fstream>
 #include <map>
 #include <set>
 #include <thread>
 #include <vector>
 
 #include "tests/support/harness.h"
+#include "tests/support/temp_dir.h"
 
 namespace sluice::test {
 namespace {
@@ -65,6 +67,59 @@ TEST_CASE("concurrent resends all get the stored message's id and receipt", "[fa
   INFO((wrong.empty() ? std::string() : wrong.front()));
   CHECK(wrong.empty());
   CHECK(sink.wait_for(kRounds).distinct == kRounds);
+}
+
+// Fault: a failed commit (disk full, EIO) latches the store read-only, and every ack then
+// failed and handed the delivery back at once: one message was delivered 199,488 times in
+// 40 s while /v1/health answered 200. A latched store must stop delivery and say so.
+TEST_CASE("a store that can no longer write stops delivery and reports unhealthy", "[faults]") {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || !defined(SLUICE_SYNCSHIM_PATH)
+  SKIP("the sync shim is preloaded into sluiced; not under sanitizers");
+#else
+  TempDir dir("readonly");
+  const auto disk_full = dir.path() / "disk-full";
+  PortHold down;  // the receiver is down while the documents are stored
+  std::uint16_t port = down.port();
+  Gateway gw({.destinations = http_destination("sink", port),
+              .env = {std::string("LD_PRELOAD=") + SLUICE_SYNCSHIM_PATH,
+                      "SLUICE_SYNCSHIM_FAIL_FILE=" + disk_full.string()}});
+  auto client = gw.client("sender-440604-approval");
+  constexpr int kMessages = 20;
+  for (int i = 0; i < kMessages; ++i) {
+    auto r = client->request("POST", "/v1/messages",
+                             sample("case.accept/valid-1.xml", "ro-" + std::to_string(i)));
+    REQUIRE(r);
+    REQUIRE(r->status == 202);
+  }
+  { std::ofstream(disk_full) << "full"; }  // from now on every sync fails with EIO
+  tools::SinkOptions so;
+  so.port = port;
+  down.release();
+  SinkRunner sink(so);
+  // The first acks fail and latch the store; health says so.
+  std::string health;
+  REQUIRE(eventually([&] {
+    auto h = client->request("GET", "/v1/health");
+    if (!h) return false;
+    health = h->body;
+    return h->status == 503;
+  }));
+  CHECK(health.find("read-only") != std::string::npos);
+  CHECK(health.find("restart") != std::string::npos);
+  // Then no storm: over two seconds, at most one delivery per message plus what was in
+  // flight when the store latched (4 workers).
+  auto before = sink.stats().requests;
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  auto after = sink.stats();
+  INFO("requests before/after the pause: " << before << "/" << after.requests);
+  CHECK(after.requests == before);
+  CHECK(after.requests <= kMessages + 4);
+  // New documents are refused, not accepted into a store that cannot keep them.
+  auto refused = client->request("POST", "/v1/messages", sample("case.accept/valid-1.xml", "ro-x"));
+  REQUIRE(refused);
+  CHECK(refused->status == 503);
+  CHECK(gw.log().find("delivery stopped: the store is read-only") != std::string::npos);
+#endif
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
  *
  *   SLUICE_SYNCSHIM_FAIL_AFTER=N  the first N calls go through; every later one fails with EIO
  *                                 without reaching the kernel.
+ *   SLUICE_SYNCSHIM_FAIL_FILE=path  every call fails with EIO while `path` exists (a test creates
+ *                                 it when the disk is to "fill" and removes it to "free" it).
  *   SLUICE_SYNCSHIM_LOG=path      one line "sync <ns>" per call is appended to path, after the
  *                                 real call returned; <ns> is CLOCK_MONOTONIC when the call
  *                                 began. O_APPEND and one write(2) per line, so lines written
@@ -28,6 +30,7 @@ static int (*real_fsync)(int);
 static int (*real_msync)(void*, size_t, int);
 static long fail_after = -1; /* < 0: never fail */
 static int log_fd = -1;
+static const char* fail_file = NULL;
 
 static void* next_symbol(const char* name) {
   void* f = dlsym(RTLD_NEXT, name);
@@ -44,6 +47,10 @@ __attribute__((constructor)) static void syncshim_init(void) {
   const char* n = getenv("SLUICE_SYNCSHIM_FAIL_AFTER");
   if (n != NULL && *n != '\0') {
     fail_after = strtol(n, NULL, 10);
+  }
+  const char* f = getenv("SLUICE_SYNCSHIM_FAIL_FILE");
+  if (f != NULL && *f != '\0') {
+    fail_file = f;
   }
   const char* path = getenv("SLUICE_SYNCSHIM_LOG");
   if (path != NULL && *path != '\0') {
@@ -73,6 +80,9 @@ static void log_line(const char* what, long long began_ns) {
 /* True if this call must fail (counts it). */
 static int should_fail(void) {
   long n = atomic_fetch_add(&calls, 1) + 1;
+  if (fail_file != NULL && access(fail_file, F_OK) == 0) {
+    return 1;
+  }
   return fail_after >= 0 && n > fail_after;
 }
 
