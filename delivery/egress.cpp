@@ -37,7 +37,6 @@ template <class Ex>
 constexpr auto tuple_of() {
   return asio::as_tuple(asio::use_awaitable_t<Ex>());
 }
-constexpr std::int64_t kMaxPauseMs = 30'000;
 
 // Wakes the workers of one destination when the store has new due work. Waiters register
 // a timer on their own strand; a wake-up cancels it there. notify_one() wakes a single worker
@@ -96,10 +95,81 @@ class Waker {
   std::vector<std::shared_ptr<asio::steady_timer>> waiters_;  // Guarded by mutex_.
 };
 
+// The circuit breaker of one destination, shared by its workers. Closed: every worker leases.
+// After `breaker_failures` failures in a row it opens: nobody leases until the back-off ends
+// (breaker_min_ms doubling to breaker_max_ms, or the receiver's Retry-After up to the max);
+// then one worker probes with a single delivery. Success closes it; failure opens it again
+// for twice as long. Thread-safe.
+class Breaker {
+ public:
+  explicit Breaker(const DestinationConfig& c) : config_(c) {}
+
+  struct Gate {
+    bool lease = true;
+    bool probe = false;
+    std::int64_t wait_ms = 0;  // when !lease: how long until it may be asked again
+  };
+  Gate before_lease(std::int64_t now) {
+    std::lock_guard lock(mutex_);
+    if (open_until_ == 0) return {};
+    if (now < open_until_) return {.lease = false, .wait_ms = open_until_ - now};
+    if (probing_) return {.lease = false, .wait_ms = config_.breaker_min_ms};
+    probing_ = true;
+    return {.lease = true, .probe = true};
+  }
+  // The probe found nothing to deliver: another worker may probe.
+  void abandon_probe() {
+    std::lock_guard lock(mutex_);
+    probing_ = false;
+  }
+  // Returns true when the destination was backed off and is now closed again.
+  bool success() {
+    std::lock_guard lock(mutex_);
+    bool was_open = open_until_ != 0;
+    failures_ = 0;
+    open_until_ = 0;
+    backoff_ms_ = 0;
+    probing_ = false;
+    return was_open;
+  }
+  struct Failed {
+    std::int64_t open_until = 0;  // 0: still closed (the failure spends an attempt)
+    bool opened = false;          // this failure opened it (or re-opened it after a probe)
+  };
+  Failed failure(std::int64_t now, std::int64_t retry_after_ms, bool probe) {
+    std::lock_guard lock(mutex_);
+    failures_ += 1;
+    bool trip = open_until_ == 0 && failures_ >= config_.breaker_failures;
+    if (probe || trip) {
+      probing_ = false;
+      backoff_ms_ = backoff_ms_ == 0 ? config_.breaker_min_ms
+                                     : std::min(backoff_ms_ * 2, config_.breaker_max_ms);
+      std::int64_t wait = std::max(backoff_ms_, std::min(retry_after_ms, config_.breaker_max_ms));
+      open_until_ = now + wait;
+      return {.open_until = open_until_, .opened = true};
+    }
+    return {.open_until = open_until_};
+  }
+  bool open() const {
+    std::lock_guard lock(mutex_);
+    return open_until_ != 0;
+  }
+
+ private:
+  const DestinationConfig& config_;
+  mutable std::mutex mutex_;
+  int failures_ = 0;             // in a row. Guarded by mutex_.
+  std::int64_t open_until_ = 0;  // 0: closed. Guarded by mutex_.
+  std::int64_t backoff_ms_ = 0;  // Guarded by mutex_.
+  bool probing_ = false;         // Guarded by mutex_.
+};
+
 struct Destination {
+  explicit Destination(DestinationConfig c) : config(std::move(c)), breaker(config) {}
   DestinationConfig config;
   std::unique_ptr<Sink> sink;
   Waker waker;
+  Breaker breaker;
 };
 
 // Bridges a Channel's callback into the worker's coroutine, resuming on its strand.
@@ -126,8 +196,7 @@ class Egress::Impl : public std::enable_shared_from_this<Egress::Impl> {
       : io_(io), store_(store), metrics_(metrics), clock_(clock) {}
 
   Result<void> add(const DestinationConfig& config) {
-    auto d = std::make_unique<Destination>();
-    d->config = config;
+    auto d = std::make_unique<Destination>(config);
     auto sink =
         config.kind == SinkKind::kHttp ? make_http_sink(io_, config) : make_spool_sink(config.path);
     if (!sink) {
@@ -194,33 +263,51 @@ class Egress::Impl : public std::enable_shared_from_this<Egress::Impl> {
     }
   }
 
-  template <class Ex>
-  awaitable<void, Ex> pause(std::int64_t ms) {
-    Ex ex = co_await asio::this_coro::executor;
-    asio::steady_timer t(ex, std::chrono::milliseconds(ms));
-    co_await t.async_wait(tuple_of<Ex>());
-  }
-
-  void settle(const queue::Lease& lease, const Outcome& out, const std::string& dest) {
+  // Settles one outcome with the store and tells the breaker. A delivery that fails while the
+  // destination is backed off (the one that tripped it, those in flight, a failed probe) is
+  // deferred to the end of the back-off without spending an attempt: attempts measure how
+  // often a message failed while its destination otherwise worked, so an outage never
+  // exhausts them. A refusal (a 4xx other than 408/425/429) ends the delivery at once.
+  void settle(Destination& d, const queue::Lease& lease, const Outcome& out, bool probe) {
+    const std::string& dest = d.config.name;
     if (out.kind == Outcome::Kind::kDelivered) {
       store_.ack(lease);
       metrics_.add("sluice_deliveries_total", "destination=\"" + dest + "\",result=\"delivered\"");
+      if (d.breaker.success()) {
+        spdlog::info("destination {} takes deliveries again", dest);
+        d.waker.notify_all();
+      }
       return;
     }
-    bool refused = out.kind == Outcome::Kind::kRefused;
-    store_.nack(lease, out.reason, refused);
-    metrics_.add("sluice_deliveries_total", "destination=\"" + dest + "\",result=\"" +
-                                                (refused ? "refused" : "failed") + "\"");
+    if (out.kind == Outcome::Kind::kRefused) {
+      store_.nack(lease, out.reason, true);
+      metrics_.add("sluice_deliveries_total", "destination=\"" + dest + "\",result=\"refused\"");
+      spdlog::warn("delivery of {} to {} refused for good: {}", lease.message_id, dest, out.reason);
+      return;
+    }
+    auto failed = d.breaker.failure(clock_.now_ms(), out.retry_after_ms, probe);
+    if (failed.opened) {
+      metrics_.add("sluice_destination_backoffs_total", "destination=\"" + dest + "\"");
+      spdlog::warn("destination {} backs off until {} ms from now{}: {}", dest,
+                   failed.open_until - clock_.now_ms(), probe ? " (the probe failed)" : "",
+                   out.reason);
+    }
+    if (failed.open_until != 0) {
+      store_.defer(lease, out.reason, failed.open_until);
+      metrics_.add("sluice_deliveries_total", "destination=\"" + dest + "\",result=\"deferred\"");
+      return;
+    }
+    store_.nack(lease, out.reason, false);
+    metrics_.add("sluice_deliveries_total", "destination=\"" + dest + "\",result=\"failed\"");
     spdlog::warn("delivery of {} to {} (attempt {}) failed: {}", lease.message_id, dest,
                  lease.attempt, out.reason);
   }
 
   // One delivery worker: leases what is due (one case at a time), hands it to its channel,
-  // settles every outcome with the store, and pauses the destination while it is unreachable
-  // instead of spending every queued message's attempts.
+  // settles every outcome with the store, and leases nothing while the destination's breaker
+  // has it backed off, instead of spending every queued message's attempts.
   awaitable<void, IoStrand> worker(Destination& d, std::unique_ptr<Channel> channel) {
     auto self = shared_from_this();
-    std::int64_t pause_ms = 0;
     const std::size_t batch = std::max<std::size_t>(d.sink->batch(), 1);
     while (!stopping_.load()) {
       std::uint64_t generation = d.waker.generation();
@@ -237,8 +324,14 @@ class Egress::Impl : public std::enable_shared_from_this<Egress::Impl> {
         co_await d.waker.wait<IoStrand>(generation, std::chrono::seconds(5));
         continue;
       }
-      auto leases = store_.lease(d.config.name, batch);
+      auto gate = d.breaker.before_lease(clock_.now_ms());
+      if (!gate.lease) {
+        co_await d.waker.wait<IoStrand>(generation, std::chrono::milliseconds(gate.wait_ms));
+        continue;
+      }
+      auto leases = store_.lease(d.config.name, gate.probe ? 1 : batch);
       if (leases.empty()) {
+        if (gate.probe) d.breaker.abandon_probe();
         co_await idle<IoStrand>(d, generation);
         continue;
       }
@@ -253,19 +346,11 @@ class Egress::Impl : public std::enable_shared_from_this<Egress::Impl> {
       }
       auto outcomes =
           co_await async_deliver(*channel, std::move(leases), asio::use_awaitable_t<IoStrand>());
-      bool unreachable = false;
       for (std::size_t i = 0; i < keys.size(); ++i) {
         Outcome o = i < outcomes.size() ? outcomes[i]
                                         : Outcome{.kind = Outcome::Kind::kRetry,
                                                   .reason = "the sink gave no outcome"};
-        settle(keys[i], o, d.config.name);
-        unreachable |= o.kind == Outcome::Kind::kUnreachable;
-      }
-      if (unreachable) {
-        pause_ms = std::min(kMaxPauseMs, pause_ms == 0 ? 500 : pause_ms * 2);
-        co_await pause<IoStrand>(pause_ms);
-      } else {
-        pause_ms = 0;
+        settle(d, keys[i], o, gate.probe);
       }
     }
   }

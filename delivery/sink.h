@@ -19,12 +19,13 @@ namespace sluice::delivery {
 struct Outcome {
   enum class Kind : std::uint8_t {
     kDelivered,    // the receiver took it
-    kRetry,        // try again later (5xx, 408/425/429, a broken connection)
+    kRetry,        // try again later (5xx, 408/425/429, a timeout, a broken connection)
     kRefused,      // permanent: the receiver will never take it (other 4xx)
     kUnreachable,  // the receiver could not be reached at all: the destination pauses
   };
   Kind kind = Kind::kRetry;
-  std::string reason;  // for the delivery record and the log; never personal data
+  std::string reason;               // for the delivery record and the log; never personal data
+  std::int64_t retry_after_ms = 0;  // the receiver's Retry-After, when it sent one
 };
 
 using DeliverDone = std::move_only_function<void(std::vector<Outcome>)>;

@@ -398,6 +398,12 @@ Result<Config> parse_config(std::string_view text, const std::string& source,
       s.integer("concurrency", d.concurrency, 1, 256);
       s.integer("pipeline", d.pipeline, 1, 64);
       s.integer("timeout_ms", d.timeout_ms, 100, 600'000);
+      s.integer("breaker_failures", d.breaker_failures, 1, 1'000);
+      s.integer("breaker_min_ms", d.breaker_min_ms, 10, 3'600'000);
+      s.integer("breaker_max_ms", d.breaker_max_ms, 10, 24 * 3'600'000);
+      if (d.breaker_max_ms < d.breaker_min_ms) {
+        errors.push_back("destination " + d.name + ": breaker_max_ms must be >= breaker_min_ms");
+      }
       s.path("ca", d.ca);
       s.path("client_cert", d.client_cert);
       s.path("client_key", d.client_key);

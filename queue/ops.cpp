@@ -225,14 +225,15 @@ class SettleOp final : public WriteOp {
   using Kind = SettleKind;
 
   SettleOp(Store::Impl& store, Kind kind, std::string dest, std::uint64_t seq, std::string reason,
-           bool permanent, Store::DoneCallback done)
+           bool permanent, Store::DoneCallback done, std::int64_t until_ms = 0)
       : store_(store),
         kind_(kind),
         dest_(std::move(dest)),
         seq_(seq),
         reason_(std::move(reason)),
         permanent_(permanent),
-        done_(std::move(done)) {}
+        done_(std::move(done)),
+        until_ms_(until_ms) {}
 
   bool releases_space() const override { return true; }
 
@@ -270,6 +271,20 @@ class SettleOp final : public WriteOp {
       case Kind::kExpire:
         dl->state = static_cast<std::uint8_t>(DeliveryState::kExpired);
         dl->last_error = "expired before delivery";
+        break;
+      case Kind::kDefer:
+        // The destination failed as a whole, not this delivery: no attempt is spent.
+        dl->last_attempt_ms = now;
+        dl->last_error = reason_.substr(0, 1024);
+        if (dl->expires_ms != 0 && dl->expires_ms <= now) {
+          dl->state = static_cast<std::uint8_t>(DeliveryState::kExpired);
+        } else {
+          ended_ = false;
+          dl->next_at_ms = std::max(until_ms_, now);
+          if (dl->expires_ms != 0 && dl->next_at_ms > dl->expires_ms) {
+            dl->next_at_ms = dl->expires_ms;
+          }
+        }
         break;
       case Kind::kNack: {
         dl->attempts += 1;
@@ -324,6 +339,7 @@ class SettleOp final : public WriteOp {
   std::string reason_;
   bool permanent_;
   Store::DoneCallback done_;
+  std::int64_t until_ms_;
   bool ended_ = false;
   std::int64_t next_at_ = 0;
   std::uint32_t attempts_ = 0;
@@ -529,9 +545,9 @@ class GenericOp final : public WriteOp {
 
 std::unique_ptr<WriteOp> make_settle_op(Store::Impl& store, SettleKind kind, std::string dest,
                                         std::uint64_t seq, std::string reason, bool permanent,
-                                        Store::DoneCallback done) {
+                                        Store::DoneCallback done, std::int64_t until_ms) {
   return std::make_unique<SettleOp>(store, kind, std::move(dest), seq, std::move(reason), permanent,
-                                    std::move(done));
+                                    std::move(done), until_ms);
 }
 
 void Store::append_async(NewMessage msg, AppendCallback done) {
@@ -579,6 +595,16 @@ void Store::nack(const Lease& lease, std::string reason, bool permanent, DoneCal
   }
   impl_->submit(std::make_unique<SettleOp>(*impl_, SettleKind::kNack, lease.destination, lease.seq,
                                            std::move(reason), permanent, std::move(done)));
+}
+
+void Store::defer(const Lease& lease, std::string reason, std::int64_t until_ms,
+                  DoneCallback done) {
+  if (!impl_->index_begin_finish(lease.destination, lease.seq)) {
+    if (done) done(fail(Errc::kNotFound, "no active lease for " + lease.message_id));
+    return;
+  }
+  impl_->submit(std::make_unique<SettleOp>(*impl_, SettleKind::kDefer, lease.destination, lease.seq,
+                                           std::move(reason), false, std::move(done), until_ms));
 }
 
 Result<void> Store::redrive(std::string_view message_id, const std::string& destination) {

@@ -221,6 +221,10 @@ class Store {
   void ack(const Lease& lease, DoneCallback done = nullptr);
   // The delivery failed. permanent=true ends it as dead at once.
   void nack(const Lease& lease, std::string reason, bool permanent, DoneCallback done = nullptr);
+  // The destination failed as a whole (it is backing off), not this delivery: it is due again
+  // at `until_ms` without spending one of its attempts; `reason` is kept as its last error.
+  void defer(const Lease& lease, std::string reason, std::int64_t until_ms,
+             DoneCallback done = nullptr);
   // Earliest time at which `destination` has a lease to hand out (due now: <= now), or
   // nullopt when nothing is waiting.
   std::optional<std::int64_t> next_due_ms(const std::string& destination) const;

@@ -263,11 +263,11 @@ class Store::Impl {
 
 // --- write operations (ops.cpp) -------------------------------------------------------------
 
-enum class SettleKind { kAck, kNack, kExpire };
+enum class SettleKind { kAck, kNack, kExpire, kDefer };
 
 // Ends or reschedules one delivery: ack (delivered), nack (retry / dead / expired), expire.
 std::unique_ptr<WriteOp> make_settle_op(Store::Impl& store, SettleKind kind, std::string dest,
                                         std::uint64_t seq, std::string reason, bool permanent,
-                                        Store::DoneCallback done);
+                                        Store::DoneCallback done, std::int64_t until_ms = 0);
 
 }  // namespace sluice::queue

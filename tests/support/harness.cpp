@@ -204,13 +204,8 @@ trust = ")" + pki + R"(/ca-bundle.pem"
 crls = [")" + pki + R"(/crl-chain.pem"]
 
 [retry]
-max_attempts = 20
-initial_backoff_ms = 100
-max_backoff_ms = 400
-jitter = 0.1
-
-)" + o.destinations + "\n" +
-                     o.routes + "\n" + o.senders + "\n" + o.extra;
+)" + o.retry + "\n" + o.destinations +
+                     "\n" + o.routes + "\n" + o.senders + "\n" + o.extra;
   std::ofstream(dir_ / "sluiced.toml") << toml;
   auto ready = dir_ / "ready.json";
   process_ = std::make_unique<Process>(

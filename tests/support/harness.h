@@ -64,6 +64,7 @@ class SinkRunner {
   ~SinkRunner();
   std::uint16_t port() const { return sink_->port(); }
   tools::SinkStats stats() const { return sink_->stats(); }
+  void set_unavailable(bool unavailable) { sink_->set_unavailable(unavailable); }
   // Waits until `distinct` messages arrived or the timeout passes; returns the final stats.
   tools::SinkStats wait_for(std::uint64_t distinct,
                             std::chrono::milliseconds timeout = std::chrono::seconds(20)) const;
@@ -93,6 +94,8 @@ struct GatewayOptions {
   std::string store_extra;    // lines added to [store]
   std::string data_extra;     // lines added to [listen.data]
   std::string gateway_extra;  // lines added to [gateway]
+  std::string retry =
+      "max_attempts = 20\ninitial_backoff_ms = 100\nmax_backoff_ms = 400\njitter = 0.1\n";  // [retry]
   // Senders and feeds: every development sender may send anything by default.
   std::string senders = default_senders();
   std::vector<std::string> env;  // extra environment for sluiced ("NAME=value")

@@ -11,6 +11,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include <atomic>
 #include <mutex>
 #include <stdexcept>
 #include <unordered_set>
@@ -105,7 +106,10 @@ class Sink::Impl : public std::enable_shared_from_this<Sink::Impl> {
           res.result(http::status::internal_server_error);
         } else if (res.body().empty()) {
           res.result(http::status::service_unavailable);
-          res.body() = "{\"error\":\"refusing on purpose (fail_first)\"}";
+          res.body() = "{\"error\":\"refusing on purpose (unavailable)\"}";
+          if (options_.retry_after_s > 0) {
+            res.set(http::field::retry_after, std::to_string(options_.retry_after_s));
+          }
         }
       } else {
         res.result(http::status::not_found);
@@ -137,7 +141,7 @@ class Sink::Impl : public std::enable_shared_from_this<Sink::Impl> {
     {
       std::lock_guard lock(mutex_);
       stats_.requests += 1;
-      if (stats_.refused < options_.fail_first) {
+      if (stats_.refused < options_.fail_first || unavailable_.load()) {
         stats_.refused += 1;
         return {};
       }
@@ -174,6 +178,8 @@ class Sink::Impl : public std::enable_shared_from_this<Sink::Impl> {
            ",\"refused\":" + std::to_string(s.refused) + "}";
   }
 
+  std::atomic<bool> unavailable_{false};
+
  private:
   std::string stats_json() const { return stats_json_impl(); }
 
@@ -199,6 +205,7 @@ std::unique_ptr<Sink> Sink::start(asio::io_context& io, SinkOptions options, OnM
 
 std::uint16_t Sink::port() const { return impl_->port(); }
 SinkStats Sink::stats() const { return impl_->stats(); }
+void Sink::set_unavailable(bool unavailable) { impl_->unavailable_.store(unavailable); }
 std::string Sink::stats_json() const { return impl_->stats_json_impl(); }
 
 }  // namespace sluice::tools

@@ -22,6 +22,7 @@ struct SinkOptions {
   std::filesystem::path cert, key;  // HTTPS when both are set
   std::filesystem::path write_dir;  // keep each document as <MessageId>.xml when set
   std::uint64_t fail_first = 0;     // answer 503 to this many requests first
+  int retry_after_s = 0;            // with every 503, Retry-After: this many seconds (0: none)
 };
 
 struct SinkStats {
@@ -41,6 +42,8 @@ class Sink {
   std::uint16_t port() const;
   SinkStats stats() const;
   std::string stats_json() const;
+  // While set, every POST is answered 503 (a receiver in an outage); counted as refused.
+  void set_unavailable(bool unavailable);
 
   class Impl;
 

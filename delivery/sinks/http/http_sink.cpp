@@ -13,6 +13,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <ctime>
 #include <optional>
 
 #include "net/tls.h"
@@ -53,6 +57,26 @@ class Connection {
   // Delivers the leases in order over this connection: with more than one, as pipelined
   // HTTP/1.1 requests written at once, then the responses read in order. Returns one outcome
   // per lease. A failure part-way fails the rest (they are retried; receivers deduplicate).
+  // Retry-After (RFC 9110 §10.2.3): delay-seconds or an HTTP-date; 0 when absent or unreadable.
+  static std::int64_t retry_after_ms(std::string_view value) {
+    if (value.empty()) return 0;
+    std::int64_t seconds = 0;
+    auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
+    if (ec == std::errc() && end == value.data() + value.size() && seconds >= 0) {
+      return std::min<std::int64_t>(seconds, 86'400) * 1000;
+    }
+    std::tm tm{};
+    std::string text(value);
+    if (strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm) != nullptr) {
+      std::int64_t at = static_cast<std::int64_t>(timegm(&tm)) * 1000;
+      std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+      return std::clamp<std::int64_t>(at - now, 0, 86'400'000);
+    }
+    return 0;
+  }
+
   awaitable<std::vector<Outcome>, Ex> post(std::vector<queue::Lease>& leases) {
     constexpr auto kTuple = tuple_of<Ex>();
     std::vector<Outcome> out(leases.size());
@@ -153,6 +177,7 @@ class Connection {
         }
         bool permanent = code >= 400 && code < 500 && code != 408 && code != 425 && code != 429;
         out[i].kind = permanent ? Outcome::Kind::kRefused : Outcome::Kind::kRetry;
+        if (!permanent) out[i].retry_after_ms = retry_after_ms(res[http::field::retry_after]);
       }
       if (!res.keep_alive()) {
         close();
