@@ -1,8 +1,11 @@
 #include "gateway/app.h"
 
 #include <spdlog/spdlog.h>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 
 #include <condition_variable>
 #include <thread>
@@ -219,29 +222,52 @@ class App::Impl {
   std::uint16_t data_port() const { return data_server_ ? data_server_->port() : 0; }
   std::uint16_t admin_port() const { return admin_server_ ? admin_server_->port() : 0; }
 
+  // Drains both listeners (net::HttpServer::drain: no new requests, every request already
+  // read answered with Connection: close), then stops delivery and calls `done`, which stops
+  // the io_context. The wait is bounded by gateway.shutdown_timeout_ms, which must stay below
+  // the unit's TimeoutStopSec (deploy/sluiced.service: 30 s) with room for close() — the
+  // workers finishing their jobs and the last commit — or systemd kills sluiced mid-commit.
+  // Answers to requests the store is committing are posted back to their sessions from the
+  // store's completion thread, so io must keep running until those sessions have written
+  // them and closed; only a bound that passed cuts them, and that is logged.
   void begin_shutdown(std::function<void()> done) {
-    if (data_server_) data_server_->stop();
-    if (admin_server_) admin_server_->stop();
-    auto timer = std::make_shared<asio::steady_timer>(io_);
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
-    auto poll = std::make_shared<std::function<void()>>();
-    *poll = [this, timer, deadline, poll, done = std::move(done)]() mutable {
-      std::int64_t in_flight = (data_server_ ? data_server_->counters().in_flight.load() : 0) +
-                               (admin_server_ ? admin_server_->counters().in_flight.load() : 0);
-      if (in_flight > 0 && std::chrono::steady_clock::now() < deadline) {
-        timer->expires_after(std::chrono::milliseconds(10));
-        timer->async_wait([poll](const boost::system::error_code&) { (*poll)(); });
-        return;
-      }
-      if (in_flight > 0) {
-        spdlog::warn("{} requests still in flight after 15 s; stopping anyway", in_flight);
-      }
-      if (egress_) egress_->stop();
-      auto finish = std::move(done);
-      *poll = nullptr;  // break the self-reference
-      finish();
+    // One strand sees the drains complete and the bound pass, so the stop happens once.
+    struct Shutdown {
+      explicit Shutdown(asio::io_context& io) : strand(asio::make_strand(io)), bound(strand) {}
+      asio::strand<asio::io_context::executor_type> strand;
+      asio::steady_timer bound;
+      std::size_t draining = 0;  // listeners not drained yet; touched on the strand
     };
-    (*poll)();
+    auto s = std::make_shared<Shutdown>(io_);
+    std::vector<HttpServer*> servers;
+    if (data_server_) servers.push_back(data_server_.get());
+    if (admin_server_) servers.push_back(admin_server_.get());
+    auto started = std::chrono::steady_clock::now();
+    asio::dispatch(s->strand, [this, s, servers, started, done = std::move(done)]() mutable {
+      s->draining = servers.size();
+      s->bound.expires_after(std::chrono::milliseconds(config_.shutdown_timeout_ms));
+      s->bound.async_wait(
+          [this, s, started, done = std::move(done)](const boost::system::error_code&) mutable {
+            auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now() - started)
+                          .count();
+            if (s->draining == 0) {
+              spdlog::info("listeners drained in {} ms: every request read was answered", ms);
+            } else {
+              log_cut(ms);
+            }
+            if (egress_) egress_->stop();
+            done();
+          });
+      if (servers.empty()) s->bound.cancel();
+      for (HttpServer* server : servers) {
+        server->drain([s] {
+          asio::post(s->strand, [s] {
+            if (--s->draining == 0) s->bound.cancel();
+          });
+        });
+      }
+    });
   }
 
   void close() {
@@ -278,6 +304,23 @@ class App::Impl {
         spdlog::info("retention purge removed {} delivered messages", *purged);
       }
     }
+  }
+
+  // The shutdown bound passed: say what is being cut, per listener.
+  void log_cut(std::int64_t ms) {
+    auto report = [&](const HttpServer* server, const char* name) {
+      if (server == nullptr) return;
+      const auto& c = server->counters();
+      auto open = c.open_connections.load();
+      if (open == 0) return;
+      spdlog::warn(
+          "{} listener not drained after {} ms (gateway.shutdown_timeout_ms {}): {} connections "
+          "cut, {} of them with a request being handled whose answer is lost (a document it "
+          "stored is returned again to a resend with the same SenderMessageId)",
+          name, ms, config_.shutdown_timeout_ms, open, c.in_flight.load());
+    };
+    report(data_server_.get(), "data");
+    report(admin_server_.get(), "admin");
   }
 
   void render_gauges(std::string& out) {

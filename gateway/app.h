@@ -23,8 +23,9 @@ class App {
 
   std::uint16_t data_port() const;
   std::uint16_t admin_port() const;
-  // Stops accepting, waits (bounded) for requests in flight, stops delivery, then calls
-  // `done` on an io thread.
+  // Drains the listeners (no new requests; every request already read is answered, with
+  // Connection: close), waits for that at most gateway.shutdown_timeout_ms, stops delivery,
+  // then calls `done` on an io thread. Call once.
   void begin_shutdown(std::function<void()> done);
   // After the io_context has stopped: commits what is waiting and closes the store.
   void close();

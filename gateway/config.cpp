@@ -323,6 +323,7 @@ Result<Config> parse_config(std::string_view text, const std::string& source,
       s.integer("max_body_bytes_in_flight", c.max_body_bytes_in_flight, 1 << 20, 64LL << 30);
       s.integer("audit_refusal_burst", c.audit_refusal_burst, 1, 1'000'000);
       s.integer("audit_refusal_window_ms", c.audit_refusal_window_ms, 1'000, 24 * 3'600'000);
+      s.integer("shutdown_timeout_ms", c.shutdown_timeout_ms, 100, 600'000);
     }
     if (const toml::table* t = subtable(top, "listen", errors)) {
       Section listen(*t, "listen", errors, base_dir);

@@ -52,6 +52,10 @@ struct Config {
   // are counted into one summary entry (ops/audit.h).
   std::size_t audit_refusal_burst = 20;
   std::int64_t audit_refusal_window_ms = 60'000;
+  // SIGTERM: how long the listeners may take to answer every request already read before the
+  // rest is cut (App::begin_shutdown). Below the unit's TimeoutStopSec (deploy/sluiced.service,
+  // 30 s), with room for the final commit.
+  std::int64_t shutdown_timeout_ms = 10'000;
   std::filesystem::path schema_dir = "schemas";
   ListenerConfig data;
   ListenerConfig admin;

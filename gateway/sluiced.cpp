@@ -72,7 +72,10 @@ int main(int argc, char** argv) {
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
-    spdlog::info("signal {}: stopping (no new connections; finishing requests in flight)", sig);
+    spdlog::info(
+        "signal {}: stopping (no new requests; answering those already read, for at "
+        "most {} ms)",
+        sig, config->shutdown_timeout_ms);
     (*app)->begin_shutdown([&io] { io.stop(); });
   });
 

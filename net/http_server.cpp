@@ -16,6 +16,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <mutex>
+#include <unordered_set>
+
 #include "common/worker_pool.h"
 #include "net/admission.h"
 #include "net/framing.h"
@@ -35,17 +38,13 @@ namespace {
 // run there, so a timeout can never close the socket while a completion is running.
 using IoExecutor = asio::io_context::executor_type;
 using Strand = asio::strand<IoExecutor>;
-using Acceptor = asio::basic_socket_acceptor<tcp, IoExecutor>;
+using Acceptor = asio::basic_socket_acceptor<tcp, Strand>;
 using Socket = asio::basic_stream_socket<tcp, Strand>;
 using TcpStream = beast::basic_stream<tcp, Strand>;
 using Timer = asio::basic_waitable_timer<std::chrono::steady_clock,
                                          asio::wait_traits<std::chrono::steady_clock>, Strand>;
 template <class T>
-using io_awaitable = asio::awaitable<T, IoExecutor>;
-template <class T>
 using awaitable = asio::awaitable<T, Strand>;
-constexpr asio::use_awaitable_t<IoExecutor> kIoAwait;
-constexpr auto kIoTuple = asio::as_tuple(kIoAwait);
 constexpr asio::use_awaitable_t<Strand> kAwait;
 constexpr auto kTuple = asio::as_tuple(kAwait);
 
@@ -59,13 +58,24 @@ struct PendingAnswer {
   bool abandoned = false;              // the deadline passed and 504 was sent
 };
 
-// What another thread may do to a session: close it when admission evicts it. Touched only
-// on the session's strand.
+// What another thread may do to a session: close it when admission evicts it, or drain it
+// for a shutdown. Touched only on the session's strand.
 struct SessionControl {
-  explicit SessionControl(Strand s) : strand(s) {}
+  explicit SessionControl(Strand s) : strand(s), drain_timer(s) {}
+  // Whether a byte of the request being waited for has arrived (then a drain lets it finish).
+  bool request_begun() const {
+    return buffer != nullptr && (buffer->size() > 0 || (parser != nullptr && parser->got_some()));
+  }
   Strand strand;
   TcpStream* stream = nullptr;  // while the session runs
   bool evicted = false;
+  bool draining = false;  // answer the request in hand with Connection: close, take no other
+  // From the accept until a request's header has been read (the handshake, then each wait
+  // for the next request): the buffer and parser of that wait, while it runs.
+  bool awaiting_request = true;
+  const beast::flat_buffer* buffer = nullptr;
+  const http::basic_parser<true>* parser = nullptr;
+  Timer drain_timer;  // bounds the reading of a header begun when the drain came
 };
 
 // Holds ServerCounters::in_flight up for as long as a request is being handled.
@@ -146,7 +156,8 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
         workers_(workers),
         budget_(budget),
         name_(std::move(name)),
-        acceptor_(io.get_executor()),
+        accept_strand_(asio::make_strand(io)),
+        acceptor_(accept_strand_),
         admission_(AdmissionLimits{.max_connections = config.max_connections,
                                    .max_anonymous = config.max_anonymous_connections,
                                    .max_anonymous_per_address = config.max_anonymous_per_address}) {
@@ -175,24 +186,43 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
 
   void start() {
     asio::co_spawn(
-        io_.get_executor(), [self = shared_from_this()] { return self->accept_loop(); },
+        accept_strand_, [self = shared_from_this()] { return self->accept_loop(); },
         log_escape("accept loop"));
   }
 
+  // On the acceptor's strand: the accept loop may be running on another io thread.
   void stop() {
-    asio::post(io_, [self = shared_from_this()] {
+    asio::post(accept_strand_, [self = shared_from_this()] {
       boost::system::error_code ec;
       self->acceptor_.close(ec);
     });
+  }
+
+  void drain(std::function<void()> drained) {
+    std::vector<std::shared_ptr<SessionControl>> open;
+    {
+      std::lock_guard lock(sessions_mutex_);
+      draining_ = true;
+      if (sessions_.empty()) {
+        asio::post(io_, std::move(drained));
+      } else {
+        drained_ = std::move(drained);
+        open.assign(sessions_.begin(), sessions_.end());
+      }
+    }
+    stop();
+    for (const auto& control : open) {
+      drain_session(control);
+    }
   }
 
   std::uint16_t port() const { return port_; }
   ServerCounters& counters() { return counters_; }
 
  private:
-  io_awaitable<void> accept_loop() {
+  awaitable<void> accept_loop() {
     for (;;) {
-      auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(io_), kIoTuple);
+      auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(io_), kTuple);
       if (ec) {
         if (ec == asio::error::operation_aborted || !acceptor_.is_open()) {
           co_return;
@@ -220,6 +250,21 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
         socket.close(ignored);
         continue;
       }
+      bool draining = false;
+      {
+        // Registered in the same step that checks for a drain, so a drain reaches every
+        // session that will run.
+        std::lock_guard lock(sessions_mutex_);
+        draining = draining_;
+        if (!draining) sessions_.insert(control);
+      }
+      if (draining) {
+        // Accepted before the drain closed the acceptor: it has sent nothing we read.
+        admission_.release(ticket);
+        boost::system::error_code ignored;
+        socket.close(ignored);
+        continue;
+      }
       counters_.connections_accepted.fetch_add(1);
       counters_.open_connections.fetch_add(1);
       socket.set_option(tcp::no_delay(true), ec);
@@ -235,15 +280,16 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
   awaitable<void> session(Socket socket, std::shared_ptr<SessionControl> control,
                           std::uint64_t ticket) {
     struct Guard {
-      ServerCounters& c;
-      ConnectionAdmission& admission;
+      Impl& server;
+      std::shared_ptr<SessionControl> control;
       std::uint64_t ticket;
       ~Guard() {
-        admission.release(ticket);
-        c.open_connections.fetch_sub(1);
+        server.admission_.release(ticket);
+        server.counters_.open_connections.fetch_sub(1);
+        server.session_ended(control);
       }
-    } guard{counters_, admission_, ticket};
-    if (control->evicted) co_return;
+    } guard{*this, control, ticket};
+    if (control->evicted || control->draining) co_return;
     std::string remote;
     {
       boost::system::error_code ec;
@@ -270,6 +316,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
       });
       auto [ec_w] = co_await tcp_layer.socket().async_wait(tcp::socket::wait_read, kTuple);
       silence.cancel();
+      if (control->draining) co_return;
       if (ec_w || control->evicted) {
         counters_.handshake_failures.fetch_add(1);
         co_return;
@@ -279,6 +326,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
     }
     {
       auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kTuple);
+      if (control->draining) co_return;
       if (ec) {
         counters_.handshake_failures.fetch_add(1);
         spdlog::info("{}: TLS handshake with {} failed: {}", name_, remote, ec.message());
@@ -290,13 +338,26 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
     beast::flat_buffer buffer;
     bool keep_alive = true;
     while (keep_alive) {
+      // Draining: the last answer was already on its way with keep-alive; nothing of a next
+      // request has been read (bytes of one pipelined behind it go unanswered, which a client
+      // must expect of a closing connection, RFC 9112 §9.3.2).
+      if (control->draining) break;
       http::request_parser<http::string_body> parser;
       parser.header_limit(static_cast<std::uint32_t>(config_.max_header_bytes));
       // The real limit is chosen per request once the header is known.
       parser.body_limit(std::max(config_.max_body_bytes, config_.max_batch_bytes));
       tcp_layer.expires_after(std::chrono::milliseconds(config_.idle_timeout_ms));
+      control->awaiting_request = true;
+      control->buffer = &buffer;
+      control->parser = &parser;
       auto [ec_h, n_h] = co_await http::async_read_header(stream, buffer, parser, kTuple);
+      control->awaiting_request = false;
+      control->buffer = nullptr;
+      control->parser = nullptr;
       if (ec_h) {
+        if (!tcp_layer.socket().is_open()) {
+          break;  // closed by a drain or an eviction: nothing to answer
+        }
         if (ec_h == http::error::body_limit) {
           co_await send(stream,
                         json_error(413, "http.body-too-large",
@@ -350,7 +411,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
         counters_.requests.fetch_add(1);
         co_await send(stream, std::move(*plan.refuse), false);
         if (auto len = parser.content_length()) {
-          co_await drain(stream, buffer, *len);
+          co_await linger(stream, buffer, *len);
         }
         break;
       }
@@ -366,7 +427,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
                                  "request body of " + std::to_string(*len) +
                                      " bytes exceeds the limit of " + std::to_string(limit)),
                       false);
-        co_await drain(stream, buffer, *len);
+        co_await linger(stream, buffer, *len);
         break;
       }
       // The body's bytes count against the process-wide budget before any is read: the
@@ -387,7 +448,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
                                        " bytes exceeds max_body_bytes_in_flight (" +
                                        std::to_string(budget_->max()) + ")"),
                         false);
-          if (auto len = parser.content_length()) co_await drain(stream, buffer, *len);
+          if (auto len = parser.content_length()) co_await linger(stream, buffer, *len);
           break;
         }
         if (want > 0) {
@@ -401,7 +462,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
                     "this one needs " + std::to_string(want) + "; try again shortly");
             busy.headers.emplace_back("Retry-After", "1");
             co_await send(stream, std::move(busy), false);
-            if (auto len = parser.content_length()) co_await drain(stream, buffer, *len);
+            if (auto len = parser.content_length()) co_await linger(stream, buffer, *len);
             break;
           }
           lease = std::make_shared<BodyBudget::Lease>(budget_, want);
@@ -461,6 +522,9 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
       if (res.status == 504 || (res.status >= 500 && res.status != 503)) {
         keep_alive = false;  // a late answer may still be on its way; start afresh
       }
+      if (control->draining) {
+        keep_alive = false;  // answered, and told this connection takes no more
+      }
       tcp_layer.expires_after(std::chrono::milliseconds(config_.request_timeout_ms));
       if (!co_await send(stream, std::move(res), keep_alive)) {
         break;
@@ -468,6 +532,38 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
     }
     tcp_layer.expires_after(std::chrono::seconds(2));
     co_await stream.async_shutdown(kTuple);
+  }
+
+  // On the session's strand: it takes no further request; closed now unless a request has
+  // begun, whose header then has request_timeout_ms to arrive (the body has the same).
+  void drain_session(const std::shared_ptr<SessionControl>& control) {
+    asio::post(control->strand, [control, timeout = config_.request_timeout_ms] {
+      control->draining = true;
+      if (control->stream == nullptr || !control->awaiting_request) {
+        return;  // not started (it sees `draining`), or its request is being read or handled
+      }
+      if (!control->request_begun()) {
+        control->stream->close();
+        return;
+      }
+      control->drain_timer.expires_after(std::chrono::milliseconds(timeout));
+      control->drain_timer.async_wait(
+          [weak = std::weak_ptr<SessionControl>(control)](const boost::system::error_code& ec) {
+            auto c = weak.lock();
+            if (!ec && c && c->awaiting_request && c->stream != nullptr) c->stream->close();
+          });
+    });
+  }
+
+  // Called by every session as it ends, on its strand; the last one of a drain calls back.
+  void session_ended(const std::shared_ptr<SessionControl>& control) {
+    std::function<void()> drained;
+    {
+      std::lock_guard lock(sessions_mutex_);
+      sessions_.erase(control);
+      if (draining_ && sessions_.empty()) drained = std::exchange(drained_, nullptr);
+    }
+    if (drained) drained();
   }
 
   // Runs the handler (on the worker pool or here on the strand) and waits for its answer,
@@ -527,8 +623,8 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
 
   // Lingering close: after refusing a body, read and discard what the client is still
   // sending (bounded), so that it reads our answer instead of a connection reset.
-  awaitable<void> drain(beast::ssl_stream<TcpStream>& stream, beast::flat_buffer& buffer,
-                        std::uint64_t declared) {
+  awaitable<void> linger(beast::ssl_stream<TcpStream>& stream, beast::flat_buffer& buffer,
+                         std::uint64_t declared) {
     constexpr std::uint64_t kMaxDrain = 8u << 20;
     std::uint64_t left = std::min<std::uint64_t>(declared, kMaxDrain);
     left = left > buffer.size() ? left - buffer.size() : 0;
@@ -564,10 +660,17 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
   WorkerPool& workers_;
   BodyBudget* budget_;
   std::string name_;
+  Strand accept_strand_;
   Acceptor acceptor_;
   ConnectionAdmission admission_;
   std::uint16_t port_ = 0;
   ServerCounters counters_;
+  std::mutex sessions_mutex_;
+  // Every session from its accept to its end, so that a drain reaches each and learns when
+  // the last one has ended.
+  std::unordered_set<std::shared_ptr<SessionControl>> sessions_;  // Guarded by sessions_mutex_.
+  bool draining_ = false;                                         // Guarded by sessions_mutex_.
+  std::function<void()> drained_;                                 // Guarded by sessions_mutex_.
 };
 
 HttpServer::HttpServer(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -589,6 +692,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(asio::io_context& io,
 
 std::uint16_t HttpServer::port() const { return impl_->port(); }
 void HttpServer::stop() { impl_->stop(); }
+void HttpServer::drain(std::function<void()> drained) { impl_->drain(std::move(drained)); }
 const ServerCounters& HttpServer::counters() const { return impl_->counters(); }
 
 }  // namespace sluice::net

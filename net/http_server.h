@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include "common/error.h"
@@ -50,8 +51,19 @@ class HttpServer {
                                                    BodyBudget* budget, std::string name);
   ~HttpServer();
   std::uint16_t port() const;
-  // Stops accepting. Open connections finish their current request and then close.
+  // Stops accepting; open connections are left as they are (the destructor's call).
   void stop();
+  // Drains the listener for a shutdown: stops accepting, and every connection stops taking
+  // requests. One that has not begun a request (in its TLS handshake, or idle between
+  // requests with no byte of the next one received) is closed at once: the client sent
+  // nothing we have read, so it may resend anywhere. One whose request has begun reads it to
+  // its end (within request_timeout_ms), has it handled, gets the answer with
+  // `Connection: close` and closes; a request already read is never cut here. `drained` is
+  // called once, on the thread of the last connection to close (at once, posted to the
+  // io_context, when none is open), after every connection has closed: every answer was
+  // written. It is never called while a connection is open, so the caller bounds the wait.
+  // Thread-safe; call it at most once.
+  void drain(std::function<void()> drained);
   const ServerCounters& counters() const;
 
   class Impl;
