@@ -74,7 +74,8 @@ TEST_CASE("concurrent resends all get the stored message's id and receipt", "[fa
 // 40 s while /v1/health answered 200. A latched store must stop delivery and say so.
 TEST_CASE("a store that can no longer write stops delivery and reports unhealthy", "[faults]") {
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || !defined(SLUICE_SYNCSHIM_PATH)
-  SKIP("the sync shim is preloaded into sluiced; not under sanitizers");
+  WARN("skipped: the sync shim cannot be preloaded into a sanitizer build");
+  return;
 #else
   TempDir dir("readonly");
   const auto disk_full = dir.path() / "disk-full";

@@ -249,7 +249,8 @@ TEST_CASE("ambiguous request framing is refused and the connection closed", "[se
 TEST_CASE("request bodies in flight are bounded across connections", "[security]") {
   SinkRunner sink;
   Gateway gw({.destinations = http_destination("sink", sink.port()),
-              .data_extra = "max_batch_bytes = 4194304\n",
+              // The held uploads must outlast a busy machine's slowest step.
+              .data_extra = "max_batch_bytes = 4194304\nrequest_timeout_ms = 60000\n",
               .gateway_extra = "max_body_bytes_in_flight = 8388608\n"});
   auto big_header = [](std::size_t length) {
     return "POST /v1/submit/standard-xml HTTP/1.1\r\nHost: gw\r\nContent-Type: "
