@@ -1,11 +1,14 @@
 // Faults a gateway must ride out without a false word or a storm: concurrent resends, a store
 // that can no longer write, a receiver that answers 5xx. Each starts its own sluiced and sink.
+#include <sys/wait.h>
+
 #include <catch2/catch.hpp>
 
 #include <boost/json.hpp>
 
 #include <atomic>
 #include <barrier>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -169,6 +172,41 @@ TEST_CASE("a receiver answering 503 backs its destination off and loses no messa
   auto after = sink.wait_for(kMessages, std::chrono::seconds(30));
   CHECK(after.distinct == kMessages);
   CHECK(sink.arrivals() == ids);
+}
+
+// Fault: SIGTERM waited out a spool worker's pause (29.4 s) while the unit's TimeoutStopSec
+// would have killed it. A destination backed off for a minute holds nothing up: every wait
+// in shutdown is interruptible.
+TEST_CASE("SIGTERM is not held up by a destination that is backed off", "[faults]") {
+  TempDir dir("spool-down");
+  const auto spool = dir.path() / "spool";
+  Gateway gw({.destinations = "[[destination]]\nname = \"sink\"\nkind = \"spool\"\npath = \"" +
+                              spool.string() +
+                              "\"\nconcurrency = 2\nbreaker_failures = 1\nbreaker_min_ms = 60000\n"
+                              "breaker_max_ms = 60000\n"});
+  // The directory becomes a file: every write fails (as on a broken disk).
+  std::filesystem::remove_all(spool);
+  { std::ofstream(spool) << "not a directory"; }
+  auto client = gw.client("sender-440604-approval");
+  std::string id;
+  for (int i = 0; i < 5; ++i) {
+    auto r = client->request("POST", "/v1/messages",
+                             sample("case.accept/valid-1.xml", "term-" + std::to_string(i)));
+    REQUIRE(r);
+    REQUIRE(r->status == 202);
+    if (id.empty()) id = json_field(r->body, "messageId");  // the head of the case
+  }
+  REQUIRE(eventually([&] {
+    auto st = client->request("GET", "/v1/messages/" + id);
+    return st && st->body.find("lastError") != std::string::npos;
+  }));
+  auto began = std::chrono::steady_clock::now();
+  int status = gw.stop();
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - began);
+  INFO("SIGTERM to exit: " << took.count() << " ms");
+  CHECK(WIFEXITED(status));
+  CHECK(took < std::chrono::seconds(5));
 }
 
 }  // namespace
