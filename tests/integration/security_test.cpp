@@ -159,11 +159,16 @@ TEST_CASE("connections timed to land on the server's own timeouts do not crash i
   for (auto& c : clients) c.join();
   INFO("attempts: " << attempts.load());
   CHECK(attempts.load() > 100);
-  // Still serving: a legitimate client gets its answer.
-  auto client = gw.client("sender-440604-approval");
-  auto health = client->request("GET", "/v1/health");
-  REQUIRE(health);
-  CHECK(health->status == 200);
+  // Still serving: a legitimate client gets its answer. Its own handshake must fit the 100 ms
+  // deadline too, which a sanitizer build on a busy machine may miss once: a few tries (a
+  // crashed server answers none).
+  bool served = eventually(
+      [&] {
+        auto health = gw.client("sender-440604-approval")->request("GET", "/v1/health");
+        return health && health->status == 200;
+      },
+      std::chrono::seconds(10));
+  CHECK(served);
   CHECK(WIFEXITED(gw.stop()));
 }
 
