@@ -210,6 +210,14 @@ Result<Config> finish(Config c, std::vector<std::string> errors) {
   if (c.role != "outer" && c.role != "inner") {
     errors.push_back("gateway.role must be \"outer\" or \"inner\"");
   }
+  // History must leave the map room for the queue. (The store also purges history when the
+  // map fills, and logs at start-up what the bounds hold.)
+  if (c.store.retention_max_bytes >= c.store.map_size_bytes) {
+    errors.push_back("store.retention_max_mb (" +
+                     std::to_string(c.store.retention_max_bytes >> 20) +
+                     ") must be less than store.map_size_mb (" +
+                     std::to_string(c.store.map_size_bytes >> 20) + ")");
+  }
   std::set<std::string> names;
   for (const auto& d : c.destinations) {
     if (d.name.empty()) {
@@ -347,6 +355,10 @@ Result<Config> parse_config(std::string_view text, const std::string& source,
       c.store.group_commit_linger = std::chrono::microseconds(linger);
       s.integer("lease_timeout_ms", c.store.lease_timeout_ms, 1000, 86'400'000);
       s.integer("retention_hours", c.store.retention_ms, 1, 24 * 3650, 3'600'000);
+      // Unset, history may take a quarter of the map, as in the shipped configurations.
+      c.store.retention_max_bytes = c.store.map_size_bytes / 4;
+      s.integer("retention_max_mb", c.store.retention_max_bytes, 1, 1 << 24, 1 << 20);
+      s.integer("retention_max_messages", c.store.retention_max_messages, 1, 1'000'000'000);
       s.integer("purge_interval_ms", c.purge_interval_ms, 1000, 86'400'000);
     }
     if (const toml::table* t = subtable(top, "retry", errors)) {

@@ -88,15 +88,22 @@ void Store::Impl::notify(const std::string& dest) {
 
 Result<void> Store::Impl::reserve(std::uint64_t bytes, std::uint64_t deliveries) {
   std::lock_guard lock(index_mutex_);
+  // Only undelivered messages count: history never fills the queue (it has bounds of its own).
   if (indexed_bytes_ + reserved_bytes_ + bytes > options_.max_queued_bytes) {
     return fail(Errc::kQueueFull,
                 "queue is full: " + std::to_string(indexed_bytes_ + reserved_bytes_) +
-                    " bytes waiting, limit " + std::to_string(options_.max_queued_bytes));
+                    " undelivered payload bytes, limit " +
+                    std::to_string(options_.max_queued_bytes) +
+                    " (store.max_queued_mb); it clears as destinations take "
+                    "deliveries");
   }
   if (indexed_items_ + reserved_items_ + deliveries > options_.max_queued_messages) {
     return fail(Errc::kQueueFull,
                 "queue is full: " + std::to_string(indexed_items_ + reserved_items_) +
-                    " deliveries waiting, limit " + std::to_string(options_.max_queued_messages));
+                    " undelivered deliveries, limit " +
+                    std::to_string(options_.max_queued_messages) +
+                    " (store.max_queued_messages); it clears as destinations "
+                    "take deliveries");
   }
   reserved_bytes_ += bytes;
   reserved_items_ += deliveries;

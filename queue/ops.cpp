@@ -134,6 +134,16 @@ class AppendOp final : public WriteOp {
   }
 
   std::size_t bytes() const override { return msg_.payload.size() + 512; }
+  std::uint64_t map_bytes() const override {
+    const record::PageRules& rules = store_.page_rules();
+    std::uint64_t b = rules.entry(16, msg_.payload.size()) +
+                      rules.entry(16, message_record_.size()) +
+                      items_.size() * rules.entry(12, delivery_record_.size());
+    if (!idem_key_.empty()) {
+      b += rules.entry(idem_key_.size(), 16);
+    }
+    return b;
+  }
 
   Result<void> apply(TxnCtx& ctx) override {
     duplicate_of_.clear();
@@ -311,8 +321,39 @@ class SettleOp final : public WriteOp {
     }
     next_at_ = dl->next_at_ms;
     attempts_ = dl->attempts;
-    // Only the delivery record changes: a message's state is derived from its deliveries.
-    return lmdb::put(ctx.txn(), d.dlv, key, record::encode(*dl));
+    // A message's state is derived from its deliveries: its record is not rewritten.
+    if (auto r = lmdb::put(ctx.txn(), d.dlv, key, record::encode(*dl)); !r) {
+      return r;
+    }
+    if (!ended_ || dl->state == static_cast<std::uint8_t>(DeliveryState::kDead)) {
+      return {};
+    }
+    // The last delivery to end makes the message history: what status, receipts and
+    // idempotency need stays, the payload goes.
+    auto mv = lmdb::get(ctx.txn(), d.msg, dl->message_id);
+    if (!mv) {
+      return fail(mv.error());
+    }
+    if (!mv->has_value()) {
+      return {};  // a delivery without its message: nothing to keep
+    }
+    std::size_t record_bytes = (*mv)->size();
+    auto m = record::decode_message(**mv);
+    if (!m) {
+      return fail(Errc::kInternal, "corrupt message record " + text_id(dl->message_id));
+    }
+    auto ended = ended_message(store_, ctx.txn(), record_bytes, *m);
+    if (!ended) {
+      return fail(ended.error());
+    }
+    if (!ended->has_value()) {
+      return {};
+    }
+    if (auto r = enter_history(store_, ctx.txn(), dl->message_id, **ended); !r) {
+      return r;
+    }
+    ctx.history_entered((*ended)->bytes);
+    return {};
   }
 
   void finish(Result<void> outcome) override {
@@ -427,84 +468,29 @@ class RedriveOp final : public WriteOp {
   DeliveryIndex::Item item_;
 };
 
-// Deletes messages whose deliveries all ended (delivered or expired, none dead) before
-// now - retention. Walks the message table from a cursor that wraps around, a bounded number
-// of rows per call, so old dead letters never make it rescan the whole table.
+// The maintenance purge: history older than the retention period or beyond the history
+// bounds, oldest first. History is indexed by when it ended, so a call reads only what it
+// purges (and one entry more), however many dead letters or pending messages are stored.
 class PurgeOp final : public WriteOp {
  public:
-  PurgeOp(Store::Impl& store, std::size_t max, std::string* cursor,
+  PurgeOp(Store::Impl& store, std::size_t max,
           std::move_only_function<void(Result<std::size_t>)> done)
-      : store_(store), max_(max), cursor_(cursor), done_(std::move(done)) {}
+      : store_(store), max_(max), done_(std::move(done)) {}
 
   bool releases_space() const override { return true; }
 
   Result<void> apply(TxnCtx& ctx) override {
-    const Dbis& d = store_.dbis();
-    purged_ = 0;
-    next_cursor_.clear();
-    std::int64_t cutoff = store_.clock().now_ms() - store_.options().retention_ms;
-    std::vector<std::pair<std::string, record::Message>> victims;
-    {
-      auto cur = lmdb::Cursor::open(ctx.txn(), d.msg);
-      if (!cur) {
-        return fail(cur.error());
-      }
-      MDB_val k = lmdb::val(*cursor_), v;
-      int rc = mdb_cursor_get(cur->get(), &k, &v, cursor_->empty() ? MDB_FIRST : MDB_SET_RANGE);
-      std::size_t scanned = 0;
-      while (rc == 0 && scanned < 4 * max_ && victims.size() < max_) {
-        ++scanned;
-        auto m = record::decode_message(lmdb::view(v));
-        if (m && m->received_ms < cutoff) {
-          bool purgeable = true;
-          for (const auto& [did, seq] : m->deliveries) {
-            auto dv = lmdb::get(ctx.txn(), d.dlv, record::delivery_key(did, seq));
-            if (!dv) {
-              return fail(dv.error());
-            }
-            auto dl = dv->has_value() ? record::decode_delivery(**dv) : std::nullopt;
-            if (dl && (dl->state == static_cast<std::uint8_t>(DeliveryState::kPending) ||
-                       dl->state == static_cast<std::uint8_t>(DeliveryState::kDead) ||
-                       dl->done_ms >= cutoff)) {
-              purgeable = false;
-              break;
-            }
-          }
-          if (purgeable) {
-            victims.emplace_back(std::string(lmdb::view(k)), std::move(*m));
-          }
-        }
-        rc = mdb_cursor_get(cur->get(), &k, &v, MDB_NEXT);
-      }
-      if (rc == 0) {
-        next_cursor_.assign(lmdb::view(k));
-      } else if (rc != MDB_NOTFOUND) {
-        return fail(lmdb::error(rc, "scan messages"));
-      }
+    auto purged = purge_history(
+        store_, ctx,
+        PurgeGoal{.ended_before_ms = store_.clock().now_ms() - store_.options().retention_ms,
+                  .within_bounds = true,
+                  .at_most = max_});
+    if (!purged) {
+      return fail(purged.error());
     }
-    for (const auto& [id16, m] : victims) {
-      for (const auto& [did, seq] : m.deliveries) {
-        if (auto r = lmdb::del(ctx.txn(), d.dlv, record::delivery_key(did, seq)); !r) {
-          return fail(r.error());
-        }
-      }
-      if (!m.sender_message_id.empty()) {
-        if (auto r = lmdb::del(ctx.txn(), d.idem, idem_key(m.sender, m.sender_message_id)); !r) {
-          return fail(r.error());
-        }
-      }
-      if (auto r = lmdb::del(ctx.txn(), d.msg, id16); !r) {
-        return fail(r.error());
-      }
-      if (auto r = lmdb::del(ctx.txn(), d.body, id16); !r) {
-        return fail(r.error());
-      }
-      ++purged_;
-    }
+    purged_ = *purged;
     return {};
   }
-
-  void committed() override { *cursor_ = next_cursor_; }  // writer thread only
 
   void finish(Result<void> outcome) override {
     if (outcome) {
@@ -517,10 +503,8 @@ class PurgeOp final : public WriteOp {
  private:
   Store::Impl& store_;
   std::size_t max_;
-  std::string* cursor_;
   std::move_only_function<void(Result<std::size_t>)> done_;
   std::size_t purged_ = 0;
-  std::string next_cursor_;
 };
 
 class GenericOp final : public WriteOp {
@@ -542,6 +526,141 @@ class GenericOp final : public WriteOp {
 };
 
 }  // namespace
+
+// --- history --------------------------------------------------------------------------------
+
+Result<std::optional<EndedMessage>> ended_message(const Store::Impl& store, MDB_txn* txn,
+                                                  std::size_t record_bytes,
+                                                  const record::Message& m) {
+  const Dbis& d = store.dbis();
+  const record::PageRules& rules = store.page_rules();
+  EndedMessage ended;
+  ended.bytes = rules.entry(16, record_bytes) +
+                rules.entry(record::kHistoryKeyBytes, record::kHistoryValueBytes);
+  if (!m.sender_message_id.empty()) {
+    ended.bytes += rules.entry(m.sender.size() + 1 + m.sender_message_id.size(), 16);
+  }
+  for (const auto& [did, seq] : m.deliveries) {
+    std::string key = record::delivery_key(did, seq);
+    auto dv = lmdb::get(txn, d.dlv, key);
+    if (!dv) {
+      return fail(dv.error());
+    }
+    if (!dv->has_value()) {
+      continue;
+    }
+    auto dl = record::decode_delivery(**dv);
+    if (!dl) {
+      return fail(Errc::kInternal,
+                  "corrupt delivery record " + store.dest_name(did) + "#" + std::to_string(seq));
+    }
+    if (dl->state == static_cast<std::uint8_t>(DeliveryState::kPending) ||
+        dl->state == static_cast<std::uint8_t>(DeliveryState::kDead)) {
+      return std::optional<EndedMessage>();
+    }
+    ended.ended_ms = std::max(ended.ended_ms, dl->done_ms);
+    ended.bytes += rules.entry(key.size(), (*dv)->size());
+  }
+  return std::optional<EndedMessage>(ended);
+}
+
+Result<void> enter_history(const Store::Impl& store, MDB_txn* txn, std::string_view id16,
+                           const EndedMessage& ended) {
+  const Dbis& d = store.dbis();
+  if (auto r = lmdb::del(txn, d.body, id16); !r) {
+    return fail(r.error());
+  }
+  return lmdb::put(txn, d.hist, record::history_key(ended.ended_ms, id16),
+                   record::history_value(ended.bytes));
+}
+
+Result<std::size_t> purge_history(Store::Impl& store, TxnCtx& ctx, const PurgeGoal& goal) {
+  const Dbis& d = store.dbis();
+  struct Victim {
+    std::string key;
+    std::string id16;
+    std::uint64_t bytes;
+  };
+  std::vector<Victim> victims;
+  {
+    auto cur = lmdb::Cursor::open(ctx.txn(), d.hist);
+    if (!cur) {
+      return fail(cur.error());
+    }
+    HistoryCounts left = ctx.history();
+    std::uint64_t freed = 0;
+    MDB_val k, v;
+    int rc = mdb_cursor_get(cur->get(), &k, &v, MDB_FIRST);
+    for (; rc == 0 && victims.size() < goal.at_most;
+         rc = mdb_cursor_get(cur->get(), &k, &v, MDB_NEXT)) {
+      Victim victim;
+      std::int64_t ended_ms = 0;
+      if (!record::parse_history_key(lmdb::view(k), ended_ms, victim.id16)) {
+        continue;
+      }
+      bool purge = ended_ms < goal.ended_before_ms ||
+                   (goal.within_bounds && store.history_over_bounds(left)) ||
+                   freed < goal.free_bytes;
+      if (!purge) {
+        break;  // the rest ended later and the bounds hold
+      }
+      victim.key.assign(lmdb::view(k));
+      victim.bytes = record::parse_history_value(lmdb::view(v));
+      left.messages -= std::min<std::uint64_t>(left.messages, 1);
+      left.bytes -= std::min(left.bytes, victim.bytes);
+      freed += victim.bytes;
+      victims.push_back(std::move(victim));
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+      return fail(lmdb::error(rc, "scan history"));
+    }
+  }
+  for (const auto& victim : victims) {
+    auto found = lmdb::get(ctx.txn(), d.msg, victim.id16);
+    if (!found) {
+      return fail(found.error());
+    }
+    std::optional<record::Message> m;
+    if (found->has_value()) {
+      m = record::decode_message(**found);
+      if (!m) {
+        return fail(Errc::kInternal, "corrupt message record " + text_id(victim.id16));
+      }
+    }
+    if (m) {
+      for (const auto& [did, seq] : m->deliveries) {
+        if (auto r = lmdb::del(ctx.txn(), d.dlv, record::delivery_key(did, seq)); !r) {
+          return fail(r.error());
+        }
+      }
+      // The idempotency entry goes with the message, in the same transaction: a resend is a
+      // duplicate exactly as long as the message it names can be shown.
+      if (!m->sender_message_id.empty()) {
+        std::string key = idem_key(m->sender, m->sender_message_id);
+        auto idem = lmdb::get(ctx.txn(), d.idem, key);
+        if (!idem) {
+          return fail(idem.error());
+        }
+        if (idem->has_value() && **idem == victim.id16) {
+          if (auto r = lmdb::del(ctx.txn(), d.idem, key); !r) {
+            return fail(r.error());
+          }
+        }
+      }
+      if (auto r = lmdb::del(ctx.txn(), d.msg, victim.id16); !r) {
+        return fail(r.error());
+      }
+    }
+    if (auto r = lmdb::del(ctx.txn(), d.body, victim.id16); !r) {
+      return fail(r.error());
+    }
+    if (auto r = lmdb::del(ctx.txn(), d.hist, victim.key); !r) {
+      return fail(r.error());
+    }
+    ctx.history_purged(victim.bytes);
+  }
+  return victims.size();
+}
 
 std::unique_ptr<WriteOp> make_settle_op(Store::Impl& store, SettleKind kind, std::string dest,
                                         std::uint64_t seq, std::string reason, bool permanent,
@@ -622,9 +741,9 @@ Result<void> Store::redrive(std::string_view message_id, const std::string& dest
 Result<std::size_t> Store::purge_expired_history(std::size_t max_messages) {
   std::promise<Result<std::size_t>> promise;
   auto future = promise.get_future();
-  impl_->submit(std::make_unique<PurgeOp>(
-      *impl_, max_messages, impl_->purge_cursor(),
-      [&promise](Result<std::size_t> r) { promise.set_value(std::move(r)); }));
+  impl_->submit(std::make_unique<PurgeOp>(*impl_, max_messages, [&promise](Result<std::size_t> r) {
+    promise.set_value(std::move(r));
+  }));
   return future.get();
 }
 

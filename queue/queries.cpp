@@ -53,6 +53,15 @@ Stats Store::Impl::stats() const {
                                                 .bytes = idx.bytes()});
     }
   }
+  HistoryCounts h = history();
+  s.history_messages = h.messages;
+  s.history_bytes = h.bytes;
+  s.history_purged = h.purged;
+  s.map_bytes = options_.map_size_bytes;
+  if (MDB_envinfo info; mdb_env_info(env_.get(), &info) == 0) {
+    s.map_high_water_bytes =
+        (static_cast<std::uint64_t>(info.me_last_pgno) + 1) * page_rules_.page_bytes;
+  }
   s.commits = commits_.load();
   s.committed_ops = committed_ops_.load();
   s.read_only = latched_.load();
@@ -162,11 +171,18 @@ Result<std::string> Store::payload(std::string_view message_id) const {
   if (!txn) {
     return fail(txn.error());
   }
-  auto found = lmdb::get(txn->get(), impl_->dbis().body, raw_id(message_id));
+  std::string id16 = raw_id(message_id);
+  auto found = lmdb::get(txn->get(), impl_->dbis().body, id16);
   if (!found) {
     return fail(found.error());
   }
   if (!found->has_value()) {
+    auto record = lmdb::get(txn->get(), impl_->dbis().msg, id16);
+    if (record && record->has_value()) {
+      return fail(Errc::kNotFound, "the payload of message " + std::string(message_id) +
+                                       " was dropped once every delivery ended; its status and "
+                                       "receipt are kept");
+    }
     return fail(Errc::kNotFound, "no message with id " + std::string(message_id));
   }
   return std::string(**found);

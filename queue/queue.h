@@ -66,7 +66,17 @@ struct Options {
   std::size_t group_commit_max_bytes = 16u << 20;
   std::chrono::microseconds group_commit_linger{0};  // extra wait to fill a small batch
   std::int64_t lease_timeout_ms = 120'000;  // a lease not acked by then is handed out again
-  std::int64_t retention_ms = 7LL * 24 * 3600 * 1000;  // delivered/expired messages kept this long
+  // History: what is kept of a message once every delivery ended delivered or expired (none
+  // dead) — its record (status, attributes such as the receipt and digest), its delivery
+  // records and its idempotency entry; its payload is dropped then. History is purged oldest
+  // first (by when its last delivery ended) once older than retention_ms, or sooner to stay
+  // within retention_max_bytes and retention_max_messages, or when the map is full and a write
+  // needs room. Pending messages and messages with a dead delivery are never purged. So a
+  // resend of a (sender, sender_message_id) is a duplicate while its message is pending, dead
+  // or in history; once purged, it is a new message.
+  std::int64_t retention_ms = 7LL * 24 * 3600 * 1000;
+  std::uint64_t retention_max_bytes = 256ull << 20;  // map bytes history may take (>= 1)
+  std::uint64_t retention_max_messages = 1'000'000;  // delivered messages kept (>= 1)
   RetryPolicy retry;
   std::vector<std::string> extension_tables;  // extra named tables (quarantine, audit, ...)
   const Clock* clock = nullptr;               // nullptr: the system clock
@@ -154,11 +164,49 @@ struct DestinationStats {
 struct Stats {
   std::uint64_t queued_bytes = 0;
   std::uint64_t queued_messages = 0;
-  std::uint64_t commits = 0;        // transactions committed since open
-  std::uint64_t committed_ops = 0;  // operations in them
-  bool read_only = false;           // latched after a failed commit
+  std::uint64_t history_messages = 0;      // delivered/expired messages kept (see Options)
+  std::uint64_t history_bytes = 0;         // map bytes they take, by LMDB's page rules
+  std::uint64_t history_purged = 0;        // purged since open (age, bounds or a full map)
+  std::uint64_t map_bytes = 0;             // the map size
+  std::uint64_t map_high_water_bytes = 0;  // pages ever used (freed pages are reused first)
+  std::uint64_t commits = 0;               // transactions committed since open
+  std::uint64_t committed_ops = 0;         // operations in them
+  bool read_only = false;                  // latched after a failed commit
   std::vector<DestinationStats> destinations;
 };
+
+// What a configuration can hold, estimated with LMDB's page rules for messages of one shape
+// (tests/queue/footprint_test.cpp measures the real footprint; the two agree within 2%). A
+// value too big for half a page takes whole overflow pages, so a 2 KB payload or a message
+// record carrying a 2.3 KB signed receipt each take a 4 KiB page. The store logs this line at
+// open; sluiced --check-config may print it too.
+struct MessageShape {
+  std::uint32_t payload_bytes = 2048;
+  // The message record: ids, sender, doc type and attributes. 2530 bytes for the documents of
+  // deploy/demo.sh, most of it the signed receipt (2.25 KB).
+  std::uint32_t record_bytes = 2530;
+  std::uint32_t key_bytes = 40;  // sender + SenderMessageId
+};
+
+struct Capacity {
+  std::uint64_t map_bytes = 0;
+  std::uint64_t pending_message_bytes = 0;    // map bytes of one pending message (1 destination)
+  std::uint64_t delivered_message_bytes = 0;  // map bytes of one message in history
+  std::uint64_t queue_bytes = 0;              // max_queued_bytes (payload, summed per destination)
+  std::uint64_t queue_messages = 0;           // messages of this shape the queue bounds admit
+  std::uint64_t queue_map_bytes = 0;          // map bytes they take
+  std::uint64_t history_bytes = 0;            // retention_max_bytes
+  std::uint64_t history_messages = 0;         // delivered messages the history bounds keep
+  std::int64_t retention_ms = 0;
+  double full_retention_rate = 0;  // messages/s at which history still spans retention_ms
+  MessageShape shape;
+};
+Capacity estimate_capacity(const Options& options, const MessageShape& shape = {});
+// One line for the log: "map 2048 MiB: queue bound 512 MiB (~262144 pending messages of 2.0
+// KiB, 8448 B each in the map: 2112 MiB), history bound 512 MiB (~123248 delivered messages of
+// 4356 B: 1.4 days at 1 msg/s; retention_hours 168 is kept up to 0.20 msg/s)", and what
+// happens when the bounds together can need more than the map.
+std::string describe(const Capacity& capacity);
 
 // A read-write view of extension tables inside a write transaction. Valid only during
 // WriteFn; values returned by get() are valid until the next put/del in the same call.
@@ -201,8 +249,15 @@ class Store {
   // --- ingest ---
   // Persists `msg` durably and calls `done` once: Appended on success (duplicate=true and
   // the original id, storing nothing, when (sender, sender_message_id) was seen before or
-  // msg.message_id is already stored, e.g. a peer gateway resending), or kQueueFull /
-  // kStoreFull (backpressure), kStoreFailed (latched), kShuttingDown, kInvalidArgument.
+  // msg.message_id is already stored, e.g. a peer gateway resending), or
+  //   kQueueFull   a queue bound is reached: it clears as destinations take deliveries;
+  //   kStoreFull   the map is full of undelivered messages (history already purged to make
+  //                room): it clears as destinations take deliveries;
+  //   kUnavailable the map is full though nothing is pending and no history is left
+  //                (extension tables, dead letters): waiting does not help, an operator must;
+  //   kStoreFailed (latched), kShuttingDown, kInvalidArgument.
+  // History never causes a refusal: when the map is full, the oldest delivered messages are
+  // purged and the append is tried again.
   void append_async(NewMessage msg, AppendCallback done);
   // Blocking convenience around append_async.
   Result<Appended> append(NewMessage msg);
@@ -233,13 +288,16 @@ class Store {
 
   // --- operators ---
   Result<MessageStatus> status(std::string_view message_id) const;
+  // The stored document; kNotFound for an unknown message and for one in history (its payload
+  // is dropped once every delivery ended delivered or expired).
   Result<std::string> payload(std::string_view message_id) const;
   // Dead deliveries of a destination (all destinations when empty), oldest first.
   Result<std::vector<MessageStatus>> dead_letters(const std::string& destination,
                                                   std::size_t limit) const;
   // Queues a dead delivery again with a fresh attempt count (at the end of its queue).
   Result<void> redrive(std::string_view message_id, const std::string& destination);
-  // Deletes messages delivered or expired before now - retention (bounded per call).
+  // Purges history, oldest first: what ended before now - retention, and what exceeds the
+  // history bounds (bounded per call). Returns how many messages it purged.
   Result<std::size_t> purge_expired_history(std::size_t max_messages = 10'000);
   Stats stats() const;
   // Online, compacting copy of the environment into the empty directory `dir`.

@@ -173,4 +173,46 @@ bool parse_delivery_key(std::string_view key, std::uint32_t& dest, std::uint64_t
   return true;
 }
 
+std::string history_key(std::int64_t ended_ms, std::string_view id16) {
+  std::string k;
+  k.reserve(kHistoryKeyBytes);
+  put_u64be(k, static_cast<std::uint64_t>(ended_ms < 0 ? 0 : ended_ms));
+  k.append(id16);
+  return k;
+}
+
+bool parse_history_key(std::string_view key, std::int64_t& ended_ms, std::string& id16) {
+  if (key.size() != kHistoryKeyBytes) {
+    return false;
+  }
+  ended_ms = static_cast<std::int64_t>(get_u64be(key));
+  id16.assign(key.substr(8));
+  return true;
+}
+
+std::string history_value(std::uint64_t bytes) {
+  std::uint32_t v = bytes > UINT32_MAX ? UINT32_MAX : static_cast<std::uint32_t>(bytes);
+  return std::string(reinterpret_cast<const char*>(&v), sizeof v);
+}
+
+std::uint64_t parse_history_value(std::string_view value) {
+  std::uint32_t v = 0;
+  if (value.size() == sizeof v) {
+    std::memcpy(&v, value.data(), sizeof v);
+  }
+  return v;
+}
+
+std::uint64_t PageRules::entry(std::size_t key_bytes, std::size_t value_bytes) const {
+  constexpr std::uint64_t kPageHeader = 16, kNodeHeader = 8, kSlot = 2, kPgno = 8;
+  auto even = [](std::uint64_t n) { return (n + 1) & ~std::uint64_t{1}; };
+  const std::uint64_t node_max = (((page_bytes - kPageHeader) / 2) & ~std::uint64_t{1}) - kSlot;
+  const std::uint64_t node = kNodeHeader + key_bytes + value_bytes;
+  if (node <= node_max) {
+    return even(node) + kSlot;
+  }
+  const std::uint64_t pages = (kPageHeader - 1 + value_bytes) / page_bytes + 1;
+  return pages * page_bytes + even(kNodeHeader + key_bytes + kPgno) + kSlot;
+}
+
 }  // namespace sluice::queue::record

@@ -54,6 +54,25 @@ std::optional<Delivery> decode_delivery(std::string_view bytes);
 // Big-endian fixed-width keys so LMDB's byte order is numeric order.
 std::string delivery_key(std::uint32_t dest, std::uint64_t seq);
 bool parse_delivery_key(std::string_view key, std::uint32_t& dest, std::uint64_t& seq);
+// History order: when the message's last delivery ended (ms, u64 BE; never negative in
+// practice, clamped at 0), then its MessageId (16 raw bytes). The value is the u32 LE count of
+// map bytes the message's entries take, so purging subtracts what entering added.
+inline constexpr std::size_t kHistoryKeyBytes = 24;
+inline constexpr std::size_t kHistoryValueBytes = 4;
+std::string history_key(std::int64_t ended_ms, std::string_view id16);
+bool parse_history_key(std::string_view key, std::int64_t& ended_ms, std::string& id16);
+std::string history_value(std::uint64_t bytes);
+std::uint64_t parse_history_value(std::string_view value);
+
+// What one entry takes in the map by LMDB's layout rules (mdb.c: LEAFSIZE, me_nodemax,
+// OVPAGES): a node of 8 header bytes + key + value and a 2-byte slot on a leaf page, unless the
+// node exceeds half a page; then the value takes whole overflow pages (16-byte header) and the
+// node only points to them. So a 2.1 KB value costs a 4 KiB page. Page fill and branch pages
+// are not counted (under 5% for keys that grow at the right edge).
+struct PageRules {
+  std::uint64_t page_bytes = 4096;
+  std::uint64_t entry(std::size_t key_bytes, std::size_t value_bytes) const;
+};
 using sluice::get_u32be;  // common/encoding.h
 using sluice::get_u64be;
 using sluice::put_u32be;

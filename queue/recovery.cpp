@@ -4,6 +4,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include <spdlog/spdlog.h>
@@ -47,6 +48,14 @@ Result<void> Store::Impl::open() {
   }
   int dead_readers = 0;
   mdb_reader_check(env_.get(), &dead_readers);
+  MDB_stat env_stat;
+  if (int rc = mdb_env_stat(env_.get(), &env_stat); rc != 0) {
+    return fail(lmdb::error(rc, "mdb_env_stat"));
+  }
+  page_rules_.page_bytes = env_stat.ms_psize;
+  headroom_ = std::min<std::uint64_t>(
+      options_.map_size_bytes / 16,
+      std::max<std::uint64_t>(1u << 20, 2 * options_.group_commit_max_bytes));
 
   auto txn = lmdb::Txn::begin(env_.get(), 0);
   if (!txn) {
@@ -60,7 +69,8 @@ Result<void> Store::Impl::open() {
   };
   for (auto [name, dbi] : {std::pair{"meta", &dbis_.meta}, std::pair{"msg", &dbis_.msg},
                            std::pair{"body", &dbis_.body}, std::pair{"idem", &dbis_.idem},
-                           std::pair{"dlv", &dbis_.dlv}, std::pair{"dest", &dbis_.dest}}) {
+                           std::pair{"dlv", &dbis_.dlv}, std::pair{"dest", &dbis_.dest},
+                           std::pair{"hist", &dbis_.hist}}) {
     if (auto r = open_db(name, *dbi); !r) {
       return r;
     }
@@ -76,10 +86,13 @@ Result<void> Store::Impl::open() {
   if (!format) {
     return fail(format.error());
   }
+  bool upgrade = false;
   if (!format->has_value()) {
     if (auto r = lmdb::put(txn->get(), dbis_.meta, "format", kFormatVersion); !r) {
       return r;
     }
+  } else if (**format == kFormatVersionWithoutHistory) {
+    upgrade = true;
   } else if (**format != kFormatVersion) {
     return fail(Errc::kInvalidArgument, "store format " + std::string(**format) +
                                             " is not supported (this build reads format " +
@@ -112,13 +125,120 @@ Result<void> Store::Impl::open() {
   if (int rc = txn->commit(); rc != 0) {
     return fail(lmdb::error(rc, "commit store setup"));
   }
+  if (upgrade) {
+    if (auto r = upgrade_format_1(); !r) {
+      return r;
+    }
+  }
+  if (auto r = count_history(); !r) {
+    return r;
+  }
   if (auto r = rebuild_index(); !r) {
     return r;
   }
+  room_low_ = map_room() < headroom_;
   completer_ = std::thread([this] { completion_loop(); });
   writer_ = std::thread([this] { writer_loop(); });
-  spdlog::info("store {} opened: {} pending deliveries, {} bytes queued{}", options_.path.string(),
-               indexed_items_, indexed_bytes_, dead_readers > 0 ? ", cleared stale readers" : "");
+  HistoryCounts h = history();
+  spdlog::info(
+      "store {} opened: {} pending deliveries, {} bytes queued, {} delivered messages in history "
+      "({} MiB){}",
+      options_.path.string(), indexed_items_, indexed_bytes_, h.messages, h.bytes >> 20,
+      dead_readers > 0 ? ", cleared stale readers" : "");
+  spdlog::info("store capacity: {}", describe(estimate_capacity(options_)));
+  return {};
+}
+
+// Format 1 kept delivered messages whole and found them by scanning `msg`. Format 2 adds the
+// history index and drops the payloads of messages whose deliveries all ended. The upgrade
+// runs in transactions of a bounded size, resumes after a crash (it is idempotent) and marks
+// the store format 2 in the last one.
+Result<void> Store::Impl::upgrade_format_1() {
+  constexpr std::size_t kPerTransaction = 2048;
+  std::string from;
+  std::uint64_t moved = 0, dropped_bytes = 0;
+  for (bool done = false; !done;) {
+    auto txn = lmdb::Txn::begin(env_.get(), 0);
+    if (!txn) {
+      return fail(txn.error());
+    }
+    std::vector<std::pair<std::string, EndedMessage>> ended;
+    {
+      auto cur = lmdb::Cursor::open(txn->get(), dbis_.msg);
+      if (!cur) {
+        return fail(cur.error());
+      }
+      MDB_val k = lmdb::val(from), v;
+      int rc = mdb_cursor_get(cur->get(), &k, &v, from.empty() ? MDB_FIRST : MDB_SET_RANGE);
+      std::size_t seen = 0;
+      for (; rc == 0 && seen < kPerTransaction; rc = mdb_cursor_get(cur->get(), &k, &v, MDB_NEXT)) {
+        ++seen;
+        auto m = record::decode_message(lmdb::view(v));
+        if (!m) {
+          return fail(Errc::kInternal, "corrupt message record during the format upgrade");
+        }
+        auto e = ended_message(*this, txn->get(), v.mv_size, *m);
+        if (!e) {
+          return fail(e.error());
+        }
+        if (e->has_value()) {
+          ended.emplace_back(std::string(lmdb::view(k)), **e);
+        }
+      }
+      if (rc == 0) {
+        from.assign(lmdb::view(k));
+      } else if (rc == MDB_NOTFOUND) {
+        done = true;
+      } else {
+        return fail(lmdb::error(rc, "scan messages during the format upgrade"));
+      }
+    }
+    for (const auto& [id16, e] : ended) {
+      if (auto b = lmdb::get(txn->get(), dbis_.body, id16); b && b->has_value()) {
+        dropped_bytes += (*b)->size();
+      }
+      if (auto r = enter_history(*this, txn->get(), id16, e); !r) {
+        return r;
+      }
+      ++moved;
+    }
+    if (done) {
+      if (auto r = lmdb::put(txn->get(), dbis_.meta, "format", kFormatVersion); !r) {
+        return r;
+      }
+    }
+    if (int rc = txn->commit(); rc != 0) {
+      return fail(lmdb::error(rc, "commit the format upgrade"));
+    }
+  }
+  spdlog::info(
+      "store {} upgraded from format 1 to 2: {} delivered messages moved to history, {} MiB of "
+      "their payloads dropped",
+      options_.path.string(), moved, dropped_bytes >> 20);
+  return {};
+}
+
+Result<void> Store::Impl::count_history() {
+  auto txn = read_txn();
+  if (!txn) {
+    return fail(txn.error());
+  }
+  auto cur = lmdb::Cursor::open(txn->get(), dbis_.hist);
+  if (!cur) {
+    return fail(cur.error());
+  }
+  std::uint64_t messages = 0, bytes = 0;
+  MDB_val k, v;
+  int rc = mdb_cursor_get(cur->get(), &k, &v, MDB_FIRST);
+  for (; rc == 0; rc = mdb_cursor_get(cur->get(), &k, &v, MDB_NEXT)) {
+    messages += 1;
+    bytes += record::parse_history_value(lmdb::view(v));
+  }
+  if (rc != MDB_NOTFOUND) {
+    return fail(lmdb::error(rc, "scan history"));
+  }
+  history_messages_.store(messages);
+  history_bytes_.store(bytes);
   return {};
 }
 
@@ -185,6 +305,12 @@ Result<std::unique_ptr<Store>> Store::open(Options options) {
   if (options.retry.max_attempts == 0 || options.group_commit_max_count == 0) {
     return fail(Errc::kInvalidArgument,
                 "retry.max_attempts and group_commit_max_count must be at least 1");
+  }
+  if (options.retention_max_bytes == 0 || options.retention_max_messages == 0 ||
+      options.retention_ms < 0) {
+    return fail(Errc::kInvalidArgument,
+                "retention_max_bytes and retention_max_messages must be at least 1, "
+                "retention_ms not negative");
   }
   auto impl = std::make_unique<Impl>(std::move(options));
   if (auto r = impl->open(); !r) {

@@ -3,9 +3,11 @@
 // LMDB, which stays a private dependency of sluice_queue.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -30,10 +32,15 @@ inline std::string unknown_dest_name(std::uint32_t id) {
   return name;
 }
 
-inline constexpr std::string_view kFormatVersion = "1";
+inline constexpr std::string_view kFormatVersion = "2";
+inline constexpr std::string_view kFormatVersionWithoutHistory = "1";  // upgraded on open
 inline constexpr std::size_t kMaxIdempotencyKey = 480;  // LMDB keys are limited to 511 bytes
 inline constexpr std::size_t kMaxDestinations = 64;
 inline constexpr std::size_t kMaxBatchRetries = 4;
+// Times an operation refused for a full map is queued again after history was purged to make
+// room. LMDB reuses the pages a commit freed only from the second transaction after it, so
+// the first retry can still find the map full.
+inline constexpr std::uint32_t kMaxSpaceRetries = 4;
 
 inline std::string idem_key(std::string_view sender, std::string_view smid) {
   std::string k;
@@ -56,14 +63,28 @@ inline std::string text_id(std::string_view raw16) {
 // --- the transaction context handed to write operations ---------------------------------
 
 struct Dbis {
-  MDB_dbi meta = 0, msg = 0, body = 0, idem = 0, dlv = 0, dest = 0;
+  MDB_dbi meta = 0, msg = 0, body = 0, idem = 0, dlv = 0, dest = 0, hist = 0;
   std::unordered_map<std::string, MDB_dbi> tables;
+};
+
+// What the store keeps of delivered messages (Options: retention): how many, the map bytes
+// their entries take (record::PageRules), and how many were purged since open.
+struct HistoryCounts {
+  std::uint64_t messages = 0;
+  std::uint64_t bytes = 0;
+  std::uint64_t purged = 0;
 };
 
 class TxnCtx final : public TableWriter {
  public:
-  TxnCtx(Store::Impl& store, MDB_txn* txn, std::uint64_t next_seq, std::uint32_t next_dest)
-      : store_(store), batch_txn_(txn), txn_(txn), next_seq_(next_seq), next_dest_(next_dest) {}
+  TxnCtx(Store::Impl& store, MDB_txn* txn, std::uint64_t next_seq, std::uint32_t next_dest,
+         HistoryCounts history)
+      : store_(store),
+        batch_txn_(txn),
+        txn_(txn),
+        next_seq_(next_seq),
+        next_dest_(next_dest),
+        history_(history) {}
 
   // The transaction operations write to: the child of the batch's transaction that holds the
   // current operation, or the batch's own outside an operation.
@@ -75,6 +96,7 @@ class TxnCtx final : public TableWriter {
     txn_ = child;
     op_seq_ = next_seq_;
     op_dest_ = next_dest_;
+    op_history_ = history_;
     op_dests_.clear();
   }
   void end_op(bool kept) {
@@ -82,6 +104,7 @@ class TxnCtx final : public TableWriter {
     if (!kept) {
       next_seq_ = op_seq_;
       next_dest_ = op_dest_;
+      history_ = op_history_;
       for (const auto& name : op_dests_) {
         new_dests_.erase(name);
       }
@@ -93,6 +116,17 @@ class TxnCtx final : public TableWriter {
   Result<std::uint32_t> destination_id(const std::string& name);
   const std::unordered_map<std::string, std::uint32_t>& new_destinations() const {
     return new_dests_;
+  }
+  // History as this transaction leaves it; the store's own once it commits.
+  const HistoryCounts& history() const { return history_; }
+  void history_entered(std::uint64_t bytes) {
+    history_.messages += 1;
+    history_.bytes += bytes;
+  }
+  void history_purged(std::uint64_t bytes) {
+    history_.messages -= std::min<std::uint64_t>(history_.messages, 1);
+    history_.bytes -= std::min(history_.bytes, bytes);
+    history_.purged += 1;
   }
 
   Result<std::optional<std::string_view>> get(std::string_view table,
@@ -110,9 +144,11 @@ class TxnCtx final : public TableWriter {
   std::uint64_t next_seq_;
   std::uint32_t next_dest_;
   std::unordered_map<std::string, std::uint32_t> new_dests_;
+  HistoryCounts history_;
   // Restored by end_op(false).
   std::uint64_t op_seq_ = 0;
   std::uint32_t op_dest_ = 0;
+  HistoryCounts op_history_;
   std::vector<std::string> op_dests_;
 };
 
@@ -124,10 +160,18 @@ class WriteOp {
  public:
   virtual ~WriteOp() = default;
   virtual std::size_t bytes() const { return 256; }
+  // Map bytes it may add (record::PageRules), to know how much room a refused one needs.
+  virtual std::uint64_t map_bytes() const { return bytes(); }
   virtual bool releases_space() const { return false; }
   virtual Result<void> apply(TxnCtx& ctx) = 0;
   virtual void committed() {}
   virtual void finish(Result<void> outcome) = 0;
+  // Refused for a full map: may it be queued again once history made room? (At most
+  // kMaxSpaceRetries times; writer thread only.)
+  bool retry_for_space() { return space_retries_++ < kMaxSpaceRetries; }
+
+ private:
+  std::uint32_t space_retries_ = 0;
 };
 
 // A committed (or failed) batch waiting for its operations to be finished.
@@ -177,7 +221,14 @@ class Store::Impl {
     return it == dest_names_.end() ? unknown_dest_name(id) : it->second;
   }
 
-  std::string* purge_cursor() { return &purge_cursor_; }
+  const record::PageRules& page_rules() const { return page_rules_; }
+  HistoryCounts history() const {
+    return {history_messages_.load(), history_bytes_.load(), history_purged_.load()};
+  }
+  // True when `h` exceeds retention_max_messages or retention_max_bytes.
+  bool history_over_bounds(const HistoryCounts& h) const {
+    return h.messages > options_.retention_max_messages || h.bytes > options_.retention_max_bytes;
+  }
 
   // --- index access (all under index_mutex_) ---
   void index_added(const std::string& dest, DeliveryIndex::Item item);
@@ -212,7 +263,25 @@ class Store::Impl {
  private:
   void writer_loop();
   void run_batch(std::vector<std::unique_ptr<WriteOp>> batch);
+  // Commits a writer transaction: kStoreFull for MDB_MAP_FULL (nothing was written; the store
+  // stays writable), kStoreFailed for anything else, which latches the store read-only.
+  Result<void> commit(lmdb::Txn& txn);
+  void publish(const TxnCtx& ctx);  // a commit of ctx's transaction returned OK
+  // Purges the oldest history until about `bytes` of the map are free again, for writes
+  // refused because the map is full. Returns how many messages it purged.
+  std::size_t make_room(std::uint64_t bytes);
+  std::size_t purge_for_room(std::uint64_t bytes);  // one transaction of make_room
+  // Brings history back within its bounds inside the batch's transaction (a nested one, so a
+  // failure leaves the batch as it was); at most `max` messages.
+  void trim_history(TxnCtx& ctx, std::size_t max);
+  // Why a write was refused for a full map that purging history could not relieve.
+  Error map_full_error() const;
+  // Bytes the next write transaction can still allocate: the map beyond its high-water mark,
+  // plus, only when that is short of headroom_, the free pages LMDB can hand out again.
+  std::uint64_t map_room() const;
   void completion_loop();
+  Result<void> upgrade_format_1();
+  Result<void> count_history();
   Result<void> rebuild_index();
 
   Options options_;
@@ -222,6 +291,7 @@ class Store::Impl {
   lmdb::EnvPtr env_;
   mutable lmdb::ReaderPool readers_;  // before env_ is closed, its handles are aborted
   Dbis dbis_;
+  record::PageRules page_rules_;
 
   // Writer state.
   std::mutex queue_mutex_;
@@ -233,8 +303,18 @@ class Store::Impl {
   // Only the writer thread touches these after open().
   std::uint64_t next_seq_ = 1;
   std::uint32_t next_dest_ = 1;
-  std::string purge_cursor_;  // next message key the retention purge looks at
+  bool room_warned_ = false;  // make_room() said once that the map fills before history's bounds
+  // Room kept free in the map, so that purges and acks can always commit: a transaction that
+  // only deletes still needs pages (copy-on-write), and an LMDB map filled to the last page
+  // cannot even do that. Below it, history is purged before the next batch, and with no
+  // history left, writes that need space are refused (kStoreFull / kUnavailable).
+  std::uint64_t headroom_ = 0;
+  bool room_low_ = false;  // map_room() < headroom_ after the last commit
   std::atomic<bool> latched_{false};
+  // Written by the writer after each commit (and by open()); read by stats().
+  std::atomic<std::uint64_t> history_messages_{0};
+  std::atomic<std::uint64_t> history_bytes_{0};
+  std::atomic<std::uint64_t> history_purged_{0};
   std::atomic<std::uint64_t> commits_{0};
   std::atomic<std::uint64_t> committed_ops_{0};
 
@@ -269,5 +349,33 @@ enum class SettleKind { kAck, kNack, kExpire, kDefer };
 std::unique_ptr<WriteOp> make_settle_op(Store::Impl& store, SettleKind kind, std::string dest,
                                         std::uint64_t seq, std::string reason, bool permanent,
                                         Store::DoneCallback done, std::int64_t until_ms = 0);
+
+// --- history (ops.cpp) ----------------------------------------------------------------------
+
+struct EndedMessage {
+  std::int64_t ended_ms = 0;  // when its last delivery ended
+  std::uint64_t bytes = 0;    // map bytes its entries take once in history
+};
+// `m` (whose encoded record is `record_bytes` long) as history, if every delivery ended
+// delivered or expired; nullopt while one is pending or dead (dead letters keep everything,
+// payload included, for a redrive).
+Result<std::optional<EndedMessage>> ended_message(const Store::Impl& store, MDB_txn* txn,
+                                                  std::size_t record_bytes,
+                                                  const record::Message& m);
+// Moves an ended message into history: drops its payload and indexes it by when it ended.
+// The caller counts it (TxnCtx::history_entered).
+Result<void> enter_history(const Store::Impl& store, MDB_txn* txn, std::string_view id16,
+                           const EndedMessage& ended);
+
+// Which history to purge, oldest first: each message is purged while any reason holds.
+struct PurgeGoal {
+  std::int64_t ended_before_ms = std::numeric_limits<std::int64_t>::min();  // ended before (age)
+  bool within_bounds = false;    // history exceeds retention_max_*
+  std::uint64_t free_bytes = 0;  // less than this has been purged (room)
+  std::size_t at_most = 10'000;
+};
+// Purges whole messages — record, deliveries, idempotency entry, payload if any, history
+// entry — in ctx's transaction, and counts them in ctx. Returns how many.
+Result<std::size_t> purge_history(Store::Impl& store, TxnCtx& ctx, const PurgeGoal& goal);
 
 }  // namespace sluice::queue

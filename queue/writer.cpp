@@ -99,7 +99,12 @@ void Store::Impl::writer_loop() {
 
 void Store::Impl::run_batch(std::vector<std::unique_ptr<WriteOp>> batch) {
   std::vector<std::optional<Error>> errors(batch.size());
-  bool store_full = false;
+  if (room_low_ && history_messages_.load() > 0) {
+    make_room(2 * headroom_);  // publish() says whether that was enough
+  }
+  // Short of headroom, only the operations that free space run (below, the others are queued
+  // again once history made room, or refused saying why).
+  bool store_full = room_low_;
   bool committed = false;
   // Until an operation fails, the batch runs optimistically with every operation writing
   // straight into the batch transaction: a child transaction per operation costs page copies
@@ -123,14 +128,14 @@ void Store::Impl::run_batch(std::vector<std::unique_ptr<WriteOp>> batch) {
       }
       break;
     }
-    TxnCtx ctx(*this, txn->get(), next_seq_, next_dest_);
+    TxnCtx ctx(*this, txn->get(), next_seq_, next_dest_, history());
     bool retry = false;
     for (std::size_t i = 0; i < batch.size(); ++i) {
       if (errors[i]) {
         continue;
       }
       if (store_full && !batch[i]->releases_space()) {
-        errors[i] = Error(Errc::kStoreFull, "the store is full (map size reached); retry later");
+        errors[i] = Error(Errc::kStoreFull, "the store is full (map size reached)");
         continue;
       }
       if (!nested) {
@@ -175,53 +180,45 @@ void Store::Impl::run_batch(std::vector<std::unique_ptr<WriteOp>> batch) {
     if (retry) {
       continue;
     }
-    std::string seq_v, dest_v;
-    record::put_u64be(seq_v, ctx.next_seq());
-    record::put_u32be(dest_v, ctx.next_dest());
-    if (auto r = lmdb::put(txn->get(), dbis_.meta, "next_seq", seq_v); !r) {
+    if (history_over_bounds(ctx.history())) {
+      // Each ended delivery adds at most one message; purging up to twice that many (and a
+      // little more) also catches up after the bounds were lowered.
+      trim_history(ctx, 2 * batch.size() + 64);
+    }
+    // The counters change only when an operation allocated a sequence number or destination
+    // (an append, a redrive); a batch of acks leaves the meta table alone.
+    Result<void> meta;
+    if (ctx.next_seq() != next_seq_) {
+      std::string seq_v;
+      record::put_u64be(seq_v, ctx.next_seq());
+      meta = lmdb::put(txn->get(), dbis_.meta, "next_seq", seq_v);
+    }
+    if (meta && ctx.next_dest() != next_dest_) {
+      std::string dest_v;
+      record::put_u32be(dest_v, ctx.next_dest());
+      meta = lmdb::put(txn->get(), dbis_.meta, "next_dest", dest_v);
+    }
+    if (!meta) {
       for (auto& e : errors) {
-        if (!e) e = r.error();
+        if (!e) e = meta.error();
       }
       break;
     }
-    if (auto r = lmdb::put(txn->get(), dbis_.meta, "next_dest", dest_v); !r) {
+    if (auto r = commit(*txn); !r) {
+      if (r.error().is(Errc::kStoreFull)) {
+        // The commit itself needed pages (LMDB's free list) and wrote nothing: run the batch
+        // again with only the operations that free space.
+        store_full = true;
+        nested = true;
+        continue;
+      }
       for (auto& e : errors) {
         if (!e) e = r.error();
-      }
-      break;
-    }
-    int rc = 0;
-    if (options_.commit_fault) {
-      rc = options_.commit_fault();
-    }
-    if (rc != 0) {
-      txn->abort();
-    } else {
-      rc = txn->commit();
-    }
-    if (rc != 0) {
-      latched_.store(true);
-      spdlog::critical("store commit failed ({}); the store is read-only until restart",
-                       rc > 0 ? std::strerror(rc) : mdb_strerror(rc));
-      for (auto& e : errors) {
-        if (!e)
-          e = Error(Errc::kStoreFailed, std::string("commit failed: ") +
-                                            (rc > 0 ? std::strerror(rc) : mdb_strerror(rc)) +
-                                            "; the store is read-only until restart");
       }
       break;
     }
     committed = true;
-    next_seq_ = ctx.next_seq();
-    next_dest_ = ctx.next_dest();
-    {
-      std::lock_guard lock(dest_mutex_);
-      for (const auto& [name, id] : ctx.new_destinations()) {
-        dest_ids_.emplace(name, id);
-        dest_names_.emplace(id, name);
-      }
-    }
-    commits_.fetch_add(1);
+    publish(ctx);
     committed_ops_.fetch_add(batch.size());
   }
   if (!committed) {
@@ -229,10 +226,54 @@ void Store::Impl::run_batch(std::vector<std::unique_ptr<WriteOp>> batch) {
       if (!e) e = Error(Errc::kInternal, "batch could not be committed after retries");
     }
   }
+  // Operations refused because the map is full are queued again, first, once the oldest
+  // history made room for them: history must never be the reason input is refused. Those
+  // that cannot be helped that way learn why (map_full_error). A write as big as half the map
+  // is not worth the history it would cost.
+  auto may_make_room = [&](std::size_t i) {
+    return errors[i] && errors[i]->is(Errc::kStoreFull) &&
+           2 * batch[i]->map_bytes() <= options_.map_size_bytes;
+  };
+  std::vector<std::unique_ptr<WriteOp>> again;
+  std::uint64_t room = 0;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (may_make_room(i)) {
+      room += batch[i]->map_bytes();
+    }
+  }
+  if (room > 0) {
+    // Twice what they take, and at least 64 KiB, for the branch and leaf pages LMDB copies on
+    // the way.
+    bool made_room = history_messages_.load() > 0 && make_room(2 * room + (64u << 10)) > 0;
+    std::vector<std::unique_ptr<WriteOp>> kept_ops;
+    std::vector<std::optional<Error>> kept_errors;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (errors[i] && errors[i]->is(Errc::kStoreFull)) {
+        if (made_room && may_make_room(i) && batch[i]->retry_for_space()) {
+          again.push_back(std::move(batch[i]));
+          continue;
+        }
+        errors[i] = map_full_error();
+      }
+      kept_ops.push_back(std::move(batch[i]));
+      kept_errors.push_back(std::move(errors[i]));
+    }
+    batch = std::move(kept_ops);
+    errors = std::move(kept_errors);
+  }
   for (std::size_t i = 0; i < batch.size(); ++i) {
     if (!errors[i]) {
       batch[i]->committed();
     }
+  }
+  if (!again.empty()) {
+    std::lock_guard lock(queue_mutex_);
+    for (auto it = again.rbegin(); it != again.rend(); ++it) {
+      pending_.push_front(std::move(*it));
+    }
+  }
+  if (batch.empty()) {
+    return;
   }
   bool wake = false;
   {
@@ -243,6 +284,179 @@ void Store::Impl::run_batch(std::vector<std::unique_ptr<WriteOp>> batch) {
   if (wake) {
     done_cv_.notify_one();
   }
+}
+
+Result<void> Store::Impl::commit(lmdb::Txn& txn) {
+  int rc = options_.commit_fault ? options_.commit_fault() : 0;
+  if (rc != 0) {
+    txn.abort();
+  } else {
+    rc = txn.commit();
+    if (rc == MDB_MAP_FULL) {
+      return fail(lmdb::error(rc, "commit"));
+    }
+  }
+  if (rc == 0) {
+    commits_.fetch_add(1);
+    return {};
+  }
+  latched_.store(true);
+  std::string why = rc > 0 ? std::strerror(rc) : mdb_strerror(rc);
+  spdlog::critical("store commit failed ({}); the store is read-only until restart", why);
+  return fail(Errc::kStoreFailed,
+              "commit failed: " + why + "; the store is read-only until restart");
+}
+
+void Store::Impl::publish(const TxnCtx& ctx) {
+  next_seq_ = ctx.next_seq();
+  next_dest_ = ctx.next_dest();
+  {
+    std::lock_guard lock(dest_mutex_);
+    for (const auto& [name, id] : ctx.new_destinations()) {
+      dest_ids_.emplace(name, id);
+      dest_names_.emplace(id, name);
+    }
+  }
+  history_messages_.store(ctx.history().messages);
+  history_bytes_.store(ctx.history().bytes);
+  history_purged_.store(ctx.history().purged);
+  room_low_ = map_room() < headroom_;
+}
+
+std::uint64_t Store::Impl::map_room() const {
+  MDB_envinfo info;
+  if (mdb_env_info(env_.get(), &info) != 0) {
+    return std::numeric_limits<std::uint64_t>::max();
+  }
+  const std::uint64_t page = page_rules_.page_bytes;
+  const std::uint64_t pages = info.me_mapsize / page;
+  const std::uint64_t used = static_cast<std::uint64_t>(info.me_last_pgno) + 1;
+  std::uint64_t room = (pages > used ? pages - used : 0) * page;
+  if (room >= headroom_) {
+    return room;  // the common case: no need to read the free list
+  }
+  // LMDB's free list (database 0): per transaction that freed pages, their numbers, the count
+  // first. The next write transaction may take those freed before the last commit.
+  auto txn = read_txn();
+  if (!txn) {
+    return room;
+  }
+  MDB_cursor* cur = nullptr;
+  if (mdb_cursor_open(txn->get(), 0, &cur) != 0) {
+    return room;
+  }
+  const std::size_t last = mdb_txn_id(txn->get());
+  MDB_val k, v;
+  for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    std::size_t freed_by = 0, count = 0;
+    if (k.mv_size != sizeof freed_by || v.mv_size < sizeof count) {
+      continue;
+    }
+    std::memcpy(&freed_by, k.mv_data, sizeof freed_by);
+    std::memcpy(&count, v.mv_data, sizeof count);
+    if (freed_by < last) {
+      room += count * page;
+    }
+  }
+  mdb_cursor_close(cur);
+  return room;
+}
+
+void Store::Impl::trim_history(TxnCtx& ctx, std::size_t max) {
+  MDB_txn* child = nullptr;
+  if (mdb_txn_begin(env_.get(), ctx.txn(), 0, &child) != 0) {
+    return;  // the next batch tries again
+  }
+  ctx.begin_op(child);
+  auto purged = purge_history(*this, ctx, PurgeGoal{.within_bounds = true, .at_most = max});
+  if (!purged || mdb_txn_commit(child) != 0) {
+    if (!purged) {
+      mdb_txn_abort(child);
+    }
+    ctx.end_op(false);
+    return;
+  }
+  ctx.end_op(true);
+}
+
+std::size_t Store::Impl::make_room(std::uint64_t bytes) {
+  // LMDB hands out the pages a commit freed only from the second transaction after it, so a
+  // second, small purge follows: the refused writes can then use the first one's pages at
+  // once.
+  std::size_t purged = purge_for_room(bytes);
+  if (purged == 0) {
+    return 0;
+  }
+  purged += purge_for_room(1);
+  if (!room_warned_) {
+    room_warned_ = true;  // once per open; stats().history_purged counts the rest
+    spdlog::warn(
+        "the store's map filled before history reached its bounds ({} MiB, {} messages): the "
+        "oldest delivered messages are purged to make room ({} now, {} left); raise "
+        "store.map_size_mb or lower store.retention_max_mb to keep them for retention_hours",
+        options_.retention_max_bytes >> 20, options_.retention_max_messages, purged,
+        history_messages_.load());
+  } else {
+    spdlog::debug("the store's map is full: purged the {} oldest delivered messages", purged);
+  }
+  return purged;
+}
+
+std::size_t Store::Impl::purge_for_room(std::uint64_t bytes) {
+  // Deleting needs pages too (copy-on-write): when the map is too full for a big purge, try
+  // a smaller one.
+  for (std::size_t at_most = 4096; at_most > 0 && !latched_.load(); at_most /= 4) {
+    auto txn = lmdb::Txn::begin(env_.get(), 0);
+    if (!txn) {
+      return 0;
+    }
+    TxnCtx ctx(*this, txn->get(), next_seq_, next_dest_, history());
+    auto purged = purge_history(*this, ctx, PurgeGoal{.free_bytes = bytes, .at_most = at_most});
+    if (purged && *purged == 0) {
+      return 0;
+    }
+    if (purged) {
+      auto r = commit(*txn);
+      if (r) {
+        publish(ctx);
+        return *purged;
+      }
+      if (!r.error().is(Errc::kStoreFull)) {
+        return 0;  // latched
+      }
+    } else if (!purged.error().is(Errc::kStoreFull)) {
+      spdlog::error("purging history to make room failed: {}", purged.error().describe());
+      return 0;
+    }
+  }
+  return 0;
+}
+
+Error Store::Impl::map_full_error() const {
+  std::uint64_t pending = 0, pending_bytes = 0;
+  {
+    std::lock_guard lock(index_mutex_);
+    pending = indexed_items_;
+    pending_bytes = indexed_bytes_;
+  }
+  std::string map =
+      "the store's map (store.map_size_mb = " + std::to_string(options_.map_size_bytes >> 20) +
+      ") is full";
+  std::string history = history_messages_.load() == 0
+                            ? "no delivered history is left to purge"
+                            : "purging delivered history did not free enough room";
+  if (pending > 0) {
+    return Error(Errc::kStoreFull, map + " of undelivered messages (" + std::to_string(pending) +
+                                       " deliveries, " + std::to_string(pending_bytes) +
+                                       " payload bytes) and " + history +
+                                       "; it frees as destinations take deliveries");
+  }
+  return Error(Errc::kUnavailable,
+               map + " though no delivery is pending and " + history +
+                   ": extension tables (quarantine, audit) or dead letters fill it; waiting will "
+                   "not help: raise store.map_size_mb, or discard quarantine entries and dead "
+                   "letters");
 }
 
 void Store::Impl::completion_loop() {
