@@ -1,5 +1,6 @@
 #include "net/admission.h"
 
+#include <algorithm>
 #include <vector>
 
 namespace sluice::net {
@@ -12,6 +13,28 @@ ConnectionAdmission::List::iterator ConnectionAdmission::oldest_idle(const std::
     if (first_idle == entries_.end()) first_idle = it;
   }
   return first_idle;
+}
+
+ConnectionAdmission::List::iterator ConnectionAdmission::victim() {
+  // From the address that holds the most anonymous connections, then one that never sent a
+  // byte, then the oldest: a flood from a few sources closes its own connections, never the
+  // one connection of a client elsewhere that the server has not read from yet.
+  auto best = entries_.end();
+  std::size_t best_count = 0;
+  bool best_silent = false;
+  for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+    if (!it->anonymous || it->busy) continue;
+    auto from = anonymous_from_.find(it->address);
+    std::size_t count = from != anonymous_from_.end() ? from->second : 0;
+    bool silent = !it->spoke;
+    if (best == entries_.end() || count > best_count ||
+        (count == best_count && silent && !best_silent)) {
+      best = it;
+      best_count = count;
+      best_silent = silent;
+    }
+  }
+  return best;
 }
 
 std::function<void()> ConnectionAdmission::remove(List::iterator it) {
@@ -32,9 +55,9 @@ std::uint64_t ConnectionAdmission::admit(const std::string& address, std::functi
   {
     std::lock_guard lock(mutex_);
     auto make_room = [&](const std::string* of_address) {
-      auto victim = oldest_idle(of_address);
-      if (victim == entries_.end()) return false;
-      victims.push_back(remove(victim));
+      auto it = of_address != nullptr ? oldest_idle(of_address) : victim();
+      if (it == entries_.end()) return false;
+      victims.push_back(remove(it));
       return true;
     };
     bool room = true;

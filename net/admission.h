@@ -3,7 +3,8 @@
 // ConnectionAdmission: a connection is anonymous until its TLS handshake yields a verified
 // client certificate. Anonymous connections may hold at most `max_anonymous` slots in all and
 // `max_anonymous_per_address` from one address; when a new connection finds either share full,
-// the oldest idle anonymous connection (of that address, or overall) is closed to make room, so
+// the oldest idle anonymous connection (of that address, or of the address holding the most)
+// is closed to make room, so
 // that idle sockets can never lock legitimate clients out. When all `max_connections` are taken,
 // the same eviction applies; only when every slot is authenticated or busy is a new connection
 // refused. Connections that never sent a byte go first, so a flood of silent sockets cannot
@@ -61,6 +62,9 @@ class ConnectionAdmission {
   // The anonymous entry to close for room (of `address` when given): the oldest that never
   // sent a byte, else the oldest idle; end() when none. Under mutex_.
   List::iterator oldest_idle(const std::string* address);
+  // The entry to close when the shares in all are full: the oldest_idle of the address that
+  // holds the most anonymous connections (then the next). Under mutex_.
+  List::iterator victim();
   std::function<void()> remove(List::iterator it);  // under mutex_; returns its evict
 
   AdmissionLimits limits_;

@@ -84,6 +84,22 @@ TEST_CASE("silent connections are closed for room before a handshake in progress
   CHECK(gone == std::vector<std::string>{"x"});
 }
 
+// The server may not have read a new client's first bytes yet while a flood arrives: the
+// victims come from the address holding the most, so that client is never the one closed.
+TEST_CASE("room is made from the address that holds the most anonymous connections", "[security]") {
+  ConnectionAdmission a(
+      {.max_connections = 100, .max_anonymous = 10, .max_anonymous_per_address = 8});
+  std::vector<std::string> closed;
+  auto legit = a.admit("10.0.0.1", [&] { closed.push_back("legit"); });
+  REQUIRE(legit != 0);  // silent: its ClientHello not read yet
+  for (int i = 0; i < 1000; ++i) {
+    const std::string from = i % 2 == 0 ? "10.0.0.2" : "10.0.0.3";
+    REQUIRE(a.admit(from, [&closed, from] { closed.push_back(from); }) != 0);
+  }
+  CHECK(std::find(closed.begin(), closed.end(), "legit") == closed.end());
+  CHECK(a.anonymous() == 10);
+}
+
 TEST_CASE("the body budget reserves what fits and gives it back", "[security]") {
   BodyBudget b(100);
   CHECK(b.try_reserve(60));
