@@ -59,16 +59,8 @@ int main(int argc, char** argv) {
     spdlog::critical("cannot start: {}", app.error().message);
     return 1;
   }
-  if (!ready_file.empty()) {
-    boost::json::object o{{"pid", ::getpid()},
-                          {"dataPort", (*app)->data_port()},
-                          {"adminPort", (*app)->admin_port()}};
-    if (auto r = write_file_durable(ready_file, boost::json::serialize(o)); !r) {
-      spdlog::critical("cannot write ready file: {}", r.error().message);
-      return 1;
-    }
-  }
-
+  // Before the ready file: whoever reads it may send SIGTERM at once, and that must drain,
+  // not take the default action.
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
@@ -78,6 +70,16 @@ int main(int argc, char** argv) {
         sig, config->shutdown_timeout_ms);
     (*app)->begin_shutdown([&io] { io.stop(); });
   });
+
+  if (!ready_file.empty()) {
+    boost::json::object o{{"pid", ::getpid()},
+                          {"dataPort", (*app)->data_port()},
+                          {"adminPort", (*app)->admin_port()}};
+    if (auto r = write_file_durable(ready_file, boost::json::serialize(o)); !r) {
+      spdlog::critical("cannot write ready file: {}", r.error().message);
+      return 1;
+    }
+  }
 
   std::vector<std::thread> threads;
   for (int i = 1; i < config->threads; ++i) {

@@ -889,7 +889,7 @@ int run(const Options& o) {
       up = start();
     }
     if (unclean_after_ready > 0) {
-      warnings.push_back("sigterm: " + std::to_string(unclean_after_ready) + " of " +
+      problems.push_back("sigterm: " + std::to_string(unclean_after_ready) + " of " +
                          std::to_string(o.sigterm_after_ready) +
                          " SIGTERMs sent as soon as the ready file appeared killed sluiced "
                          "(signal 15) instead of stopping it cleanly");
