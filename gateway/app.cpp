@@ -340,6 +340,10 @@ class App::Impl {
            std::to_string(quarantine_->bytes()) + "\n";
     out += "# TYPE sluice_store_read_only gauge\nsluice_store_read_only " +
            std::string(st.read_only ? "1" : "0") + "\n";
+    if (body_budget_) {
+      out += "# TYPE sluice_body_bytes_in_flight gauge\nsluice_body_bytes_in_flight " +
+             std::to_string(body_budget_->used()) + "\n";
+    }
     if (data_server_) {
       const auto& c = data_server_->counters();
       out += "# TYPE sluice_connections_open gauge\nsluice_connections_open{listener=\"data\"} " +

@@ -153,12 +153,8 @@ TEST_CASE("a receiver answering 503 backs its destination off and loses no messa
   // The outage lasts until the destination has backed off three times (tripped, then two
   // failed probes: about 2.5 s at these settings): at the old rate that is thousands of
   // attempts, and with five attempts each every message would be dead.
-  auto backoffs = [&]() -> std::uint64_t {
-    auto m = gw.admin()->request("GET", "/metrics");
-    if (!m || m->status != 200) return 0;
-    const std::string name = "sluice_destination_backoffs_total{destination=\"sink\"} ";
-    auto at = m->body.find(name);
-    return at == std::string::npos ? 0 : std::stoull(m->body.substr(at + name.size()));
+  auto backoffs = [&] {
+    return gw.metric("sluice_destination_backoffs_total{destination=\"sink\"}").value_or(0);
   };
   REQUIRE(eventually([&] { return backoffs() >= 3; }, std::chrono::seconds(20)));
   auto during = sink.stats();

@@ -262,22 +262,25 @@ TEST_CASE("request bodies in flight are bounded across connections", "[security]
            "application/xml\r\nContent-Length: " +
            std::to_string(length) + "\r\n\r\n";
   };
-  // Two uploads of 4,000,000 bytes, held after their first kilobyte: 8,000,000 of 8 MiB.
+  // Two uploads of 4,000,000 bytes, held after their first kilobyte: 8,000,000 of 8 MiB. Each
+  // holds its share before the next connects (the server reads connections in any order).
   std::vector<std::unique_ptr<RawTls>> holders;
-  for (int i = 0; i < 2; ++i) {
+  for (std::uint64_t i = 1; i <= 2; ++i) {
     holders.push_back(std::make_unique<RawTls>(gw.data_port(), "sender-440604-approval"));
     REQUIRE(holders.back()->ok());
     REQUIRE(holders.back()->send(big_header(4'000'000) + std::string(1024, '<')));
+    REQUIRE(eventually([&] { return gw.metric("sluice_body_bytes_in_flight") == i * 4'000'000; }));
   }
   // A third is refused on its header, before its body is read.
-  bool busy = eventually([&] {
+  {
     RawTls third(gw.data_port(), "sender-440604-approval");
-    if (!third.ok() || !third.send(big_header(4'000'000))) return false;
+    REQUIRE(third.ok());
+    REQUIRE(third.send(big_header(4'000'000)));
     std::string answer = third.read("}}");
-    return answer.starts_with("HTTP/1.1 503") &&
-           answer.find("bytes allowed at once") != std::string::npos;
-  });
-  CHECK(busy);
+    CHECK(answer.starts_with("HTTP/1.1 503"));
+    CHECK(answer.find("bytes allowed at once") != std::string::npos);
+  }
+  CHECK(gw.metric("sluice_body_budget_refusals_total{listener=\"data\"}") == 1);
   // A document of a few kilobytes still fits beside them.
   auto small = gw.client("sender-440604-approval")
                    ->request("POST", "/v1/messages", sample("case.accept/valid-1.xml", "bb-1"));

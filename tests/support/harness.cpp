@@ -230,6 +230,15 @@ Gateway::~Gateway() {
 
 int Gateway::stop() { return process_->stop(SIGTERM); }
 
+std::optional<std::uint64_t> Gateway::metric(const std::string& series) const {
+  auto m = admin()->request("GET", "/metrics");
+  if (!m || m->status != 200) return std::nullopt;
+  const std::string line = "\n" + series + " ";
+  auto at = m->body.find(line);
+  if (at == std::string::npos) return std::nullopt;
+  return std::stoull(m->body.substr(at + line.size()));
+}
+
 std::unique_ptr<net::HttpsClient> Gateway::client(const std::string& cert_name) const {
   net::ClientOptions o;
   o.host = "localhost";
