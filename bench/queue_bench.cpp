@@ -5,7 +5,8 @@
 //             the product's UUIDv7 message ids; an append counts when its callback reports it
 //             durable.
 //   fair      raw LMDB, one thread, writing the rows the store writes for each message (msg,
-//             body, idem, dlv, same keys, same v7 ids, records pre-encoded) with the store's
+//             body, idem, dlv, the schedule's sched or next and ktail, same keys, same v7
+//             ids, records pre-encoded) with the store's
 //             batching: --batch messages per transaction, one durable commit per batch. The
 //             bound for any store that keeps this format and this durability.
 //   physical  raw LMDB, one MDB_APPEND put of the payload per message, --batch per durable
@@ -134,6 +135,9 @@ RunResult run_store(const std::filesystem::path& dir, std::size_t n, std::size_t
 // queue/FORMAT.md (encoded here: the record codec is internal to queue/).
 struct Rows {
   std::string id16, msg, idem, dlv_key, dlv;
+  // The stored schedule: the case's tail, and either a schedule entry (the first of its case)
+  // or a link behind the case's previous message.
+  std::string tail_key, seq_v, sched_key, link_key;
 };
 
 void put_le(std::string& out, std::uint64_t v, int bytes) {
@@ -184,6 +188,19 @@ std::vector<Rows> make_rows(std::size_t n, std::size_t size, int producers) {
     put_str(r.dlv, r.id16);
     put_str(r.dlv, ordering_key_of(i));
     put_str(r.dlv, "");
+    std::string key = ordering_key_of(i);
+    put_be(r.tail_key, 1, 4);
+    put_be(r.tail_key, key.size(), 2);
+    r.tail_key += key;
+    put_be(r.seq_v, seq, 8);
+    if (i < 1000) {
+      put_be(r.sched_key, 1, 4);
+      put_be(r.sched_key, static_cast<std::uint64_t>(now), 8);
+      put_be(r.sched_key, seq, 8);
+    } else {
+      put_be(r.link_key, 1, 4);
+      put_be(r.link_key, seq - 1000, 8);
+    }
   }
   return rows;
 }
@@ -191,6 +208,7 @@ std::vector<Rows> make_rows(std::size_t n, std::size_t size, int producers) {
 struct RawEnv {
   MDB_env* env = nullptr;
   MDB_dbi meta = 0, msg = 0, body = 0, idem = 0, dlv = 0, dest = 0, flat = 0;
+  MDB_dbi sched = 0, ktail = 0, next = 0, qlen = 0;
 
   explicit RawEnv(const std::filesystem::path& dir, std::uint64_t map_size) {
     std::filesystem::remove_all(dir);
@@ -203,7 +221,8 @@ struct RawEnv {
     for (auto [name, dbi] :
          {std::pair{"meta", &meta}, std::pair{"msg", &msg}, std::pair{"body", &body},
           std::pair{"idem", &idem}, std::pair{"dlv", &dlv}, std::pair{"dest", &dest},
-          std::pair{"flat", &flat}}) {
+          std::pair{"flat", &flat}, std::pair{"sched", &sched}, std::pair{"ktail", &ktail},
+          std::pair{"next", &next}, std::pair{"qlen", &qlen}}) {
       check(mdb_dbi_open(txn, name, MDB_CREATE, dbi), "mdb_dbi_open");
     }
     put(txn, dest, "sink", std::string("\0\0\0\1", 4));
@@ -231,12 +250,16 @@ struct RawEnv {
     put(txn, msg, r.id16, r.msg, MDB_NOOVERWRITE);
     put(txn, body, r.id16, payload);
     put(txn, idem, r.idem, r.id16);
+    if (!r.sched_key.empty()) put(txn, sched, r.sched_key, "");
+    if (!r.link_key.empty()) put(txn, next, r.link_key, r.seq_v);
+    put(txn, ktail, r.tail_key, r.seq_v);
   }
   void put_counters(MDB_txn* txn, std::uint64_t next_seq) {
     std::string v;
     put_be(v, next_seq, 8);
     put(txn, meta, "next_seq", v);
     put(txn, meta, "next_dest", std::string("\0\0\0\2", 4));
+    put(txn, qlen, std::string("\0\0\0\1", 4), std::string(16, '\0'));
   }
 };
 

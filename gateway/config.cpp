@@ -354,6 +354,7 @@ Result<Config> parse_config(std::string_view text, const std::string& source,
       s.integer("group_commit_linger_us", linger, 0, 1'000'000);
       c.store.group_commit_linger = std::chrono::microseconds(linger);
       s.integer("lease_timeout_ms", c.store.lease_timeout_ms, 1000, 86'400'000);
+      s.integer("schedule_window", c.store.schedule_window, 64, 1'000'000);
       s.integer("retention_hours", c.store.retention_ms, 1, 24 * 3650, 3'600'000);
       // Unset, history may take a quarter of the map, as in the shipped configurations.
       c.store.retention_max_bytes = c.store.map_size_bytes / 4;

@@ -1,5 +1,7 @@
 #include "queue/index.h"
 
+#include <algorithm>
+
 namespace sluice::queue {
 
 void DeliveryIndex::make_due(Item& item) {
@@ -7,24 +9,86 @@ void DeliveryIndex::make_due(Item& item) {
   due_.emplace(item.next_at_ms, item.seq);
 }
 
-void DeliveryIndex::add(Item item) {
-  std::uint64_t seq = item.seq;
-  bytes_ += item.payload_bytes;
-  auto [it, inserted] = items_.emplace(seq, std::move(item));
-  if (!inserted) {
-    return;
-  }
-  Item& stored = it->second;
-  if (stored.key.empty()) {
-    make_due(stored);
-    return;
-  }
-  auto& chain = chains_[stored.key];
-  chain.push_back(seq);
-  if (chain.size() == 1) {
-    make_due(stored);
+void DeliveryIndex::not_held(std::int64_t next_at_ms) {
+  if (complete_) {
+    complete_ = false;
+    next_not_held_ms_ = next_at_ms;
   } else {
-    stored.where = Where::kWaiting;
+    next_not_held_ms_ = std::min(next_not_held_ms_, next_at_ms);
+  }
+}
+
+void DeliveryIndex::drop_latest() {
+  auto last = std::prev(due_.end());
+  auto [at, seq] = *last;
+  due_.erase(last);
+  items_.erase(seq);
+  dropped_ = true;
+  not_held(at);
+}
+
+bool DeliveryIndex::takes(std::int64_t next_at_ms, std::uint64_t seq) const {
+  return due_.size() < capacity_ || std::pair(next_at_ms, seq) < *due_.rbegin();
+}
+
+bool DeliveryIndex::add(Item item) {
+  std::uint64_t seq = item.seq;
+  if (items_.contains(seq)) {
+    return true;  // a refill read it from the store first
+  }
+  if (!takes(item.next_at_ms, seq)) {
+    not_held(item.next_at_ms);
+    return false;
+  }
+  if (due_.size() >= capacity_) {
+    drop_latest();
+  }
+  auto [it, inserted] = items_.emplace(seq, std::move(item));
+  make_due(it->second);
+  return true;
+}
+
+void DeliveryIndex::add_from_store(Item item) {
+  if (items_.contains(item.seq)) {
+    return;
+  }
+  if (due_.size() >= capacity_) {
+    drop_latest();
+  }
+  auto [it, inserted] = items_.emplace(item.seq, std::move(item));
+  make_due(it->second);
+}
+
+bool DeliveryIndex::wants_refill(std::int64_t now_ms, std::size_t want) const {
+  if (complete_ || next_not_held_ms_ > now_ms) {
+    return false;
+  }
+  std::size_t due = 0;
+  for (auto it = due_.begin(); it != due_.end() && it->first <= now_ms && due < want; ++it) {
+    ++due;
+  }
+  return due < want;
+}
+
+std::int64_t DeliveryIndex::begin_refill() {
+  std::int64_t before = next_not_held_ms_;
+  dropped_ = false;
+  next_not_held_ms_ = std::numeric_limits<std::int64_t>::max();
+  return before;
+}
+
+void DeliveryIndex::refilled(bool reached_end, std::int64_t next_not_held_ms) {
+  // What this refill dropped counts (drop_latest lowered next_not_held_ms_ since the reset).
+  bool dropped = dropped_;
+  dropped_ = false;
+  if (reached_end && !dropped) {
+    complete_ = true;
+    next_not_held_ms_ = std::numeric_limits<std::int64_t>::max();
+    return;
+  }
+  complete_ = false;
+  if (!reached_end) {
+    next_not_held_ms_ = std::min(next_not_held_ms_, next_not_held_ms);
   }
 }
 
@@ -73,10 +137,10 @@ bool DeliveryIndex::begin_finish(std::uint64_t seq) {
   return true;
 }
 
-bool DeliveryIndex::finish(std::uint64_t seq) {
+void DeliveryIndex::finish(std::uint64_t seq) {
   auto it = items_.find(seq);
   if (it == items_.end()) {
-    return false;
+    return;
   }
   Item& item = it->second;
   if (item.where == Where::kLeased) {
@@ -84,26 +148,7 @@ bool DeliveryIndex::finish(std::uint64_t seq) {
   } else if (item.where == Where::kDue) {
     due_.erase({item.next_at_ms, seq});
   }
-  bytes_ -= item.payload_bytes;
-  bool promoted = false;
-  if (!item.key.empty()) {
-    auto chain_it = chains_.find(item.key);
-    if (chain_it != chains_.end()) {
-      auto& chain = chain_it->second;
-      std::erase(chain, seq);
-      if (chain.empty()) {
-        chains_.erase(chain_it);
-      } else {
-        auto head = items_.find(chain.front());
-        if (head != items_.end() && head->second.where == Where::kWaiting) {
-          make_due(head->second);
-          promoted = true;
-        }
-      }
-    }
-  }
   items_.erase(it);
-  return promoted;
 }
 
 void DeliveryIndex::retry(std::uint64_t seq, std::int64_t next_at_ms, std::uint32_t attempts) {
@@ -124,8 +169,7 @@ void DeliveryIndex::retry(std::uint64_t seq, std::int64_t next_at_ms, std::uint3
 
 void DeliveryIndex::release(std::uint64_t seq) {
   auto it = items_.find(seq);
-  if (it == items_.end() || it->second.where == Where::kDue ||
-      it->second.where == Where::kWaiting) {
+  if (it == items_.end() || it->second.where == Where::kDue) {
     return;
   }
   if (it->second.where == Where::kLeased) {
@@ -141,6 +185,9 @@ std::optional<std::int64_t> DeliveryIndex::next_due_ms() const {
   }
   if (!leased_.empty() && (!next || leased_.begin()->first < *next)) {
     next = leased_.begin()->first;
+  }
+  if (!complete_ && (!next || next_not_held_ms_ < *next)) {
+    next = next_not_held_ms_;
   }
   return next;
 }

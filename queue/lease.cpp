@@ -21,6 +21,15 @@ std::int64_t backoff_delay_ms(const RetryPolicy& p, std::uint32_t failed_attempt
 
 // --- Impl: index ----------------------------------------------------------------------------
 
+Store::Impl::DestQueue& Store::Impl::dest_queue(const std::string& name) {
+  auto it = queues_.find(name);
+  if (it == queues_.end()) {
+    // A destination the store has never held a delivery for: its schedule is empty.
+    it = queues_.try_emplace(name, options_.schedule_window, true).first;
+  }
+  return it->second;
+}
+
 void Store::Impl::append_completed(std::vector<std::pair<std::string, DeliveryIndex::Item>> items,
                                    std::uint64_t reserved_bytes,
                                    std::uint64_t reserved_deliveries) {
@@ -28,51 +37,113 @@ void Store::Impl::append_completed(std::vector<std::pair<std::string, DeliveryIn
   reserved_bytes_ -= reserved_bytes;
   reserved_items_ -= reserved_deliveries;
   for (auto& [dest, item] : items) {
-    indexed_bytes_ += item.payload_bytes;
-    indexed_items_ += 1;
-    indexes_[dest].add(std::move(item));
+    dest_queue(dest).window.add(std::move(item));
   }
 }
 
 void Store::Impl::index_added(const std::string& dest, DeliveryIndex::Item item) {
   std::lock_guard lock(index_mutex_);
-  indexed_bytes_ += item.payload_bytes;
-  indexed_items_ += 1;
-  indexes_[dest].add(std::move(item));
+  dest_queue(dest).window.add(std::move(item));
 }
 
-void Store::Impl::index_finished(const std::string& dest, std::uint64_t seq) {
+void Store::Impl::index_finished(const std::string& dest, std::uint64_t seq,
+                                 std::optional<DeliveryIndex::Item> next) {
   std::lock_guard lock(index_mutex_);
-  auto it = indexes_.find(dest);
-  if (it == indexes_.end()) {
-    return;
+  auto& q = dest_queue(dest);
+  q.window.finish(seq);
+  if (next) {
+    q.window.add(std::move(*next));
   }
-  std::uint64_t before = it->second.bytes();
-  std::uint64_t count = it->second.size();
-  it->second.finish(seq);
-  indexed_bytes_ -= before - it->second.bytes();
-  indexed_items_ -= count - it->second.size();
 }
 
 void Store::Impl::index_retry(const std::string& dest, std::uint64_t seq, std::int64_t next_at,
                               std::uint32_t attempts) {
   std::lock_guard lock(index_mutex_);
-  if (auto it = indexes_.find(dest); it != indexes_.end()) {
-    it->second.retry(seq, next_at, attempts);
+  if (auto it = queues_.find(dest); it != queues_.end()) {
+    it->second.window.retry(seq, next_at, attempts);
   }
 }
 
 void Store::Impl::index_release(const std::string& dest, std::uint64_t seq) {
   std::lock_guard lock(index_mutex_);
-  if (auto it = indexes_.find(dest); it != indexes_.end()) {
-    it->second.release(seq);
+  if (auto it = queues_.find(dest); it != queues_.end()) {
+    it->second.window.release(seq);
   }
 }
 
 bool Store::Impl::index_begin_finish(const std::string& dest, std::uint64_t seq) {
   std::lock_guard lock(index_mutex_);
-  auto it = indexes_.find(dest);
-  return it != indexes_.end() && it->second.begin_finish(seq);
+  auto it = queues_.find(dest);
+  return it != queues_.end() && it->second.window.begin_finish(seq);
+}
+
+void Store::Impl::refill(const std::string& name, DestQueue& q) {
+  auto dest_id = committed_dest_id(name);
+  if (!dest_id) {
+    q.window.refilled(true, 0);  // never stored anything: nothing to read
+    return;
+  }
+  std::int64_t before = q.window.begin_refill();
+  auto fail_refill = [&](const std::string& what) {
+    spdlog::error("reading the schedule of {} failed: {}", name, what);
+    q.window.refilled(false, before);
+  };
+  auto txn = read_txn();
+  if (!txn) {
+    return fail_refill(txn.error().describe());
+  }
+  auto cur = lmdb::Cursor::open(txn->get(), dbis_.sched);
+  if (!cur) {
+    return fail_refill(cur.error().describe());
+  }
+  // The window's deliveries come first in the schedule (or near it): one pass over at most
+  // those plus a window's worth loads the earliest it lacks.
+  const std::size_t budget = q.window.held() + options_.schedule_window;
+  std::string from = record::schedule_key(*dest_id, 0, 0);
+  MDB_val k = lmdb::val(from), v;
+  int rc = mdb_cursor_get(cur->get(), &k, &v, MDB_SET_RANGE);
+  std::size_t seen = 0;
+  for (; rc == 0; rc = mdb_cursor_get(cur->get(), &k, &v, MDB_NEXT)) {
+    std::uint32_t dest = 0;
+    std::int64_t at = 0;
+    std::uint64_t seq = 0;
+    if (!record::parse_schedule_key(lmdb::view(k), dest, at, seq)) {
+      return fail_refill("a corrupt schedule entry");
+    }
+    if (dest != *dest_id) {
+      break;  // the end of this destination's schedule
+    }
+    if (q.window.holds(seq)) {
+      continue;
+    }
+    if (++seen > budget || !q.window.takes(at, seq)) {
+      q.window.refilled(false, at);
+      return;
+    }
+    auto found = lmdb::get(txn->get(), dbis_.dlv, record::delivery_key(dest, seq));
+    auto dl = found && found->has_value() ? record::decode_delivery(**found) : std::nullopt;
+    if (!dl) {
+      return fail_refill("scheduled delivery #" + std::to_string(seq) + " is missing or corrupt");
+    }
+    std::string doc_type;
+    if (auto mv = lmdb::get(txn->get(), dbis_.msg, dl->message_id); mv && mv->has_value()) {
+      if (auto m = record::decode_message(**mv)) {
+        doc_type = std::move(m->doc_type);
+      }
+    }
+    q.window.add_from_store(DeliveryIndex::Item{.seq = seq,
+                                                .message_id = dl->message_id,
+                                                .key = dl->ordering_key,
+                                                .doc_type = std::move(doc_type),
+                                                .next_at_ms = dl->next_at_ms,
+                                                .expires_ms = dl->expires_ms,
+                                                .attempts = dl->attempts,
+                                                .payload_bytes = dl->payload_bytes});
+  }
+  if (rc != 0 && rc != MDB_NOTFOUND) {
+    return fail_refill(mdb_strerror(rc));
+  }
+  q.window.refilled(true, 0);
 }
 
 void Store::Impl::notify(const std::string& dest) {
@@ -115,11 +186,15 @@ std::vector<Lease> Store::Impl::lease(const std::string& destination, std::size_
   std::int64_t now = clock_->now_ms();
   {
     std::lock_guard lock(index_mutex_);
-    auto it = indexes_.find(destination);
-    if (it == indexes_.end()) {
+    auto it = queues_.find(destination);
+    if (it == queues_.end()) {
       return {};
     }
-    items = it->second.lease(now, options_.lease_timeout_ms, max, expired);
+    DestQueue& q = it->second;
+    if (q.window.wants_refill(now, max)) {
+      refill(destination, q);
+    }
+    items = q.window.lease(now, options_.lease_timeout_ms, max, expired);
   }
   for (const auto& item : expired) {
     submit(make_settle_op(*this, SettleKind::kExpire, destination, item.seq, "", false, nullptr));
@@ -158,11 +233,11 @@ std::vector<Lease> Store::Impl::lease(const std::string& destination, std::size_
 
 std::optional<std::int64_t> Store::Impl::next_due_ms(const std::string& destination) const {
   std::lock_guard lock(index_mutex_);
-  auto it = indexes_.find(destination);
-  if (it == indexes_.end()) {
+  auto it = queues_.find(destination);
+  if (it == queues_.end()) {
     return std::nullopt;
   }
-  return it->second.next_due_ms();
+  return it->second.window.next_due_ms();
 }
 
 std::vector<Lease> Store::lease(const std::string& destination, std::size_t max) {

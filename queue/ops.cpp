@@ -101,6 +101,7 @@ class AppendOp final : public WriteOp {
       idem_key_ = idem_key(msg_.sender, msg_.sender_message_id);
     }
     std::int64_t now = store_.clock().now_ms();
+    now_ = now;
     record::Message m;
     m.received_ms = now;
     m.expires_ms = msg_.expires_ms;
@@ -121,6 +122,7 @@ class AppendOp final : public WriteOp {
     dl.ordering_key = msg_.ordering_key;
     delivery_record_ = record::encode(dl);
     items_.reserve(msg_.destinations.size());
+    scheduled_.assign(msg_.destinations.size(), false);
     for (const auto& dest : msg_.destinations) {
       items_.emplace_back(dest, DeliveryIndex::Item{.seq = 0,
                                                     .message_id = id16_,
@@ -181,6 +183,12 @@ class AppendOp final : public WriteOp {
           !r) {
         return r;
       }
+      auto scheduled = schedule_new(store_, ctx.txn(), *dest_id, msg_.ordering_key, seq, now_);
+      if (!scheduled) {
+        return fail(scheduled.error());
+      }
+      scheduled_[i] = *scheduled;
+      ctx.queued(*dest_id, 1, static_cast<std::int64_t>(msg_.payload.size()));
     }
     if (auto r = lmdb::put(ctx.txn(), d.msg, id16_, message_record_, MDB_NOOVERWRITE); !r) {
       return r;
@@ -198,10 +206,14 @@ class AppendOp final : public WriteOp {
 
   void finish(Result<void> outcome) override {
     bool stored = outcome && duplicate_of_.empty();
-    if (!stored) {
-      items_.clear();
+    std::vector<std::pair<std::string, DeliveryIndex::Item>> scheduled;
+    if (stored) {
+      // Only the head of its ordering key is scheduled; the others wait in their chain.
+      for (std::size_t i = 0; i < items_.size(); ++i) {
+        if (scheduled_[i]) scheduled.push_back(std::move(items_[i]));
+      }
     }
-    store_.append_completed(std::move(items_), reserved_, msg_.destinations.size());
+    store_.append_completed(std::move(scheduled), reserved_, msg_.destinations.size());
     if (stored) {
       for (const auto& dest : msg_.destinations) {
         store_.notify(dest);
@@ -227,6 +239,8 @@ class AppendOp final : public WriteOp {
   std::size_t deliveries_at_ = 0;
   std::string delivery_record_;  // the same for every destination
   std::vector<std::pair<std::string, DeliveryIndex::Item>> items_;  // seq set by apply()
+  std::vector<bool> scheduled_;  // per destination, by apply(): heads its key's chain
+  std::int64_t now_ = 0;
   std::string duplicate_of_;
 };
 
@@ -270,7 +284,9 @@ class SettleOp final : public WriteOp {
                   "delivery " + dest_ + "#" + std::to_string(seq_) + " already ended");
     }
     std::int64_t now = store_.clock().now_ms();
+    const std::int64_t scheduled_at = dl->next_at_ms;
     ended_ = true;
+    next_.reset();
     switch (kind_) {
       case Kind::kAck:
         dl->attempts += 1;
@@ -325,7 +341,16 @@ class SettleOp final : public WriteOp {
     if (auto r = lmdb::put(ctx.txn(), d.dlv, key, record::encode(*dl)); !r) {
       return r;
     }
-    if (!ended_ || dl->state == static_cast<std::uint8_t>(DeliveryState::kDead)) {
+    if (!ended_) {
+      return reschedule(store_, ctx.txn(), *dest_id, seq_, scheduled_at, dl->next_at_ms);
+    }
+    auto next = unschedule(store_, ctx.txn(), *dest_id, dl->ordering_key, seq_, scheduled_at);
+    if (!next) {
+      return fail(next.error());
+    }
+    next_ = std::move(*next);
+    ctx.queued(*dest_id, -1, -static_cast<std::int64_t>(dl->payload_bytes));
+    if (dl->state == static_cast<std::uint8_t>(DeliveryState::kDead)) {
       return {};
     }
     // The last delivery to end makes the message history: what status, receipts and
@@ -358,7 +383,7 @@ class SettleOp final : public WriteOp {
 
   void finish(Result<void> outcome) override {
     if (outcome && ended_) {
-      store_.index_finished(dest_, seq_);
+      store_.index_finished(dest_, seq_, std::move(next_));
     } else if (outcome) {
       store_.index_retry(dest_, seq_, next_at_, attempts_);
     } else if (outcome.error().is(Errc::kNotFound) || outcome.error().is(Errc::kAlreadyExists)) {
@@ -382,6 +407,7 @@ class SettleOp final : public WriteOp {
   Store::DoneCallback done_;
   std::int64_t until_ms_;
   bool ended_ = false;
+  std::optional<DeliveryIndex::Item> next_;  // the next of its key, scheduled by the end
   std::int64_t next_at_ = 0;
   std::uint32_t attempts_ = 0;
 };
@@ -439,6 +465,12 @@ class RedriveOp final : public WriteOp {
         return r;
       }
       seq = new_seq;
+      auto scheduled = schedule_new(store_, ctx.txn(), did, dl->ordering_key, new_seq, now);
+      if (!scheduled) {
+        return fail(scheduled.error());
+      }
+      scheduled_ = *scheduled;
+      ctx.queued(did, 1, dl->payload_bytes);
       item_ = DeliveryIndex::Item{.seq = new_seq,
                                   .message_id = id16,
                                   .key = dl->ordering_key,
@@ -454,7 +486,7 @@ class RedriveOp final : public WriteOp {
 
   void finish(Result<void> outcome) override {
     if (outcome) {
-      store_.index_added(dest_, item_);
+      if (scheduled_) store_.index_added(dest_, item_);
       store_.notify(dest_);
     }
     done_(std::move(outcome));
@@ -466,6 +498,7 @@ class RedriveOp final : public WriteOp {
   std::string dest_;
   Store::DoneCallback done_;
   DeliveryIndex::Item item_;
+  bool scheduled_ = false;  // heads its key's chain (else it waits behind earlier ones)
 };
 
 // The maintenance purge: history older than the retention period or beyond the history
@@ -526,6 +559,123 @@ class GenericOp final : public WriteOp {
 };
 
 }  // namespace
+
+// --- the stored schedule --------------------------------------------------------------------
+
+Result<bool> schedule_new(const Store::Impl& store, MDB_txn* txn, std::uint32_t dest,
+                          std::string_view key, std::uint64_t seq, std::int64_t next_at_ms) {
+  const Dbis& d = store.dbis();
+  if (!key.empty()) {
+    // The key's pending deliveries form a list: `ktail` names the last, `next` links each to
+    // the one behind it. One entry per case, not per message, is rewritten at random places.
+    std::string tail_key = record::chain_prefix(dest, key);
+    auto tail = lmdb::get(txn, d.ktail, tail_key);
+    if (!tail) {
+      return fail(tail.error());
+    }
+    std::string seq_v;
+    record::put_u64be(seq_v, seq);
+    if (tail->has_value()) {
+      if ((*tail)->size() != 8) {
+        return fail(Errc::kInternal, "corrupt chain tail of ordering key " + std::string(key));
+      }
+      std::uint64_t last = record::get_u64be(**tail);
+      if (last >= seq) {
+        return false;  // linked already (a rerun of the format upgrade)
+      }
+      if (auto r = lmdb::put(txn, d.next, record::delivery_key(dest, last), seq_v); !r) {
+        return fail(r.error());
+      }
+      if (auto r = lmdb::put(txn, d.ktail, tail_key, seq_v); !r) {
+        return fail(r.error());
+      }
+      return false;  // waits behind `last`
+    }
+    if (auto r = lmdb::put(txn, d.ktail, tail_key, seq_v); !r) {
+      return fail(r.error());
+    }
+  }
+  if (auto r = lmdb::put(txn, d.sched, record::schedule_key(dest, next_at_ms, seq), ""); !r) {
+    return fail(r.error());
+  }
+  return true;
+}
+
+Result<void> reschedule(const Store::Impl& store, MDB_txn* txn, std::uint32_t dest,
+                        std::uint64_t seq, std::int64_t from_ms, std::int64_t to_ms) {
+  const Dbis& d = store.dbis();
+  if (auto r = lmdb::del(txn, d.sched, record::schedule_key(dest, from_ms, seq)); !r) {
+    return fail(r.error());
+  }
+  return lmdb::put(txn, d.sched, record::schedule_key(dest, to_ms, seq), "");
+}
+
+Result<std::optional<DeliveryIndex::Item>> unschedule(const Store::Impl& store, MDB_txn* txn,
+                                                      std::uint32_t dest, std::string_view key,
+                                                      std::uint64_t seq, std::int64_t at_ms) {
+  using Next = std::optional<DeliveryIndex::Item>;
+  const Dbis& d = store.dbis();
+  if (auto r = lmdb::del(txn, d.sched, record::schedule_key(dest, at_ms, seq)); !r) {
+    return fail(r.error());
+  }
+  if (key.empty()) {
+    return Next();
+  }
+  const std::string link = record::delivery_key(dest, seq);
+  auto behind = lmdb::get(txn, d.next, link);
+  if (!behind) {
+    return fail(behind.error());
+  }
+  if (!behind->has_value()) {
+    // The last of its key: the chain is empty now.
+    std::string tail_key = record::chain_prefix(dest, key);
+    auto tail = lmdb::get(txn, d.ktail, tail_key);
+    if (!tail) {
+      return fail(tail.error());
+    }
+    if (tail->has_value() && (*tail)->size() == 8 && record::get_u64be(**tail) == seq) {
+      if (auto r = lmdb::del(txn, d.ktail, tail_key); !r) {
+        return fail(r.error());
+      }
+    }
+    return Next();
+  }
+  if ((*behind)->size() != 8) {
+    return fail(Errc::kInternal, "corrupt chain link of ordering key " + std::string(key));
+  }
+  const std::uint64_t next_seq = record::get_u64be(**behind);
+  if (auto r = lmdb::del(txn, d.next, link); !r) {
+    return fail(r.error());
+  }
+  auto found = lmdb::get(txn, d.dlv, record::delivery_key(dest, next_seq));
+  if (!found) {
+    return fail(found.error());
+  }
+  auto dl = found->has_value() ? record::decode_delivery(**found) : std::nullopt;
+  if (!dl) {
+    return fail(Errc::kInternal, "the chain of ordering key " + std::string(key) +
+                                     " names delivery " + store.dest_name(dest) + "#" +
+                                     std::to_string(next_seq) + ", which is missing or corrupt");
+  }
+  if (auto r = lmdb::put(txn, d.sched, record::schedule_key(dest, dl->next_at_ms, next_seq), "");
+      !r) {
+    return fail(r.error());
+  }
+  std::string doc_type;
+  if (auto mv = lmdb::get(txn, d.msg, dl->message_id); mv && mv->has_value()) {
+    if (auto m = record::decode_message(**mv)) {
+      doc_type = std::move(m->doc_type);
+    }
+  }
+  return Next(DeliveryIndex::Item{.seq = next_seq,
+                                  .message_id = dl->message_id,
+                                  .key = dl->ordering_key,
+                                  .doc_type = std::move(doc_type),
+                                  .next_at_ms = dl->next_at_ms,
+                                  .expires_ms = dl->expires_ms,
+                                  .attempts = dl->attempts,
+                                  .payload_bytes = dl->payload_bytes});
+}
 
 // --- history --------------------------------------------------------------------------------
 
@@ -681,6 +831,12 @@ void Store::append_async(NewMessage msg, AppendCallback done) {
   }
   if (msg.sender.size() + msg.sender_message_id.size() + 1 > kMaxIdempotencyKey) {
     done(fail(Errc::kInvalidArgument, "sender and sender message id are too long"));
+    return;
+  }
+  if (msg.ordering_key.size() > record::kMaxOrderingKeyBytes) {
+    done(fail(Errc::kInvalidArgument, "ordering key of " + std::to_string(msg.ordering_key.size()) +
+                                          " bytes is longer than " +
+                                          std::to_string(record::kMaxOrderingKeyBytes)));
     return;
   }
   std::uint64_t bytes = msg.payload.size() * msg.destinations.size();

@@ -45,12 +45,12 @@ Stats Store::Impl::stats() const {
     std::lock_guard lock(index_mutex_);
     s.queued_bytes = indexed_bytes_;
     s.queued_messages = indexed_items_;
-    for (const auto& [name, idx] : indexes_) {
+    for (const auto& [name, q] : queues_) {
       s.destinations.push_back(DestinationStats{.destination = name,
-                                                .pending = idx.size(),
-                                                .leased = idx.leased(),
-                                                .due = idx.due_count(now),
-                                                .bytes = idx.bytes()});
+                                                .pending = q.deliveries,
+                                                .leased = q.window.leased(),
+                                                .due = q.window.due_count(now),
+                                                .bytes = q.bytes});
     }
   }
   HistoryCounts h = history();

@@ -66,6 +66,10 @@ struct Options {
   std::size_t group_commit_max_bytes = 16u << 20;
   std::chrono::microseconds group_commit_linger{0};  // extra wait to fill a small batch
   std::int64_t lease_timeout_ms = 120'000;  // a lease not acked by then is handed out again
+  // The schedule (what is due, in per-case order) lives in LMDB; per destination, memory holds
+  // at most this many of the earliest scheduled deliveries (plus the leased ones) and is
+  // refilled from the store, so memory does not grow with the backlog and open does not read it.
+  std::size_t schedule_window = 4096;
   // History: what is kept of a message once every delivery ended delivered or expired (none
   // dead) — its record (status, attributes such as the receipt and digest), its delivery
   // records and its idempotency entry; its payload is dropped then. History is purged oldest
@@ -157,7 +161,7 @@ struct DestinationStats {
   std::string destination;
   std::uint64_t pending = 0;  // not yet delivered, dead or expired
   std::uint64_t leased = 0;   // handed out now
-  std::uint64_t due = 0;      // ready to lease now (or overdue)
+  std::uint64_t due = 0;      // ready to lease now (or overdue), of those in memory (the window)
   std::uint64_t bytes = 0;
 };
 

@@ -1,5 +1,6 @@
 #include "queue/record.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace sluice::queue::record {
@@ -201,6 +202,54 @@ std::uint64_t parse_history_value(std::string_view value) {
     std::memcpy(&v, value.data(), sizeof v);
   }
   return v;
+}
+
+std::string schedule_key(std::uint32_t dest, std::int64_t next_at_ms, std::uint64_t seq) {
+  std::string k;
+  k.reserve(kScheduleKeyBytes);
+  put_u32be(k, dest);
+  put_u64be(k, static_cast<std::uint64_t>(next_at_ms < 0 ? 0 : next_at_ms));
+  put_u64be(k, seq);
+  return k;
+}
+
+bool parse_schedule_key(std::string_view key, std::uint32_t& dest, std::int64_t& next_at_ms,
+                        std::uint64_t& seq) {
+  if (key.size() != kScheduleKeyBytes) {
+    return false;
+  }
+  dest = get_u32be(key);
+  next_at_ms = static_cast<std::int64_t>(get_u64be(key.substr(4)));
+  seq = get_u64be(key.substr(12));
+  return true;
+}
+
+std::string chain_prefix(std::uint32_t dest, std::string_view ordering_key) {
+  std::string k;
+  k.reserve(6 + ordering_key.size() + 8);
+  put_u32be(k, dest);
+  auto n = static_cast<std::uint16_t>(std::min<std::size_t>(ordering_key.size(), 0xffff));
+  k.push_back(static_cast<char>(n >> 8));
+  k.push_back(static_cast<char>(n & 0xff));
+  k.append(ordering_key.substr(0, n));
+  return k;
+}
+
+std::string queue_count_value(const QueueCount& c) {
+  std::string v(16, '\0');
+  std::memcpy(v.data(), &c.deliveries, 8);
+  std::memcpy(v.data() + 8, &c.bytes, 8);
+  return v;
+}
+
+std::optional<QueueCount> parse_queue_count(std::string_view value) {
+  if (value.size() != 16) {
+    return std::nullopt;
+  }
+  QueueCount c;
+  std::memcpy(&c.deliveries, value.data(), 8);
+  std::memcpy(&c.bytes, value.data() + 8, 8);
+  return c;
 }
 
 std::uint64_t PageRules::entry(std::size_t key_bytes, std::size_t value_bytes) const {

@@ -64,6 +64,24 @@ bool parse_history_key(std::string_view key, std::int64_t& ended_ms, std::string
 std::string history_value(std::uint64_t bytes);
 std::uint64_t parse_history_value(std::string_view value);
 
+// The schedule (FORMAT.md). `sched`: destination u32 BE, next attempt ms u64 BE (clamped at
+// 0), seq u64 BE, with an empty value; `ktail`: chain_prefix (destination u32 BE, ordering
+// key as u16 BE length + bytes) -> the seq (u64 BE) of the key's last pending delivery;
+// `next`: delivery_key -> the seq (u64 BE) of the key's next pending delivery; `qlen`:
+// destination u32 BE -> pending deliveries u64 LE and their payload bytes u64 LE.
+inline constexpr std::size_t kScheduleKeyBytes = 20;
+inline constexpr std::size_t kMaxOrderingKeyBytes = 256;
+std::string schedule_key(std::uint32_t dest, std::int64_t next_at_ms, std::uint64_t seq);
+bool parse_schedule_key(std::string_view key, std::uint32_t& dest, std::int64_t& next_at_ms,
+                        std::uint64_t& seq);
+std::string chain_prefix(std::uint32_t dest, std::string_view ordering_key);
+struct QueueCount {
+  std::uint64_t deliveries = 0;
+  std::uint64_t bytes = 0;
+};
+std::string queue_count_value(const QueueCount& c);
+std::optional<QueueCount> parse_queue_count(std::string_view value);
+
 // What one entry takes in the map by LMDB's layout rules (mdb.c: LEAFSIZE, me_nodemax,
 // OVPAGES): a node of 8 header bytes + key + value and a 2-byte slot on a leaf page, unless the
 // node exceeds half a page; then the value takes whole overflow pages (16-byte header) and the

@@ -70,7 +70,9 @@ Result<void> Store::Impl::open() {
   for (auto [name, dbi] : {std::pair{"meta", &dbis_.meta}, std::pair{"msg", &dbis_.msg},
                            std::pair{"body", &dbis_.body}, std::pair{"idem", &dbis_.idem},
                            std::pair{"dlv", &dbis_.dlv}, std::pair{"dest", &dbis_.dest},
-                           std::pair{"hist", &dbis_.hist}}) {
+                           std::pair{"hist", &dbis_.hist}, std::pair{"sched", &dbis_.sched},
+                           std::pair{"ktail", &dbis_.ktail}, std::pair{"next", &dbis_.next},
+                           std::pair{"qlen", &dbis_.qlen}}) {
     if (auto r = open_db(name, *dbi); !r) {
       return r;
     }
@@ -86,13 +88,15 @@ Result<void> Store::Impl::open() {
   if (!format) {
     return fail(format.error());
   }
-  bool upgrade = false;
+  bool upgrade_1 = false, upgrade_2 = false;
   if (!format->has_value()) {
     if (auto r = lmdb::put(txn->get(), dbis_.meta, "format", kFormatVersion); !r) {
       return r;
     }
   } else if (**format == kFormatVersionWithoutHistory) {
-    upgrade = true;
+    upgrade_1 = upgrade_2 = true;
+  } else if (**format == kFormatVersionWithoutSchedule) {
+    upgrade_2 = true;
   } else if (**format != kFormatVersion) {
     return fail(Errc::kInvalidArgument, "store format " + std::string(**format) +
                                             " is not supported (this build reads format " +
@@ -125,15 +129,17 @@ Result<void> Store::Impl::open() {
   if (int rc = txn->commit(); rc != 0) {
     return fail(lmdb::error(rc, "commit store setup"));
   }
-  if (upgrade) {
+  if (upgrade_1) {
     if (auto r = upgrade_format_1(); !r) {
       return r;
     }
   }
-  if (auto r = count_history(); !r) {
-    return r;
+  if (upgrade_2) {
+    if (auto r = upgrade_format_2(); !r) {
+      return r;
+    }
   }
-  if (auto r = rebuild_index(); !r) {
+  if (auto r = read_counters(); !r) {
     return r;
   }
   room_low_ = map_room() < headroom_;
@@ -218,77 +224,154 @@ Result<void> Store::Impl::upgrade_format_1() {
   return {};
 }
 
-Result<void> Store::Impl::count_history() {
-  auto txn = read_txn();
-  if (!txn) {
-    return fail(txn.error());
+// Format 2 had no stored schedule and no counters: open scanned every delivery record and
+// all of history. The upgrade builds `sched`, `ktail`, `next` and `qlen` from the pending
+// deliveries and the history counters from `hist`, in transactions of a bounded size, and marks the
+// store format 3 in the last one; a crash part-way leaves format 2 and the upgrade starts again
+// (its puts are idempotent and its counts start afresh).
+Result<void> Store::Impl::upgrade_format_2() {
+  constexpr std::size_t kPerTransaction = 4096;
+  std::map<std::uint32_t, record::QueueCount> counts;
+  std::uint64_t history_messages = 0, history_bytes = 0;
+  {
+    auto txn = read_txn();
+    if (!txn) {
+      return fail(txn.error());
+    }
+    auto cur = lmdb::Cursor::open(txn->get(), dbis_.hist);
+    if (!cur) {
+      return fail(cur.error());
+    }
+    MDB_val k, v;
+    int rc = mdb_cursor_get(cur->get(), &k, &v, MDB_FIRST);
+    for (; rc == 0; rc = mdb_cursor_get(cur->get(), &k, &v, MDB_NEXT)) {
+      history_messages += 1;
+      history_bytes += record::parse_history_value(lmdb::view(v));
+    }
+    if (rc != MDB_NOTFOUND) {
+      return fail(lmdb::error(rc, "scan history during the format upgrade"));
+    }
   }
-  auto cur = lmdb::Cursor::open(txn->get(), dbis_.hist);
-  if (!cur) {
-    return fail(cur.error());
+  std::string from;
+  std::uint64_t scheduled = 0;
+  for (bool done = false; !done;) {
+    auto txn = lmdb::Txn::begin(env_.get(), 0);
+    if (!txn) {
+      return fail(txn.error());
+    }
+    std::vector<std::pair<std::string, record::Delivery>> pending;
+    {
+      auto cur = lmdb::Cursor::open(txn->get(), dbis_.dlv);
+      if (!cur) {
+        return fail(cur.error());
+      }
+      MDB_val k = lmdb::val(from), v;
+      int rc = mdb_cursor_get(cur->get(), &k, &v, from.empty() ? MDB_FIRST : MDB_SET_RANGE);
+      std::size_t seen = 0;
+      for (; rc == 0 && seen < kPerTransaction; rc = mdb_cursor_get(cur->get(), &k, &v, MDB_NEXT)) {
+        ++seen;
+        auto dl = record::decode_delivery(lmdb::view(v));
+        if (!dl) {
+          return fail(Errc::kInternal, "corrupt delivery record during the format upgrade");
+        }
+        if (dl->state == static_cast<std::uint8_t>(DeliveryState::kPending)) {
+          pending.emplace_back(std::string(lmdb::view(k)), std::move(*dl));
+        }
+      }
+      if (rc == 0) {
+        from.assign(lmdb::view(k));
+      } else if (rc == MDB_NOTFOUND) {
+        done = true;
+      } else {
+        return fail(lmdb::error(rc, "scan deliveries during the format upgrade"));
+      }
+    }
+    for (const auto& [key, dl] : pending) {
+      std::uint32_t dest = 0;
+      std::uint64_t seq = 0;
+      if (!record::parse_delivery_key(key, dest, seq)) {
+        return fail(Errc::kInternal, "corrupt delivery key during the format upgrade");
+      }
+      auto head = schedule_new(*this, txn->get(), dest, dl.ordering_key, seq, dl.next_at_ms);
+      if (!head) {
+        return fail(head.error());
+      }
+      counts[dest].deliveries += 1;
+      counts[dest].bytes += dl.payload_bytes;
+      scheduled += *head ? 1 : 0;
+    }
+    if (done) {
+      for (const auto& [dest, c] : counts) {
+        std::string key;
+        record::put_u32be(key, dest);
+        if (auto r = lmdb::put(txn->get(), dbis_.qlen, key, record::queue_count_value(c)); !r) {
+          return r;
+        }
+      }
+      if (auto r = lmdb::put(
+              txn->get(), dbis_.meta, "history",
+              record::queue_count_value({.deliveries = history_messages, .bytes = history_bytes}));
+          !r) {
+        return r;
+      }
+      if (auto r = lmdb::put(txn->get(), dbis_.meta, "format", kFormatVersion); !r) {
+        return r;
+      }
+    }
+    if (int rc = txn->commit(); rc != 0) {
+      return fail(lmdb::error(rc, "commit the format upgrade"));
+    }
   }
-  std::uint64_t messages = 0, bytes = 0;
-  MDB_val k, v;
-  int rc = mdb_cursor_get(cur->get(), &k, &v, MDB_FIRST);
-  for (; rc == 0; rc = mdb_cursor_get(cur->get(), &k, &v, MDB_NEXT)) {
-    messages += 1;
-    bytes += record::parse_history_value(lmdb::view(v));
-  }
-  if (rc != MDB_NOTFOUND) {
-    return fail(lmdb::error(rc, "scan history"));
-  }
-  history_messages_.store(messages);
-  history_bytes_.store(bytes);
+  std::uint64_t pending = 0;
+  for (const auto& [dest, c] : counts) pending += c.deliveries;
+  spdlog::info(
+      "store {} upgraded from format 2 to 3: {} pending deliveries ({} due in their order) now "
+      "scheduled in the store, {} delivered messages in history",
+      options_.path.string(), pending, scheduled, history_messages);
   return {};
 }
 
-Result<void> Store::Impl::rebuild_index() {
+Result<void> Store::Impl::read_counters() {
   auto txn = read_txn();
   if (!txn) {
     return fail(txn.error());
   }
-  auto cur = lmdb::Cursor::open(txn->get(), dbis_.dlv);
+  auto h = lmdb::get(txn->get(), dbis_.meta, "history");
+  if (!h) {
+    return fail(h.error());
+  }
+  if (h->has_value()) {
+    auto c = record::parse_queue_count(**h);
+    if (!c) {
+      return fail(Errc::kInternal, "corrupt history counters in the store's meta table");
+    }
+    history_messages_.store(c->deliveries);
+    history_bytes_.store(c->bytes);
+  }
+  auto cur = lmdb::Cursor::open(txn->get(), dbis_.qlen);
   if (!cur) {
     return fail(cur.error());
   }
+  std::lock_guard lock(index_mutex_);
   MDB_val k, v;
   int rc = mdb_cursor_get(cur->get(), &k, &v, MDB_FIRST);
-  std::lock_guard lock(index_mutex_);
-  while (rc == 0) {
-    std::uint32_t dest;
-    std::uint64_t seq;
-    auto dl = record::decode_delivery(lmdb::view(v));
-    if (!record::parse_delivery_key(lmdb::view(k), dest, seq) || !dl) {
-      return fail(Errc::kInternal, "corrupt delivery record during recovery");
+  for (; rc == 0; rc = mdb_cursor_get(cur->get(), &k, &v, MDB_NEXT)) {
+    auto c = record::parse_queue_count(lmdb::view(v));
+    if (k.mv_size != 4 || !c) {
+      return fail(Errc::kInternal, "corrupt pending counts in the store's qlen table");
     }
-    if (dl->state == static_cast<std::uint8_t>(DeliveryState::kPending)) {
-      std::string name;
-      {
-        std::lock_guard dlock(dest_mutex_);
-        auto it = dest_names_.find(dest);
-        name = it == dest_names_.end() ? unknown_dest_name(dest) : it->second;
-      }
-      std::string doc_type;
-      if (auto mv = lmdb::get(txn->get(), dbis_.msg, dl->message_id); mv && mv->has_value()) {
-        if (auto m = record::decode_message(**mv)) {
-          doc_type = std::move(m->doc_type);
-        }
-      }
-      indexed_bytes_ += dl->payload_bytes;
-      indexed_items_ += 1;
-      indexes_[name].add(DeliveryIndex::Item{.seq = seq,
-                                             .message_id = dl->message_id,
-                                             .key = dl->ordering_key,
-                                             .doc_type = std::move(doc_type),
-                                             .next_at_ms = dl->next_at_ms,
-                                             .expires_ms = dl->expires_ms,
-                                             .attempts = dl->attempts,
-                                             .payload_bytes = dl->payload_bytes});
-    }
-    rc = mdb_cursor_get(cur->get(), &k, &v, MDB_NEXT);
+    std::uint32_t id = record::get_u32be(lmdb::view(k));
+    stored_queued_[id] = *c;
+    indexed_items_ += c->deliveries;
+    indexed_bytes_ += c->bytes;
+    // Nothing of the schedule is read now: the window fills on the first lease.
+    auto [it, added] =
+        queues_.try_emplace(dest_name(id), options_.schedule_window, c->deliveries == 0);
+    it->second.deliveries = c->deliveries;
+    it->second.bytes = c->bytes;
   }
   if (rc != MDB_NOTFOUND) {
-    return fail(lmdb::error(rc, "scan deliveries"));
+    return fail(lmdb::error(rc, "read pending counts"));
   }
   return {};
 }

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -32,8 +33,9 @@ inline std::string unknown_dest_name(std::uint32_t id) {
   return name;
 }
 
-inline constexpr std::string_view kFormatVersion = "2";
-inline constexpr std::string_view kFormatVersionWithoutHistory = "1";  // upgraded on open
+inline constexpr std::string_view kFormatVersion = "3";
+inline constexpr std::string_view kFormatVersionWithoutHistory = "1";   // upgraded on open
+inline constexpr std::string_view kFormatVersionWithoutSchedule = "2";  // upgraded on open
 inline constexpr std::size_t kMaxIdempotencyKey = 480;  // LMDB keys are limited to 511 bytes
 inline constexpr std::size_t kMaxDestinations = 64;
 inline constexpr std::size_t kMaxBatchRetries = 4;
@@ -64,6 +66,7 @@ inline std::string text_id(std::string_view raw16) {
 
 struct Dbis {
   MDB_dbi meta = 0, msg = 0, body = 0, idem = 0, dlv = 0, dest = 0, hist = 0;
+  MDB_dbi sched = 0, ktail = 0, next = 0, qlen = 0;
   std::unordered_map<std::string, MDB_dbi> tables;
 };
 
@@ -97,6 +100,7 @@ class TxnCtx final : public TableWriter {
     op_seq_ = next_seq_;
     op_dest_ = next_dest_;
     op_history_ = history_;
+    op_queued_ = queued_;
     op_dests_.clear();
   }
   void end_op(bool kept) {
@@ -105,6 +109,7 @@ class TxnCtx final : public TableWriter {
       next_seq_ = op_seq_;
       next_dest_ = op_dest_;
       history_ = op_history_;
+      queued_ = op_queued_;
       for (const auto& name : op_dests_) {
         new_dests_.erase(name);
       }
@@ -122,6 +127,16 @@ class TxnCtx final : public TableWriter {
   void history_entered(std::uint64_t bytes) {
     history_.messages += 1;
     history_.bytes += bytes;
+  }
+  // A delivery to `dest` became pending (+1) or ended (-1), with its payload bytes.
+  void queued(std::uint32_t dest, std::int64_t deliveries, std::int64_t bytes) {
+    auto& d = queued_[dest];
+    d.first += deliveries;
+    d.second += bytes;
+  }
+  // Per destination id: the change to its pending deliveries and bytes in this transaction.
+  const std::map<std::uint32_t, std::pair<std::int64_t, std::int64_t>>& queued() const {
+    return queued_;
   }
   void history_purged(std::uint64_t bytes) {
     history_.messages -= std::min<std::uint64_t>(history_.messages, 1);
@@ -145,10 +160,12 @@ class TxnCtx final : public TableWriter {
   std::uint32_t next_dest_;
   std::unordered_map<std::string, std::uint32_t> new_dests_;
   HistoryCounts history_;
+  std::map<std::uint32_t, std::pair<std::int64_t, std::int64_t>> queued_;
   // Restored by end_op(false).
   std::uint64_t op_seq_ = 0;
   std::uint32_t op_dest_ = 0;
   HistoryCounts op_history_;
+  std::map<std::uint32_t, std::pair<std::int64_t, std::int64_t>> op_queued_;
   std::vector<std::string> op_dests_;
 };
 
@@ -231,12 +248,15 @@ class Store::Impl {
   }
 
   // --- index access (all under index_mutex_) ---
+  // A delivery was scheduled (redrive, the next of its key): it enters the window.
   void index_added(const std::string& dest, DeliveryIndex::Item item);
-  // An append completed: its reservation (bytes, deliveries) ends and `items` (none for a
-  // duplicate or a failure) enter the index, under one lock.
+  // An append completed: its reservation (bytes, deliveries) ends and `items` — the scheduled
+  // deliveries it stored, none for a duplicate or a failure — enter the window, under one lock.
   void append_completed(std::vector<std::pair<std::string, DeliveryIndex::Item>> items,
                         std::uint64_t reserved_bytes, std::uint64_t reserved_deliveries);
-  void index_finished(const std::string& dest, std::uint64_t seq);
+  // The delivery ended; `next`, when the end scheduled the next of its key, enters the window.
+  void index_finished(const std::string& dest, std::uint64_t seq,
+                      std::optional<DeliveryIndex::Item> next = std::nullopt);
   void index_retry(const std::string& dest, std::uint64_t seq, std::int64_t next_at,
                    std::uint32_t attempts);
   void index_release(const std::string& dest, std::uint64_t seq);
@@ -281,8 +301,23 @@ class Store::Impl {
   std::uint64_t map_room() const;
   void completion_loop();
   Result<void> upgrade_format_1();
-  Result<void> count_history();
-  Result<void> rebuild_index();
+  Result<void> upgrade_format_2();
+  // Reads the counters open needs (history, pending per destination): no scan, whatever the
+  // backlog or history.
+  Result<void> read_counters();
+  // Writes what a transaction changed of the counters (sequence, destinations, history,
+  // pending per destination) into it, before its commit.
+  Result<void> write_counters(const TxnCtx& ctx, MDB_txn* txn);
+  // One destination's window and pending counts (under index_mutex_).
+  struct DestQueue {
+    explicit DestQueue(std::size_t window, bool complete = false) : window(window, complete) {}
+    DeliveryIndex window;
+    std::uint64_t deliveries = 0;  // pending, as committed
+    std::uint64_t bytes = 0;
+  };
+  DestQueue& dest_queue(const std::string& name);  // under index_mutex_
+  // Loads the earliest scheduled deliveries `q` does not hold from LMDB (under index_mutex_).
+  void refill(const std::string& name, DestQueue& q);
 
   Options options_;
   const Clock* clock_;
@@ -311,6 +346,8 @@ class Store::Impl {
   std::uint64_t headroom_ = 0;
   bool room_low_ = false;  // map_room() < headroom_ after the last commit
   std::atomic<bool> latched_{false};
+  // What the last commit left in `qlen` and the history counters (writer thread only).
+  std::unordered_map<std::uint32_t, record::QueueCount> stored_queued_;
   // Written by the writer after each commit (and by open()); read by stats().
   std::atomic<std::uint64_t> history_messages_{0};
   std::atomic<std::uint64_t> history_bytes_{0};
@@ -330,11 +367,11 @@ class Store::Impl {
   std::unordered_map<std::uint32_t, std::string> dest_names_;  // Guarded by dest_mutex_.
 
   mutable std::mutex index_mutex_;
-  std::map<std::string, DeliveryIndex> indexes_;  // Guarded by index_mutex_.
-  std::uint64_t indexed_bytes_ = 0;               // Guarded by index_mutex_.
-  std::uint64_t indexed_items_ = 0;               // Guarded by index_mutex_.
-  std::uint64_t reserved_bytes_ = 0;              // Guarded by index_mutex_.
-  std::uint64_t reserved_items_ = 0;              // Guarded by index_mutex_.
+  std::map<std::string, DestQueue> queues_;  // Guarded by index_mutex_.
+  std::uint64_t indexed_bytes_ = 0;          // pending payload bytes, all destinations. Guarded.
+  std::uint64_t indexed_items_ = 0;          // pending deliveries, all destinations. Guarded.
+  std::uint64_t reserved_bytes_ = 0;         // Guarded by index_mutex_.
+  std::uint64_t reserved_items_ = 0;         // Guarded by index_mutex_.
 
   std::mutex listener_mutex_;
   // Shared so that notify() copies a pointer, not the function, for every completed write.
@@ -349,6 +386,21 @@ enum class SettleKind { kAck, kNack, kExpire, kDefer };
 std::unique_ptr<WriteOp> make_settle_op(Store::Impl& store, SettleKind kind, std::string dest,
                                         std::uint64_t seq, std::string reason, bool permanent,
                                         Store::DoneCallback done, std::int64_t until_ms = 0);
+
+// --- the stored schedule (ops.cpp) ---------------------------------------------------------
+
+// A new pending delivery: joins the end of its key's chain and, when it heads the chain (or is
+// unordered), the schedule at `next_at_ms`. Returns whether it was scheduled.
+Result<bool> schedule_new(const Store::Impl& store, MDB_txn* txn, std::uint32_t dest,
+                          std::string_view key, std::uint64_t seq, std::int64_t next_at_ms);
+// A scheduled delivery's next attempt moved from `from_ms` to `to_ms`.
+Result<void> reschedule(const Store::Impl& store, MDB_txn* txn, std::uint32_t dest,
+                        std::uint64_t seq, std::int64_t from_ms, std::int64_t to_ms);
+// A scheduled delivery ended: it leaves the schedule and its chain, and the next of its key
+// (if any) is scheduled and returned for the window.
+Result<std::optional<DeliveryIndex::Item>> unschedule(const Store::Impl& store, MDB_txn* txn,
+                                                      std::uint32_t dest, std::string_view key,
+                                                      std::uint64_t seq, std::int64_t at_ms);
 
 // --- history (ops.cpp) ----------------------------------------------------------------------
 

@@ -185,22 +185,9 @@ void Store::Impl::run_batch(std::vector<std::unique_ptr<WriteOp>> batch) {
       // little more) also catches up after the bounds were lowered.
       trim_history(ctx, 2 * batch.size() + 64);
     }
-    // The counters change only when an operation allocated a sequence number or destination
-    // (an append, a redrive); a batch of acks leaves the meta table alone.
-    Result<void> meta;
-    if (ctx.next_seq() != next_seq_) {
-      std::string seq_v;
-      record::put_u64be(seq_v, ctx.next_seq());
-      meta = lmdb::put(txn->get(), dbis_.meta, "next_seq", seq_v);
-    }
-    if (meta && ctx.next_dest() != next_dest_) {
-      std::string dest_v;
-      record::put_u32be(dest_v, ctx.next_dest());
-      meta = lmdb::put(txn->get(), dbis_.meta, "next_dest", dest_v);
-    }
-    if (!meta) {
+    if (auto r = write_counters(ctx, txn->get()); !r) {
       for (auto& e : errors) {
-        if (!e) e = meta.error();
+        if (!e) e = r.error();
       }
       break;
     }
@@ -320,7 +307,64 @@ void Store::Impl::publish(const TxnCtx& ctx) {
   history_messages_.store(ctx.history().messages);
   history_bytes_.store(ctx.history().bytes);
   history_purged_.store(ctx.history().purged);
+  if (!ctx.queued().empty()) {
+    std::lock_guard lock(index_mutex_);
+    for (const auto& [id, delta] : ctx.queued()) {
+      auto& stored = stored_queued_[id];
+      stored.deliveries += static_cast<std::uint64_t>(delta.first);
+      stored.bytes += static_cast<std::uint64_t>(delta.second);
+      indexed_items_ += static_cast<std::uint64_t>(delta.first);
+      indexed_bytes_ += static_cast<std::uint64_t>(delta.second);
+      DestQueue& q = dest_queue(dest_name(id));
+      q.deliveries = stored.deliveries;
+      q.bytes = stored.bytes;
+    }
+  }
   room_low_ = map_room() < headroom_;
+}
+
+Result<void> Store::Impl::write_counters(const TxnCtx& ctx, MDB_txn* txn) {
+  // Each counter is written only when the transaction changed it: a batch of acks of
+  // unordered deliveries writes the pending counts of one destination and nothing else.
+  if (ctx.next_seq() != next_seq_) {
+    std::string v;
+    record::put_u64be(v, ctx.next_seq());
+    if (auto r = lmdb::put(txn, dbis_.meta, "next_seq", v); !r) {
+      return r;
+    }
+  }
+  if (ctx.next_dest() != next_dest_) {
+    std::string v;
+    record::put_u32be(v, ctx.next_dest());
+    if (auto r = lmdb::put(txn, dbis_.meta, "next_dest", v); !r) {
+      return r;
+    }
+  }
+  const HistoryCounts& h = ctx.history();
+  if (h.messages != history_messages_.load() || h.bytes != history_bytes_.load()) {
+    if (auto r = lmdb::put(txn, dbis_.meta, "history",
+                           record::queue_count_value({.deliveries = h.messages, .bytes = h.bytes}));
+        !r) {
+      return r;
+    }
+  }
+  for (const auto& [id, delta] : ctx.queued()) {
+    if (delta.first == 0 && delta.second == 0) {
+      continue;
+    }
+    record::QueueCount c;
+    if (auto it = stored_queued_.find(id); it != stored_queued_.end()) {
+      c = it->second;
+    }
+    c.deliveries += static_cast<std::uint64_t>(delta.first);
+    c.bytes += static_cast<std::uint64_t>(delta.second);
+    std::string key;
+    record::put_u32be(key, id);
+    if (auto r = lmdb::put(txn, dbis_.qlen, key, record::queue_count_value(c)); !r) {
+      return r;
+    }
+  }
+  return {};
 }
 
 std::uint64_t Store::Impl::map_room() const {
@@ -417,6 +461,13 @@ std::size_t Store::Impl::purge_for_room(std::uint64_t bytes) {
       return 0;
     }
     if (purged) {
+      if (auto w = write_counters(ctx, txn->get()); !w) {
+        if (!w.error().is(Errc::kStoreFull)) {
+          spdlog::error("purging history to make room failed: {}", w.error().describe());
+          return 0;
+        }
+        continue;  // a smaller purge may fit
+      }
       auto r = commit(*txn);
       if (r) {
         publish(ctx);
