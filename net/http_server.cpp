@@ -180,7 +180,11 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
                                  std::to_string(config_.port) + " (" + name_ +
                                  "): " + ec.message());
     }
-    port_ = acceptor_.local_endpoint().port();
+    auto local = acceptor_.local_endpoint(ec);
+    if (ec) {
+      return fail(Errc::kIo, "listening socket of " + name_ + ": " + ec.message());
+    }
+    port_ = local.port();
     return {};
   }
 
@@ -309,12 +313,19 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
       // closed when admission needs room; the handshake deadline counts from the accept.
       auto until = std::chrono::steady_clock::now() +
                    std::chrono::milliseconds(config_.handshake_timeout_ms);
+      // The timer's handler runs on this strand. It may already be queued when the wait ends
+      // (then the session may end before it runs): `armed` tells it whether the stream is
+      // still waiting. An eviction may have closed the socket: cancel without throwing.
+      auto armed = std::make_shared<bool>(true);
       Timer silence(co_await asio::this_coro::executor);
       silence.expires_at(until);
-      silence.async_wait([&tcp_layer](const boost::system::error_code& ec) {
-        if (!ec) tcp_layer.socket().cancel();
+      silence.async_wait([&tcp_layer, armed](const boost::system::error_code& ec) {
+        if (ec || !*armed) return;
+        boost::system::error_code ignored;
+        tcp_layer.socket().cancel(ignored);
       });
       auto [ec_w] = co_await tcp_layer.socket().async_wait(tcp::socket::wait_read, kTuple);
+      *armed = false;
       silence.cancel();
       if (control->draining) co_return;
       if (ec_w || control->evicted) {
