@@ -125,20 +125,7 @@ void Store::Impl::refill(const std::string& name, DestQueue& q) {
     if (!dl) {
       return fail_refill("scheduled delivery #" + std::to_string(seq) + " is missing or corrupt");
     }
-    std::string doc_type;
-    if (auto mv = lmdb::get(txn->get(), dbis_.msg, dl->message_id); mv && mv->has_value()) {
-      if (auto m = record::decode_message(**mv)) {
-        doc_type = std::move(m->doc_type);
-      }
-    }
-    q.window.add_from_store(DeliveryIndex::Item{.seq = seq,
-                                                .message_id = dl->message_id,
-                                                .key = dl->ordering_key,
-                                                .doc_type = std::move(doc_type),
-                                                .next_at_ms = dl->next_at_ms,
-                                                .expires_ms = dl->expires_ms,
-                                                .attempts = dl->attempts,
-                                                .payload_bytes = dl->payload_bytes});
+    q.window.add_from_store(scheduled_item(*this, txn->get(), seq, std::move(*dl)));
   }
   if (rc != 0 && rc != MDB_NOTFOUND) {
     return fail_refill(mdb_strerror(rc));

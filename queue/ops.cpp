@@ -661,20 +661,25 @@ Result<std::optional<DeliveryIndex::Item>> unschedule(const Store::Impl& store, 
       !r) {
     return fail(r.error());
   }
+  return Next(scheduled_item(store, txn, next_seq, std::move(*dl)));
+}
+
+DeliveryIndex::Item scheduled_item(const Store::Impl& store, MDB_txn* txn, std::uint64_t seq,
+                                   record::Delivery dl) {
   std::string doc_type;
-  if (auto mv = lmdb::get(txn, d.msg, dl->message_id); mv && mv->has_value()) {
+  if (auto mv = lmdb::get(txn, store.dbis().msg, dl.message_id); mv && mv->has_value()) {
     if (auto m = record::decode_message(**mv)) {
       doc_type = std::move(m->doc_type);
     }
   }
-  return Next(DeliveryIndex::Item{.seq = next_seq,
-                                  .message_id = dl->message_id,
-                                  .key = dl->ordering_key,
-                                  .doc_type = std::move(doc_type),
-                                  .next_at_ms = dl->next_at_ms,
-                                  .expires_ms = dl->expires_ms,
-                                  .attempts = dl->attempts,
-                                  .payload_bytes = dl->payload_bytes});
+  return DeliveryIndex::Item{.seq = seq,
+                             .message_id = std::move(dl.message_id),
+                             .key = std::move(dl.ordering_key),
+                             .doc_type = std::move(doc_type),
+                             .next_at_ms = dl.next_at_ms,
+                             .expires_ms = dl.expires_ms,
+                             .attempts = dl.attempts,
+                             .payload_bytes = dl.payload_bytes};
 }
 
 // --- history --------------------------------------------------------------------------------

@@ -402,6 +402,11 @@ Result<std::optional<DeliveryIndex::Item>> unschedule(const Store::Impl& store, 
                                                       std::uint32_t dest, std::string_view key,
                                                       std::uint64_t seq, std::int64_t at_ms);
 
+// The window's item for scheduled delivery `seq` (record `dl`), its doc type read from the
+// message record (empty when that is missing).
+DeliveryIndex::Item scheduled_item(const Store::Impl& store, MDB_txn* txn, std::uint64_t seq,
+                                   record::Delivery dl);
+
 // --- history (ops.cpp) ----------------------------------------------------------------------
 
 struct EndedMessage {

@@ -103,6 +103,7 @@ TEST_CASE_METHOD(Fixture,
     CHECK(d->due <= kWindow);  // memory holds the window, not the backlog
     std::set<std::string> cases_in_lease;
     for (const auto& l : leases) {
+      CHECK(l.doc_type == "case.accept");  // read back from the store for the window
       const std::string& key = key_of.at(l.message_id);
       if (!key.empty()) {
         // Never two of one case at once.
@@ -156,6 +157,7 @@ TEST_CASE_METHOD(Fixture, "open reads the pending counts, not the backlog, and l
   auto leases = store->lease("sink", 4);
   REQUIRE(leases.size() == 4);
   CHECK(leases[0].message_id == ids[1]);
+  CHECK(leases[0].doc_type == "case.accept");
   CHECK(leases[1].message_id == ids[2]);
   st = store->stats();
   CHECK(find(st, "sink")->due <= kWindow);
