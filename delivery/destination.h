@@ -8,7 +8,7 @@
 
 namespace sluice::delivery {
 
-enum class SinkKind { kHttp, kSpool };
+enum class SinkKind { kHttp, kSpool, kFerry };
 
 struct DestinationConfig {
   std::string name;

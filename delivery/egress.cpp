@@ -18,6 +18,7 @@
 #include "common/clock.h"
 #include "common/metrics.h"
 #include "delivery/sink.h"
+#include "delivery/sinks/ferry/ferry_sink.h"
 #include "delivery/sinks/http/http_sink.h"
 #include "delivery/sinks/spool/spool_sink.h"
 #include "queue/queue.h"
@@ -195,10 +196,24 @@ class Egress::Impl : public std::enable_shared_from_this<Egress::Impl> {
   Impl(asio::io_context& io, queue::Store& store, Metrics& metrics, const Clock& clock)
       : io_(io), store_(store), metrics_(metrics), clock_(clock) {}
 
-  Result<void> add(const DestinationConfig& config) {
+  Result<void> add(const DestinationConfig& config, ferry::Link* ferry) {
     auto d = std::make_unique<Destination>(config);
-    auto sink =
-        config.kind == SinkKind::kHttp ? make_http_sink(io_, config) : make_spool_sink(config.path);
+    Result<std::unique_ptr<Sink>> sink = fail(Errc::kInvalidArgument, "no sink");
+    switch (config.kind) {
+      case SinkKind::kHttp:
+        sink = make_http_sink(io_, config);
+        break;
+      case SinkKind::kSpool:
+        sink = make_spool_sink(config.path);
+        break;
+      case SinkKind::kFerry:
+        if (ferry == nullptr) {
+          sink = fail(Errc::kInvalidArgument, "kind = \"ferry\" needs the [ferry] link");
+        } else {
+          sink = make_ferry_sink(*ferry);
+        }
+        break;
+    }
     if (!sink) {
       return fail(
           Error(sink.error().code, "destination " + config.name + ": " + sink.error().message));
@@ -285,7 +300,7 @@ class Egress::Impl : public std::enable_shared_from_this<Egress::Impl> {
       spdlog::warn("delivery of {} to {} refused for good: {}", lease.message_id, dest, out.reason);
       return;
     }
-    auto failed = d.breaker.failure(clock_.now_ms(), out.retry_after_ms, probe);
+    auto failed = d.breaker.failure(clock_.now_ms(), out.retry_after_ms, probe || out.known_down);
     if (failed.opened) {
       metrics_.add("sluice_destination_backoffs_total", "destination=\"" + dest + "\"");
       spdlog::warn("destination {} backs off until {} ms from now{}: {}", dest,
@@ -369,10 +384,11 @@ Egress::~Egress() { stop(); }
 
 Result<std::unique_ptr<Egress>> Egress::start(asio::io_context& io, queue::Store& store,
                                               const std::vector<DestinationConfig>& destinations,
-                                              Metrics& metrics, const Clock& clock) {
+                                              Metrics& metrics, const Clock& clock,
+                                              ferry::Link* ferry) {
   auto impl = std::make_shared<Impl>(io, store, metrics, clock);
   for (const auto& d : destinations) {
-    if (auto r = impl->add(d); !r) {
+    if (auto r = impl->add(d, ferry); !r) {
       return fail(r.error());
     }
   }

@@ -3,7 +3,8 @@
 // own Channel of the destination's Sink) lease due messages from the store — one case at a
 // time, so a case's events arrive in order — hand them to the channel, and ack or nack each
 // outcome. A destination that cannot be reached pauses (exponential, up to 30 s) instead of
-// burning the attempts of every queued message. Time comes from the injected Clock.
+// burning the attempts of every queued message. Time comes from the injected Clock. A
+// destination of kind ferry sends over `ferry`, the link to the other half.
 #pragma once
 
 #include <memory>
@@ -22,6 +23,9 @@ class Metrics;
 namespace sluice::queue {
 class Store;
 }
+namespace sluice::ferry {
+class Link;
+}
 
 namespace sluice::delivery {
 
@@ -29,7 +33,8 @@ class Egress {
  public:
   static Result<std::unique_ptr<Egress>> start(boost::asio::io_context& io, queue::Store& store,
                                                const std::vector<DestinationConfig>& destinations,
-                                               Metrics& metrics, const Clock& clock);
+                                               Metrics& metrics, const Clock& clock,
+                                               ferry::Link* ferry = nullptr);
   ~Egress();
   // Stops leasing; deliveries in flight finish. Unacked leases return after a restart.
   void stop();

@@ -26,6 +26,9 @@ struct Outcome {
   Kind kind = Kind::kRetry;
   std::string reason;               // for the delivery record and the log; never personal data
   std::int64_t retry_after_ms = 0;  // the receiver's Retry-After, when it sent one
+  // kUnreachable without trying: the sink knows the receiver is down (the ferry link is not
+  // up), so the destination backs off at once and no attempt is spent.
+  bool known_down = false;
 };
 
 using DeliverDone = std::move_only_function<void(std::vector<Outcome>)>;

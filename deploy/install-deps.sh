@@ -9,7 +9,7 @@ packages=(
   clang-16 libclang-rt-16-dev
   # libraries
   libboost1.81-all-dev libboost-json1.81-dev libssl-dev libxml2-dev libxslt1-dev libxmlsec1-dev
-  liblmdb-dev lmdb-utils libzmq3-dev libjemalloc-dev
+  liblmdb-dev lmdb-utils libzmq3-dev cppzmq-dev libjemalloc-dev
   libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev catch2
   # tools used by scripts, tests and the demo
   openssl xmlsec1 libxml2-utils xsltproc curl ca-certificates python3 procps

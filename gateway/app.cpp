@@ -6,6 +6,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
 
 #include <condition_variable>
 #include <thread>
@@ -20,6 +22,8 @@
 #include "common/random.h"
 #include "common/worker_pool.h"
 #include "delivery/egress.h"
+#include "ferry/keys.h"
+#include "ferry/link.h"
 #include "ingress/feeds.h"
 #include "ingress/spool_in.h"
 #include "net/admission.h"
@@ -197,8 +201,13 @@ class App::Impl {
       }
       return true;
     });
-    auto egress =
-        Egress::start(io_, *store_, config_.destinations, metrics_, SystemClock::instance());
+    if (config_.ferry.enabled()) {
+      if (auto r = start_ferry(); !r) {
+        return fail(r.error());
+      }
+    }
+    auto egress = Egress::start(io_, *store_, config_.destinations, metrics_,
+                                SystemClock::instance(), ferry_.get());
     if (!egress) {
       return fail(egress.error());
     }
@@ -220,6 +229,7 @@ class App::Impl {
   }
 
   std::uint16_t data_port() const { return data_server_ ? data_server_->port() : 0; }
+  std::string ferry_endpoint() const { return ferry_ ? ferry_->bound_endpoint() : ""; }
   std::uint16_t admin_port() const { return admin_server_ ? admin_server_->port() : 0; }
 
   // Drains both listeners (net::HttpServer::drain: no new requests, every request already
@@ -277,6 +287,8 @@ class App::Impl {
     if (maintenance_.joinable()) maintenance_.join();
     for (auto& w : spool_watchers_) w->stop();
     if (egress_) egress_->stop();
+    // Before the workers stop: no document received after this is handed to them.
+    if (ferry_) ferry_->stop();
     data_server_.reset();
     admin_server_.reset();
     if (workers_) workers_->stop();  // answers every request already taken, then joins
@@ -290,6 +302,142 @@ class App::Impl {
   }
 
  private:
+  // The link to the other half (docs/ferry.md). What arrives on it runs through this half's
+  // own pipeline as a document forwarded by the configured peer gateway — parsed, validated,
+  // its signatures checked against this half's trust store, authorized, routed — and is
+  // answered stored only once it is in this half's synced store.
+  Result<void> start_ferry() {
+    const FerryConfig& f = config_.ferry;
+    auto own = ferry::load_secret_key(f.secret_key);
+    if (!own) return fail(Errc::kInvalidArgument, "ferry.secret_key: " + own.error().message);
+    ferry::LinkConfig lc;
+    lc.public_key = own->public_key;
+    lc.secret_key = own->secret_key;
+    lc.gateway_id = config_.gateway_id;
+    if (config_.role == "outer") {
+      lc.side = ferry::Side::kOuter;
+      lc.endpoint = f.listen;
+      for (const auto& k : f.allowed_keys) {
+        auto key = ferry::load_public_key(k);
+        if (!key) return fail(Errc::kInvalidArgument, "ferry.allowed_keys: " + key.error().message);
+        lc.allowed_keys.push_back(*key);
+      }
+    } else {
+      lc.side = ferry::Side::kInner;
+      lc.endpoint = f.connect;
+      auto key = ferry::load_public_key(f.server_key);
+      if (!key) return fail(Errc::kInvalidArgument, "ferry.server_key: " + key.error().message);
+      lc.server_key = *key;
+    }
+    lc.credit_docs = f.credit_docs;
+    lc.credit_bytes = f.credit_bytes;
+    lc.max_frame_bytes =
+        std::max(config_.data.max_body_bytes, config_.data.max_batch_bytes) + (1u << 20);
+    lc.heartbeat_ms = f.heartbeat_ms;
+    lc.stall_ms = f.stall_ms;
+    lc.answer_timeout_ms = f.answer_timeout_ms;
+    lc.reconnect_min_ms = f.reconnect_min_ms;
+    lc.reconnect_max_ms = f.reconnect_max_ms;
+    const auto sends =
+        config_.role == "outer" ? ferry::Direction::kInbound : ferry::Direction::kOutbound;
+    auto link = ferry::Link::start(lc, sends, [this](ferry::Received r, ferry::Reply reply) {
+      on_ferried(std::move(r), std::move(reply));
+    });
+    if (!link) return fail(Errc::kInvalidArgument, "[ferry] " + link.error().message);
+    ferry_ = std::move(*link);
+    auto slash = f.peer.find('/');
+    ferry_peer_.authenticated = true;
+    ferry_peer_.node = f.peer.substr(0, slash);
+    ferry_peer_.system = f.peer.substr(slash + 1);
+    ferry_peer_.subject = "ferry peer " + f.peer;
+    admin_api_->add_route([this](HttpRequest& req, Respond& respond) {
+      if (req.path != "/admin/v1/ferry" || req.method != "GET") return false;
+      respond(json_response(200, ferry_status_json()));
+      return true;
+    });
+    spdlog::info("ferry: {} {} ({} half), peer {}",
+                 config_.role == "outer" ? "listening on" : "connecting to",
+                 ferry_->bound_endpoint(), config_.role, f.peer);
+    return {};
+  }
+
+  // On the link thread: hands the document to a worker, which runs the pipeline.
+  void on_ferried(ferry::Received r, ferry::Reply reply) {
+    auto answer = std::make_shared<ferry::Reply>(std::move(reply));
+    auto job = [this, r = std::move(r), answer]() mutable {
+      pipeline::Submission sub;
+      sub.bytes = std::move(r.payload);
+      sub.peer = ferry_peer_;
+      sub.source = std::string("ferry:") + std::string(ferry::to_string(r.direction));
+      ingest_->submit(std::move(sub), [this, id = r.message_id, direction = r.direction,
+                                       answer](pipeline::IngestResult result) {
+        (*answer)(verdict_of(id, direction, result));
+      });
+    };
+    if (!workers_->try_post(std::move(job))) {
+      (*answer)(ferry::Verdict{ferry::Fate::kRetry, "ferry.busy",
+                               "the receiving half's workers are all busy"});
+    }
+  }
+
+  ferry::Verdict verdict_of(const std::string& id, ferry::Direction direction,
+                            const pipeline::IngestResult& result) {
+    using pipeline::RefusalKind;
+    if (result) {
+      return {result->duplicate ? ferry::Fate::kDuplicate : ferry::Fate::kStored, "", ""};
+    }
+    const auto& rej = result.error();
+    const bool later = rej.kind == RefusalKind::kBusy || rej.kind == RefusalKind::kDeadline ||
+                       rej.kind == RefusalKind::kInternal;
+    if (!later) {
+      // Stopped at this half: written down here (the quarantine keeps invalid input), and
+      // the answer makes the sending half mark it dead with the same reason.
+      audit_->record(
+          "ferry/" + config_.ferry.peer, "ferry.refused", id,
+          std::string(ferry::to_string(direction)) + " " + rej.code + ": " + rej.message);
+    }
+    return {later ? ferry::Fate::kRetry : ferry::Fate::kRefused, rej.code, rej.message};
+  }
+
+  std::string ferry_status_json() const {
+    auto s = ferry_->status();
+    boost::json::object o{
+        {"role", config_.role},
+        {"up", s.up},
+        {"state", s.state},
+        {"endpoint", s.endpoint},
+        {"peer", config_.ferry.peer},
+        {"peerGateway", s.peer_gateway},
+        {"peerKey", s.peer_key},
+        {"lastHeardMs", s.last_heard_ms},
+        {"upSinceMs", s.up_since_ms},
+        {"inFlight", s.in_flight},
+        {"waiting", s.waiting},
+        {"creditDocs", s.credit_docs},
+        {"creditBytes", s.credit_bytes},
+        {"receivedInProgress", s.received_in_progress},
+        {"sent", s.sent_total},
+        {"stored", s.stored_total},
+        {"refused", s.refused_total},
+        {"retried", s.retried_total},
+        {"received", s.received_total},
+        {"receivedRefused", s.received_refused_total},
+        {"zapDenied", s.zap_denied_total},
+        {"linkDowns", s.link_downs_total},
+        {"lastError", s.last_error},
+    };
+    boost::json::object backlog;
+    for (const auto& d : store_->stats().destinations) {
+      for (const auto& dc : config_.destinations) {
+        if (dc.name == d.destination && dc.kind == delivery::SinkKind::kFerry) {
+          backlog[d.destination] = d.pending;
+        }
+      }
+    }
+    o["backlog"] = std::move(backlog);
+    return boost::json::serialize(o);
+  }
+
   void maintenance(std::stop_token stop) {
     std::unique_lock lock(maintenance_mutex_);
     while (!stop.stop_requested()) {
@@ -325,6 +473,24 @@ class App::Impl {
 
   void render_gauges(std::string& out) {
     auto st = store_->stats();
+    if (ferry_) {
+      auto f = ferry_->status();
+      auto gauge = [&](const char* name, const char* type, std::uint64_t v) {
+        out += std::string("# TYPE ") + name + " " + type + "\n" + name + " " + std::to_string(v) +
+               "\n";
+      };
+      gauge("sluice_ferry_up", "gauge", f.up ? 1 : 0);
+      gauge("sluice_ferry_in_flight", "gauge", f.in_flight);
+      gauge("sluice_ferry_waiting", "gauge", f.waiting);
+      gauge("sluice_ferry_received_in_progress", "gauge", f.received_in_progress);
+      gauge("sluice_ferry_sent_total", "counter", f.sent_total);
+      gauge("sluice_ferry_stored_total", "counter", f.stored_total);
+      gauge("sluice_ferry_refused_total", "counter", f.refused_total);
+      gauge("sluice_ferry_received_total", "counter", f.received_total);
+      gauge("sluice_ferry_received_refused_total", "counter", f.received_refused_total);
+      gauge("sluice_ferry_zap_denied_total", "counter", f.zap_denied_total);
+      gauge("sluice_ferry_link_downs_total", "counter", f.link_downs_total);
+    }
     out += "# TYPE sluice_queue_pending gauge\n";
     for (const auto& d : st.destinations) {
       out += "sluice_queue_pending{destination=\"" + d.destination + "\"} " +
@@ -391,6 +557,8 @@ class App::Impl {
   std::unique_ptr<net::BodyBudget> body_budget_;  // outlives the servers (declared before)
   std::unique_ptr<HttpServer> data_server_;
   std::unique_ptr<HttpServer> admin_server_;
+  std::unique_ptr<ferry::Link> ferry_;
+  PeerIdentity ferry_peer_;  // who documents arriving on the link come from
   std::unique_ptr<Egress> egress_;
   std::mutex maintenance_mutex_;
   std::condition_variable_any maintenance_cv_;
@@ -412,6 +580,7 @@ Result<std::unique_ptr<App>> App::start(asio::io_context& io, const Config& conf
 
 std::uint16_t App::data_port() const { return impl_->data_port(); }
 std::uint16_t App::admin_port() const { return impl_->admin_port(); }
+std::string App::ferry_endpoint() const { return impl_->ferry_endpoint(); }
 void App::begin_shutdown(std::function<void()> done) { impl_->begin_shutdown(std::move(done)); }
 void App::close() { impl_->close(); }
 

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 
 #include "common/error.h"
 #include "gateway/config.h"
@@ -23,6 +24,8 @@ class App {
 
   std::uint16_t data_port() const;
   std::uint16_t admin_port() const;
+  // The endpoint the outer half's ferry bound (its port resolved), or the inner's peer; "" off.
+  std::string ferry_endpoint() const;
   // Drains the listeners (no new requests; every request already read is answered, with
   // Connection: close), waits for that at most gateway.shutdown_timeout_ms, stops delivery,
   // then calls `done` on an io thread. Call once.

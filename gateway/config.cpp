@@ -197,6 +197,63 @@ void read_listener(const toml::table& t, const std::string& name, ListenerConfig
   s.integer("batch_timeout_ms", l.batch_timeout_ms, 100, 24 * 3'600'000);
 }
 
+// The two halves and their link: the outer listens, the inner connects and never listens
+// toward the outer network; a ferry destination needs the link.
+void check_ferry(Config& c, std::vector<std::string>& errors) {
+  const FerryConfig& f = c.ferry;
+  int ferry_destinations = 0;
+  for (const auto& d : c.destinations) {
+    if (d.kind == SinkKind::kFerry) ferry_destinations++;
+  }
+  if (ferry_destinations > 1) {
+    errors.push_back("only one [[destination]] may be of kind \"ferry\" (there is one link)");
+  }
+  if (!f.enabled()) {
+    if (ferry_destinations > 0) {
+      errors.push_back(
+          "a destination of kind \"ferry\" needs [ferry] listen (outer) or "
+          "connect (inner)");
+    }
+    return;
+  }
+  if (c.role == "inner" && !f.listen.empty()) {
+    errors.push_back(
+        "ferry.listen: the inner half never listens toward the outer network; it "
+        "connects (ferry.connect)");
+  }
+  if (c.role == "outer" && !f.connect.empty()) {
+    errors.push_back(
+        "ferry.connect: the outer half listens (ferry.listen); the inner half "
+        "opens the link");
+  }
+  const std::string& ep = c.role == "outer" ? f.listen : f.connect;
+  if (!ep.empty() && !ep.starts_with("tcp://")) {
+    errors.push_back(std::string("ferry.") + (c.role == "outer" ? "listen" : "connect") +
+                     " must be tcp://HOST:PORT");
+  }
+  if (f.secret_key.empty()) errors.push_back("ferry.secret_key is required");
+  if (c.role == "inner" && f.server_key.empty()) {
+    errors.push_back("ferry.server_key is required on the inner half (the outer's public key)");
+  }
+  if (c.role == "outer" && f.allowed_keys.empty()) {
+    errors.push_back("ferry.allowed_keys is required on the outer half (the inner's public key)");
+  }
+  if (f.peer.find('/') == std::string::npos) {
+    errors.push_back(
+        "ferry.peer must name the other half as node/system (its signing "
+        "certificate's OU/CN, e.g. \"gateway/sluice-inner\")");
+  } else if (std::find(c.peer_gateways.begin(), c.peer_gateways.end(), f.peer) ==
+             c.peer_gateways.end()) {
+    c.peer_gateways.push_back(f.peer);
+  }
+  if (f.stall_ms <= f.heartbeat_ms) {
+    errors.push_back("ferry.stall_ms must be greater than ferry.heartbeat_ms");
+  }
+  if (f.reconnect_max_ms < f.reconnect_min_ms) {
+    errors.push_back("ferry.reconnect_max_ms must be >= ferry.reconnect_min_ms");
+  }
+}
+
 Result<Config> finish(Config c, std::vector<std::string> errors) {
   // The largest body a sender's request may bring (a batch or a document) must fit the
   // process-wide budget; a larger admin upload is refused with 413 naming the budget.
@@ -210,6 +267,7 @@ Result<Config> finish(Config c, std::vector<std::string> errors) {
   if (c.role != "outer" && c.role != "inner") {
     errors.push_back("gateway.role must be \"outer\" or \"inner\"");
   }
+  check_ferry(c, errors);
   // History must leave the map room for the queue. (The store also purges history when the
   // map fills, and logs at start-up what the bounds hold.)
   if (c.store.retention_max_bytes >= c.store.map_size_bytes) {
@@ -229,7 +287,7 @@ Result<Config> finish(Config c, std::vector<std::string> errors) {
       if (!d.url.starts_with("http://") && !d.url.starts_with("https://")) {
         errors.push_back("destination \"" + d.name + "\": url must start with http:// or https://");
       }
-    } else if (d.path.empty()) {
+    } else if (d.kind == SinkKind::kSpool && d.path.empty()) {
       errors.push_back("destination \"" + d.name + "\": a spool destination needs a path");
     }
   }
@@ -370,6 +428,23 @@ Result<Config> parse_config(std::string_view text, const std::string& source,
       s.real("multiplier", c.store.retry.multiplier, 1.0, 100.0);
       s.real("jitter", c.store.retry.jitter, 0.0, 1.0);
     }
+    if (const toml::table* t = subtable(top, "ferry", errors)) {
+      Section s(*t, "ferry", errors, base_dir);
+      FerryConfig& f = c.ferry;
+      s.str("listen", f.listen);
+      s.str("connect", f.connect);
+      s.path("secret_key", f.secret_key);
+      s.path("server_key", f.server_key);
+      s.paths("allowed_keys", f.allowed_keys);
+      s.str("peer", f.peer);
+      s.integer("credit_docs", f.credit_docs, 1, 100'000);
+      s.integer("credit_mb", f.credit_bytes, 1, 4096, 1 << 20);
+      s.integer("heartbeat_ms", f.heartbeat_ms, 50, 600'000);
+      s.integer("stall_ms", f.stall_ms, 200, 3'600'000);
+      s.integer("answer_timeout_ms", f.answer_timeout_ms, 1'000, 3'600'000);
+      s.integer("reconnect_min_ms", f.reconnect_min_ms, 10, 600'000);
+      s.integer("reconnect_max_ms", f.reconnect_max_ms, 10, 3'600'000);
+    }
     if (const toml::table* t = subtable(top, "xml", errors)) {
       Section s(*t, "xml", errors, base_dir);
       s.integer("max_depth", c.xml.max_depth, 4, 256);
@@ -403,6 +478,8 @@ Result<Config> parse_config(std::string_view text, const std::string& source,
       s.str("kind", kind);
       if (kind == "spool") {
         d.kind = SinkKind::kSpool;
+      } else if (kind == "ferry") {
+        d.kind = SinkKind::kFerry;
       } else if (kind != "http") {
         errors.push_back("destination \"" + d.name + "\": kind = \"" + kind +
                          "\" must be \"http\" or \"spool\"");

@@ -37,6 +37,25 @@ struct SigningConfig {
   std::vector<std::filesystem::path> crls;  // current CRLs for every CA in it
 };
 
+// The ferry link to the other half (docs/ferry.md). The outer half listens, the inner half
+// connects; each names the other half's gateway identity, whose signature documents must carry.
+struct FerryConfig {
+  std::string listen;                // outer: "tcp://ADDR:PORT" for the ROUTER (CURVE server)
+  std::string connect;               // inner: "tcp://HOST:PORT" of the outer half
+  std::filesystem::path secret_key;  // our CURVE secret key (Z85, 0600)
+  std::filesystem::path server_key;  // inner: the outer's public key, pinned
+  std::vector<std::filesystem::path> allowed_keys;  // outer: inner public keys admitted
+  std::string peer;  // the other half's identity: node/system of its signing certificate
+  std::uint32_t credit_docs = 256;
+  std::uint64_t credit_bytes = 64ull << 20;
+  std::int64_t heartbeat_ms = 1'000;
+  std::int64_t stall_ms = 10'000;
+  std::int64_t answer_timeout_ms = 30'000;
+  std::int64_t reconnect_min_ms = 100;
+  std::int64_t reconnect_max_ms = 10'000;
+  bool enabled() const { return !listen.empty() || !connect.empty(); }
+};
+
 struct Config {
   std::filesystem::path source;  // the file it came from, or "(embedded defaults)"
   std::string role = "outer";
@@ -72,6 +91,7 @@ struct Config {
   int feed_threads = 1;                               // workers translating feed inputs
   SigningConfig signing;
   std::vector<std::string> peer_gateways;  // [gateway] peers: identities of peer gateways
+  FerryConfig ferry;                       // [ferry]; its peer joins peer_gateways
 
   pipeline::IngestOptions ingest_options() const;
   ingress::FeedOptions feed_options() const;

@@ -27,8 +27,9 @@ int main(int argc, char** argv) {
   std::string config_path, ready_file, log_level;
   bool print_defaults = false, check_only = false;
   cli.add_option("-c,--config", config_path, "TOML configuration (default: the embedded defaults)");
-  cli.add_option("--ready-file", ready_file,
-                 "write {\"pid\",\"dataPort\",\"adminPort\"} as JSON here once listening");
+  cli.add_option(
+      "--ready-file", ready_file,
+      "write {\"pid\",\"dataPort\",\"adminPort\",\"ferryEndpoint\"} as JSON here once listening");
   cli.add_option("--log-level", log_level,
                  "trace, debug, info, warn, error (overrides the config)");
   cli.add_flag("--print-default-config", print_defaults, "print the embedded defaults and exit");
@@ -74,7 +75,8 @@ int main(int argc, char** argv) {
   if (!ready_file.empty()) {
     boost::json::object o{{"pid", ::getpid()},
                           {"dataPort", (*app)->data_port()},
-                          {"adminPort", (*app)->admin_port()}};
+                          {"adminPort", (*app)->admin_port()},
+                          {"ferryEndpoint", (*app)->ferry_endpoint()}};
     if (auto r = write_file_durable(ready_file, boost::json::serialize(o)); !r) {
       spdlog::critical("cannot write ready file: {}", r.error().message);
       return 1;

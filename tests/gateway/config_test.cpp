@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include "gateway/config.h"
 #include "pipeline/routes.h"
 #include "tests/support/harness.h"
@@ -21,6 +23,57 @@ TEST_CASE("the embedded defaults and the annotated example are valid") {
   REQUIRE(example);
   CHECK(example->store.map_size_bytes == 8192ull << 20);
   CHECK(example->store.retry.max_attempts == 12);
+}
+
+TEST_CASE("the annotated halves are valid and name each other over the ferry") {
+  auto outer = load_config(test::source_dir() / "deploy" / "outer.toml");
+  INFO((outer ? std::string() : outer.error().message));
+  REQUIRE(outer);
+  CHECK(outer->role == "outer");
+  CHECK(outer->ferry.listen == "tcp://10.0.0.1:7400");
+  auto inner = load_config(test::source_dir() / "deploy" / "inner.toml");
+  INFO((inner ? std::string() : inner.error().message));
+  REQUIRE(inner);
+  CHECK(inner->role == "inner");
+  CHECK(inner->ferry.connect == outer->ferry.listen);
+  CHECK(inner->ferry.listen.empty());
+  // Each half's ferry peer is one of its peer gateways (MessageId and Trace kept).
+  CHECK(std::find(inner->peer_gateways.begin(), inner->peer_gateways.end(),
+                  "gateway/sluice-outer") != inner->peer_gateways.end());
+  CHECK(outer->store.path != inner->store.path);
+}
+
+TEST_CASE("the inner half never listens toward the outer network") {
+  const std::string keys =
+      "secret_key = \"k\"\nserver_key = \"s\"\nallowed_keys = [\"a\"]\n"
+      "peer = \"gateway/sluice-outer\"\n";
+  auto listens = parse_config(
+      "[gateway]\nrole = \"inner\"\n[ferry]\nlisten = "
+      "\"tcp://0.0.0.0:7400\"\n" +
+          keys,
+      "t.toml", "/");
+  REQUIRE_FALSE(listens);
+  CHECK_THAT(listens.error().message, Catch::Contains("the inner half never listens"));
+  auto connects = parse_config(
+      "[gateway]\nrole = \"outer\"\n[ferry]\nconnect = "
+      "\"tcp://10.0.0.1:7400\"\n" +
+          keys,
+      "t.toml", "/");
+  REQUIRE_FALSE(connects);
+  CHECK_THAT(connects.error().message, Catch::Contains("the inner half opens the link"));
+  auto no_link = parse_config(
+      "[[destination]]\nname = \"f\"\nkind = \"ferry\"\n[[route]]\n"
+      "destinations = [\"f\"]\n",
+      "t.toml", "/");
+  REQUIRE_FALSE(no_link);
+  CHECK_THAT(no_link.error().message, Catch::Contains("needs [ferry] listen (outer) or connect"));
+  auto no_peer = parse_config(
+      "[gateway]\nrole = \"inner\"\n[ferry]\nconnect = "
+      "\"tcp://10.0.0.1:7400\"\nsecret_key = \"k\"\n",
+      "t.toml", "/");
+  REQUIRE_FALSE(no_peer);
+  CHECK_THAT(no_peer.error().message, Catch::Contains("ferry.server_key is required"));
+  CHECK_THAT(no_peer.error().message, Catch::Contains("ferry.peer must name the other half"));
 }
 
 TEST_CASE("configuration errors name the key and the line") {

@@ -169,7 +169,8 @@ std::filesystem::path sluiced_binary() {
 Gateway::Gateway(GatewayOptions o, const std::string& name) : dir_("sluiced-" + name) {
   auto pki = dev_pki().string();
   std::string toml = R"([gateway]
-id = "test-outer"
+id = ")" + o.gateway_id +
+                     R"("
 state_dir = ")" + dir_.path().string() +
                      R"("
 log_level = "debug"
@@ -198,8 +199,10 @@ path = ")" + (dir_.path() / "store").string() +
 )" + (o.store_extra.find("map_size_mb") == std::string::npos ? "map_size_mb = 256\n" : "") +
                      o.store_extra + R"(
 [signing]
-cert = ")" + pki + R"(/gateway-outer.chain.pem"
-key = ")" + pki + R"(/gateway-outer.key.pem"
+cert = ")" + pki + "/" +
+                     o.signing_cert + R"(.chain.pem"
+key = ")" + pki + "/" +
+                     o.signing_cert + R"(.key.pem"
 trust = ")" + pki + R"(/ca-bundle.pem"
 crls = [")" + pki + R"(/crl-chain.pem"]
 
@@ -222,6 +225,7 @@ crls = [")" + pki + R"(/crl-chain.pem"]
   std::string r = read_text(ready);
   data_port_ = static_cast<std::uint16_t>(std::stoi(json_field(r, "dataPort")));
   admin_port_ = static_cast<std::uint16_t>(std::stoi(json_field(r, "adminPort")));
+  ferry_endpoint_ = json_field(r, "ferryEndpoint");
 }
 
 Gateway::~Gateway() {

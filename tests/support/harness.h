@@ -99,7 +99,9 @@ struct GatewayOptions {
       "max_attempts = 20\ninitial_backoff_ms = 100\nmax_backoff_ms = 400\njitter = 0.1\n";  // [retry]
   // Senders and feeds: every development sender may send anything by default.
   std::string senders = default_senders();
-  std::vector<std::string> env;  // extra environment for sluiced ("NAME=value")
+  std::vector<std::string> env;                // extra environment for sluiced ("NAME=value")
+  std::string gateway_id = "test-outer";       // [gateway] id
+  std::string signing_cert = "gateway-outer";  // development certificate for [signing]
 };
 
 class Gateway {
@@ -108,6 +110,8 @@ class Gateway {
   ~Gateway();
   std::uint16_t data_port() const { return data_port_; }
   std::uint16_t admin_port() const { return admin_port_; }
+  // The ferry endpoint the outer half bound ("" without [ferry]).
+  const std::string& ferry_endpoint() const { return ferry_endpoint_; }
   const std::filesystem::path& dir() const { return dir_.path(); }
   std::string log() const { return read_text(dir_ / "sluiced.log"); }
   // SIGTERM and wait; returns the wait status.
@@ -124,6 +128,7 @@ class Gateway {
   std::unique_ptr<Process> process_;
   std::uint16_t data_port_ = 0;
   std::uint16_t admin_port_ = 0;
+  std::string ferry_endpoint_;
 };
 
 // A [[destination]] block for an HTTP sink on `port`.

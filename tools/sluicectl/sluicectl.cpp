@@ -17,6 +17,7 @@
 #include <iostream>
 
 #include "common/fs.h"
+#include "ferry/keys.h"
 #include "net/client.h"
 #include "trust/verifier.h"
 #include "xml/parse.h"
@@ -181,11 +182,35 @@ int main(int argc, char** argv) {
                      "gateway names (certificate CN) whose signatures to accept; default: any "
                      "gateway certificate (OU=gateway), never a sender's");
 
+  auto* ferry = cli.add_subcommand("ferry", "the link between the two halves");
+  ferry->require_subcommand(1);
+  auto* f_status = ferry->add_subcommand(
+      "status", "link state, peer key, last heard, in flight, credit, backlog, last error");
+  auto* f_keygen = ferry->add_subcommand(
+      "keygen", "make a CURVE key pair: <dir>/<name>.key (secret, 0600) and <dir>/<name>.pub");
+  std::string key_dir = ".", key_name;
+  f_keygen->add_option("--dir", key_dir, "where to write the two files (default .)");
+  f_keygen->add_option("name", key_name, "e.g. outer or inner")->required();
+
   auto* backup = cli.add_subcommand("backup", "online compacting copy of the store");
   std::string dir;
   backup->add_option("dir", dir, "empty directory on the gateway host")->required();
 
   CLI11_PARSE(cli, argc, argv);
+
+  if (*f_keygen) {
+    auto keys = sluice::ferry::generate_key_pair();
+    auto written = keys ? sluice::ferry::write_key_pair(*keys, key_dir, key_name)
+                        : sluice::Result<void>(sluice::fail(keys.error()));
+    if (!written) {
+      std::cerr << "sluicectl: " << written.error().message << "\n";
+      return 2;
+    }
+    std::cout << "wrote " << key_dir << "/" << key_name << ".key (secret, 0600: stays on this "
+              << "half) and " << key_dir << "/" << key_name << ".pub (give it to the other half)\n"
+              << "public key: " << keys->public_key << "\n";
+    return 0;
+  }
 
   if (*verify) {
     sluice::xml::initialize("");
@@ -231,6 +256,7 @@ int main(int argc, char** argv) {
   };
 
   if (*health) return get("/admin/v1/health");
+  if (*f_status) return get("/admin/v1/ferry");
   if (*stats) return get("/admin/v1/stats");
   if (*metrics) return get("/metrics");
   if (*status) return get("/admin/v1/messages/" + url_encode(id));

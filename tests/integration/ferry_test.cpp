@@ -1,0 +1,193 @@
+// The two halves as two sluiced processes with their own stores, joined by the ferry: inbound
+// (posted to the outer, delivered inside), outbound (posted to the inner, delivered outside),
+// refusals at the receiving half that come back as dead letters, and a key the outer does not
+// admit.
+#include <catch2/catch.hpp>
+
+#include <set>
+#include <thread>
+
+#include "ferry/keys.h"
+#include "tests/support/harness.h"
+
+using namespace sluice;
+using namespace sluice::test;
+
+namespace {
+
+std::string ferry_destination(const std::string& name) {
+  return "[[destination]]\nname = \"" + name + "\"\nkind = \"ferry\"\nconcurrency = 2\n";
+}
+
+// Routes by receiver: 440600/* lives on the internal network, 440604/* outside.
+std::string routes(const std::string& internal, const std::string& external) {
+  return "[[route]]\nreceiver = \"440600/*\"\ndestinations = [\"" + internal +
+         "\"]\n[[route]]\nreceiver = \"440604/*\"\ndestinations = [\"" + external + "\"]\n";
+}
+
+std::string with_receiver(std::string doc, const std::string& node, const std::string& system) {
+  auto b = doc.find("<env:Receiver>");
+  auto e = doc.find("</env:Receiver>");
+  REQUIRE(b != std::string::npos);
+  REQUIRE(e != std::string::npos);
+  return doc.substr(0, b) + "<env:Receiver><cm:Node>" + node + "</cm:Node><cm:System>" + system +
+         "</cm:System>" + doc.substr(e);
+}
+
+struct Keys {
+  TempDir dir{"ferry-keys"};
+  Keys() {
+    for (const char* name : {"outer", "inner", "stranger"}) {
+      auto k = ferry::generate_key_pair();
+      REQUIRE(k);
+      REQUIRE(ferry::write_key_pair(*k, dir.path(), name));
+    }
+  }
+  std::string file(const std::string& name) const { return (dir.path() / name).string(); }
+};
+
+struct Halves {
+  Keys keys;
+  SinkRunner inside;   // an internal receiver (440600/supervision)
+  SinkRunner outside;  // an external receiver (440604/approval)
+  std::unique_ptr<Gateway> outer;
+  std::unique_ptr<Gateway> inner;
+
+  explicit Halves(const std::string& inner_key = "inner", std::string inner_senders = "") {
+    GatewayOptions o;
+    o.gateway_id = "sluice-outer";
+    o.signing_cert = "gateway-outer";
+    o.gateway_extra = "role = \"outer\"\n";
+    o.destinations = ferry_destination("inner") + http_destination("outside", outside.port());
+    o.routes = routes("inner", "outside");
+    o.extra = "[ferry]\nlisten = \"tcp://127.0.0.1:*\"\nsecret_key = \"" + keys.file("outer.key") +
+              "\"\nallowed_keys = [\"" + keys.file("inner.pub") +
+              "\"]\npeer = \"gateway/sluice-inner\"\nheartbeat_ms = 200\nstall_ms = 2000\n";
+    outer = std::make_unique<Gateway>(o, "outer");
+    REQUIRE_FALSE(outer->ferry_endpoint().empty());
+
+    GatewayOptions i;
+    i.gateway_id = "sluice-inner";
+    i.signing_cert = "gateway-inner";
+    i.gateway_extra = "role = \"inner\"\n";
+    i.destinations = ferry_destination("outer") + http_destination("sink", inside.port());
+    i.routes = routes("sink", "outer");
+    if (!inner_senders.empty()) i.senders = inner_senders;
+    i.extra = "[ferry]\nconnect = \"" + outer->ferry_endpoint() + "\"\nsecret_key = \"" +
+              keys.file(inner_key + ".key") + "\"\nserver_key = \"" + keys.file("outer.pub") +
+              "\"\npeer = \"gateway/sluice-outer\"\nheartbeat_ms = 200\nstall_ms = 2000\n";
+    inner = std::make_unique<Gateway>(i, "inner");
+  }
+};
+
+std::string ferry_status(const Gateway& gw) {
+  auto r = gw.admin()->request("GET", "/admin/v1/ferry");
+  REQUIRE(r);
+  REQUIRE(r->status == 200);
+  return r->body;
+}
+
+std::string post(const Gateway& gw, const std::string& cert, const std::string& body) {
+  auto r = gw.client(cert)->request("POST", "/v1/messages", body);
+  REQUIRE(r);
+  INFO(r->body);
+  REQUIRE(r->status == 202);
+  return json_field(r->body, "messageId");
+}
+
+std::string state(const Gateway& gw, const std::string& cert, const std::string& id) {
+  auto r = gw.client(cert)->request("GET", "/v1/messages/" + id);
+  REQUIRE(r);
+  return json_field(r->body, "state");
+}
+
+}  // namespace
+
+TEST_CASE("documents cross the ferry both ways and arrive once") {
+  Halves h;
+  REQUIRE(eventually([&] { return json_field(ferry_status(*h.outer), "up") == "true"; }));
+  CHECK(json_field(ferry_status(*h.inner), "up") == "true");
+  CHECK(json_field(ferry_status(*h.outer), "peerGateway") == "sluice-inner");
+
+  std::set<std::string> in_ids;
+  for (int n = 0; n < 20; ++n) {
+    in_ids.insert(post(*h.outer, "sender-440604-approval",
+                       sample("case.accept/valid-1.xml", "fi-" + std::to_string(n))));
+  }
+  auto got = h.inside.wait_for(in_ids.size());
+  CHECK(got.distinct == in_ids.size());
+  CHECK(got.duplicates == 0);
+  for (const auto& id : h.inside.arrivals()) CHECK(in_ids.contains(id));  // MessageId kept
+  CHECK(h.outside.stats().requests == 0);
+  // At the outer, each is delivered once the inner has it in its synced store.
+  for (const auto& id : in_ids) {
+    CHECK(eventually([&] { return state(*h.outer, "sender-440604-approval", id) == "delivered"; }));
+  }
+
+  std::set<std::string> out_ids;
+  for (int n = 0; n < 10; ++n) {
+    auto doc = with_receiver(
+        sample("case.conclude/valid-1.xml", "fo-" + std::to_string(n), "440600/supervision"),
+        "440604", "approval");
+    out_ids.insert(post(*h.inner, "sender-440600-supervision", doc));
+  }
+  auto out = h.outside.wait_for(out_ids.size());
+  CHECK(out.distinct == out_ids.size());
+  CHECK(out.duplicates == 0);
+  for (const auto& id : h.outside.arrivals()) CHECK(out_ids.contains(id));
+  CHECK(h.inside.stats().distinct == in_ids.size());
+
+  auto status = ferry_status(*h.outer);
+  CHECK(json_field(status, "stored") == "20");
+  CHECK(json_field(status, "received") == "10");
+  CHECK(h.outer->metric("sluice_ferry_up") == 1u);
+}
+
+TEST_CASE("a document the inner half refuses is dead at the outer with the inner's reason") {
+  // The inner half lets 440604/approval send case.accept only: case.fee passes the outer and
+  // is refused inside.
+  std::string senders =
+      "[[sender]]\nid = \"440604/approval\"\ndoc_types = [\"case.accept\"]\nreceivers = "
+      "[\"*\"]\n";
+  Halves h("inner", senders);
+  REQUIRE(eventually([&] { return json_field(ferry_status(*h.outer), "up") == "true"; }));
+  auto refused = post(*h.outer, "sender-440604-approval", sample("case.fee/valid-1.xml", "rf-1"));
+  auto fine = post(*h.outer, "sender-440604-approval", sample("case.accept/valid-1.xml", "rf-2"));
+  CHECK(h.inside.wait_for(1).distinct == 1);
+  REQUIRE(eventually([&] { return state(*h.outer, "sender-440604-approval", refused) == "dead"; }));
+  CHECK(state(*h.outer, "sender-440604-approval", fine) == "delivered");
+  auto dead = h.outer->admin()->request("GET", "/admin/v1/dead-letters?destination=inner");
+  REQUIRE(dead);
+  INFO(dead->body);
+  CHECK(dead->body.find(refused) != std::string::npos);
+  CHECK(dead->body.find("auth.forbidden: sender 440604/approval may not send DocType case.fee") !=
+        std::string::npos);
+  // The inner half wrote the stop into its own audit trail.
+  auto audit = h.inner->admin()->request("GET", "/admin/v1/audit?n=50");
+  REQUIRE(audit);
+  INFO(audit->body);
+  CHECK(audit->body.find("ferry.refused") != std::string::npos);
+  CHECK(audit->body.find(refused) != std::string::npos);
+  CHECK(json_field(ferry_status(*h.outer), "refused") == "1");
+}
+
+TEST_CASE("an inner half with a key the outer does not admit gets no link and nothing crosses",
+          "[security]") {
+  Halves h("stranger");
+  REQUIRE(
+      eventually([&] { return std::stoi(json_field(ferry_status(*h.outer), "zapDenied")) >= 1; }));
+  CHECK(json_field(ferry_status(*h.outer), "up") == "false");
+  CHECK(eventually([&] {
+    return ferry_status(*h.inner).find("refused this half's CURVE key") != std::string::npos;
+  }));
+  // Posted to the outer meanwhile: kept, not lost, not delivered, no attempt spent.
+  auto id = post(*h.outer, "sender-440604-approval", sample("case.accept/valid-1.xml", "zk-1"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  auto s = state(*h.outer, "sender-440604-approval", id);
+  CHECK((s == "queued" || s == "delivering"));
+  auto m = h.outer->admin()->request("GET", "/admin/v1/messages/" + id);
+  REQUIRE(m);
+  INFO(m->body);
+  CHECK(m->body.find("\"attempts\":0") != std::string::npos);  // the link's outage costs none
+  CHECK(h.inside.stats().requests == 0);
+}
