@@ -369,6 +369,8 @@ class App::Impl {
       sub.bytes = std::move(r.payload);
       sub.peer = ferry_peer_;
       sub.source = std::string("ferry:") + std::string(ferry::to_string(r.direction));
+      sub.arrived = r.direction == ferry::Direction::kInbound ? pipeline::Crossing::kInbound
+                                                              : pipeline::Crossing::kOutbound;
       ingest_->submit(std::move(sub), [this, id = r.message_id, direction = r.direction,
                                        answer](pipeline::IngestResult result) {
         (*answer)(verdict_of(id, direction, result));

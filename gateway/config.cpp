@@ -452,25 +452,43 @@ Result<Config> parse_config(std::string_view text, const std::string& source,
       s.integer("max_attributes", c.xml.max_attributes, 0, 10'000'000);
       s.integer("max_attributes_per_element", c.xml.max_attributes_per_element, 1, 100'000);
     }
-    auto tables = [&](const char* key, auto&& read) {
-      if (const toml::node* n = top.node(key)) {
+    // [[key]] under `parent` ("name" says it in messages: "gate.inbound").
+    auto tables_in = [&](Section& parent, const char* key, const std::string& name, auto&& read) {
+      if (const toml::node* n = parent.node(key)) {
         const toml::array* arr = n->as_array();
         if (arr == nullptr) {
-          errors.push_back(std::string(key) + " must be an array of tables ([[" + key + "]])");
+          errors.push_back(name + " must be an array of tables ([[" + name + "]])");
           return;
         }
         for (const auto& item : *arr) {
           const toml::table* t = item.as_table();
           if (t == nullptr) {
-            errors.push_back(std::string("each [[") + key + "]] must be a table (" + where(item) +
-                             ")");
+            errors.push_back("each [[" + name + "]] must be a table (" + where(item) + ")");
             continue;
           }
-          Section sec(*t, key, errors, base_dir);
+          Section sec(*t, name, errors, base_dir);
           read(sec);
         }
       }
     };
+    auto tables = [&](const char* key, auto&& read) { tables_in(top, key, key, read); };
+    if (const toml::table* t = subtable(top, "gate", errors)) {
+      Section g(*t, "gate", errors, base_dir);
+      auto rules = [&](const char* key, std::vector<pipeline::GateRule>& out) {
+        tables_in(g, key, std::string("gate.") + key, [&](Section& s) {
+          pipeline::GateRule r;
+          s.strings("doc_types", r.doc_types);
+          s.integer("max_kb", r.max_bytes, 1, 1 << 20, 1024);
+          s.strings("personal_data_fields", r.personal_data_fields);
+          if (r.doc_types.empty()) {
+            errors.push_back(std::string("each [[gate.") + key + "]] needs doc_types");
+          }
+          out.push_back(std::move(r));
+        });
+      };
+      rules("inbound", c.gate.inbound);
+      rules("outbound", c.gate.outbound);
+    }
     tables("destination", [&](Section& s) {
       DestinationConfig d;
       s.str("name", d.name);
@@ -576,6 +594,11 @@ pipeline::IngestOptions Config::ingest_options() const {
   o.xml = xml;
   o.xml.max_bytes = data.max_body_bytes;
   o.peer_gateways = peer_gateways;
+  o.gate = gate;
+  o.gate.outer = role == "outer";
+  for (const auto& d : destinations) {
+    if (d.kind == SinkKind::kFerry) o.gate.ferry_destination = d.name;
+  }
   return o;
 }
 

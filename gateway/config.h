@@ -92,6 +92,7 @@ struct Config {
   SigningConfig signing;
   std::vector<std::string> peer_gateways;  // [gateway] peers: identities of peer gateways
   FerryConfig ferry;                       // [ferry]; its peer joins peer_gateways
+  pipeline::GateConfig gate;               // [[gate.inbound]], [[gate.outbound]]
 
   pipeline::IngestOptions ingest_options() const;
   ingress::FeedOptions feed_options() const;

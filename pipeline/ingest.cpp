@@ -2,12 +2,15 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "common/encoding.h"
 #include "common/metrics.h"
 #include "common/pii.h"
 #include "ops/audit.h"
 #include "ops/quarantine.h"
 #include "pipeline/authz.h"
+#include "pipeline/gate.h"
 #include "pipeline/routes.h"
 #include "queue/queue.h"
 #include "trust/sender_signature.h"
@@ -120,6 +123,28 @@ std::optional<Rejection> Ingest::take_peer_signature(const Submission& s, xml::E
   env.envelope_dsig.clear();
   signer_subject = verified->signer.subject;
   return std::nullopt;
+}
+
+// A document crosses the gate when it arrived over the ferry, or when this half routes it to
+// the ferry; then the rules of its direction decide. Stopped: refused (audited) and kept in
+// the quarantine with the direction and the reason.
+std::optional<Rejection> Ingest::gate_stop(const Submission& s,
+                                           const std::vector<std::string>& destinations,
+                                           const xml::Envelope& env, std::size_t bytes) const {
+  const GateConfig& gate = deps_.options.gate;
+  std::optional<Crossing> crossing = s.arrived;
+  if (!crossing && !gate.ferry_destination.empty() &&
+      std::find(destinations.begin(), destinations.end(), gate.ferry_destination) !=
+          destinations.end()) {
+    crossing = gate.outer ? Crossing::kInbound : Crossing::kOutbound;
+  }
+  if (!crossing) return std::nullopt;
+  auto stop = check_gate(gate, *crossing, env.doc_type, bytes, env.body);
+  if (!stop) return std::nullopt;
+  return reject(s, RefusalKind::kForbidden, stop->code,
+                "stopped at the gate (" + std::string(to_string(*crossing)) +
+                    (s.arrived ? ", on arrival" : ", before crossing") + "): " + stop->message,
+                std::move(stop->problems), true);
 }
 
 std::expected<Ingest::Prepared, Rejection> Ingest::prepare(Submission& s) const {
@@ -253,6 +278,9 @@ std::expected<Ingest::Prepared, Rejection> Ingest::prepare(Submission& s) const 
   m.expires_ms = env->expires_ms;
   m.destinations = destinations;
   m.payload = xml::serialize(doc);
+  if (auto stop = gate_stop(s, destinations, *env, m.payload.size())) {
+    return std::unexpected(std::move(*stop));
+  }
   m.attributes["receiver"] = env->receiver.str();
   m.attributes["source"] = s.source;
   if (!env->correlation_id.empty()) {
@@ -288,43 +316,51 @@ std::expected<Ingest::Prepared, Rejection> Ingest::prepare(Submission& s) const 
 
 void Ingest::reject_async(const Submission& s, Rejection rejection, IngestCallback done) {
   // The one place where a refusal is written down: an unauthorized input is audited, an
-  // input that failed translation or validation is kept in the quarantine.
-  // The answer leaves only once that is on disk.
+  // input that failed translation or validation is kept in the quarantine (a document stopped
+  // at the gate is both). The answer leaves only once that is on disk.
+  std::optional<ops::QuarantineEntry> entry;
+  if (rejection.keep && deps_.quarantine != nullptr) {
+    ops::QuarantineEntry e;
+    e.sender = s.peer.authenticated ? s.peer.sender() : std::string("unauthenticated");
+    e.source = s.source;
+    e.kind = "document";
+    e.record = s.record;
+    e.line = s.line;
+    e.code = rejection.code;
+    e.message = rejection.message;
+    e.problems = rejection.problems;
+    e.raw = !s.bytes.empty() ? s.bytes
+                             : (s.document ? xml::serialize(s.document.get()) : std::string());
+    entry = std::move(e);
+  }
+  auto keep = [quarantine = deps_.quarantine, entry = std::move(entry)](
+                  Rejection rejection, IngestCallback done) mutable {
+    if (!entry) {
+      done(std::unexpected(std::move(rejection)));
+      return;
+    }
+    quarantine->put_async(
+        std::move(*entry),
+        [rejection = std::move(rejection), done = std::move(done)](Result<std::string> id) mutable {
+          if (id) {
+            rejection.quarantine_id = *id;
+          } else {
+            rejection.message += " (not kept: " + id.error().message + ")";
+          }
+          done(std::unexpected(std::move(rejection)));
+        });
+  };
   if (rejection.kind == RefusalKind::kForbidden && deps_.audit != nullptr) {
     std::string object = rejection.code + " via " + s.source;
     std::string outcome = rejection.message;
     deps_.audit->record_refusal(
         s.peer.authenticated ? s.peer.sender() : "unauthenticated", "ingest.refused", object,
-        outcome, [rejection = std::move(rejection), done = std::move(done)](Result<void>) mutable {
-          done(std::unexpected(std::move(rejection)));
-        });
+        outcome,
+        [keep = std::move(keep), rejection = std::move(rejection), done = std::move(done)](
+            Result<void>) mutable { keep(std::move(rejection), std::move(done)); });
     return;
   }
-  if (!rejection.keep || deps_.quarantine == nullptr) {
-    done(std::unexpected(std::move(rejection)));
-    return;
-  }
-  ops::QuarantineEntry e;
-  e.sender = s.peer.authenticated ? s.peer.sender() : std::string("unauthenticated");
-  e.source = s.source;
-  e.kind = "document";
-  e.record = s.record;
-  e.line = s.line;
-  e.code = rejection.code;
-  e.message = rejection.message;
-  e.problems = rejection.problems;
-  e.raw =
-      !s.bytes.empty() ? s.bytes : (s.document ? xml::serialize(s.document.get()) : std::string());
-  deps_.quarantine->put_async(
-      std::move(e),
-      [rejection = std::move(rejection), done = std::move(done)](Result<std::string> id) mutable {
-        if (id) {
-          rejection.quarantine_id = *id;
-        } else {
-          rejection.message += " (not kept: " + id.error().message + ")";
-        }
-        done(std::unexpected(std::move(rejection)));
-      });
+  keep(std::move(rejection), std::move(done));
 }
 
 void Ingest::submit(Submission submission, IngestCallback done) {

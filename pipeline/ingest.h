@@ -54,6 +54,8 @@ struct Submission {
   std::int64_t record = -1;  // record and line in a feed input, for problems
   int line = 0;
   bool quarantine_on_failure = true;
+  // Set for a document received over the ferry: the gate rules of that direction apply.
+  std::optional<Crossing> arrived;
   // Not stored when this has passed before the append (kDeadline); the caller answers.
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 };
@@ -140,6 +142,9 @@ class Ingest {
   // listener does not authenticate (development only).
   bool is_peer_gateway(const std::string& sender) const;
   static std::string sender_of(const Submission& s, const std::string& claimed);
+  std::optional<Rejection> gate_stop(const Submission& s,
+                                     const std::vector<std::string>& destinations,
+                                     const xml::Envelope& env, std::size_t bytes) const;
   Rejection refuse_envelope_dsig(const Submission& s, const xml::Envelope& env) const;
   std::optional<Rejection> take_peer_signature(const Submission& s, xml::Envelope& env,
                                                std::string& signer_subject) const;

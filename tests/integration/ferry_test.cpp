@@ -46,6 +46,18 @@ struct Keys {
   std::string file(const std::string& name) const { return (dir.path() / name).string(); }
 };
 
+// What may cross: case documents inbound; case and public documents outbound.
+const char* kGate =
+    "[[gate.inbound]]\ndoc_types = [\"case.*\"]\n"
+    "[[gate.outbound]]\ndoc_types = [\"case.*\", \"public.*\"]\n";
+
+struct HalvesOptions {
+  std::string inner_key = "inner";
+  std::string inner_senders;  // default: every development sender may send anything
+  std::string outer_gate = kGate;
+  std::string inner_gate = kGate;
+};
+
 struct Halves {
   Keys keys;
   SinkRunner inside;   // an internal receiver (440600/supervision)
@@ -53,7 +65,9 @@ struct Halves {
   std::unique_ptr<Gateway> outer;
   std::unique_ptr<Gateway> inner;
 
-  explicit Halves(const std::string& inner_key = "inner", std::string inner_senders = "") {
+  explicit Halves(HalvesOptions ho = {}) {
+    const std::string& inner_key = ho.inner_key;
+    const std::string& inner_senders = ho.inner_senders;
     GatewayOptions o;
     o.gateway_id = "sluice-outer";
     o.signing_cert = "gateway-outer";
@@ -62,7 +76,8 @@ struct Halves {
     o.routes = routes("inner", "outside");
     o.extra = "[ferry]\nlisten = \"tcp://127.0.0.1:*\"\nsecret_key = \"" + keys.file("outer.key") +
               "\"\nallowed_keys = [\"" + keys.file("inner.pub") +
-              "\"]\npeer = \"gateway/sluice-inner\"\nheartbeat_ms = 200\nstall_ms = 2000\n";
+              "\"]\npeer = \"gateway/sluice-inner\"\nheartbeat_ms = 200\nstall_ms = 2000\n" +
+              ho.outer_gate;
     outer = std::make_unique<Gateway>(o, "outer");
     REQUIRE_FALSE(outer->ferry_endpoint().empty());
 
@@ -75,7 +90,8 @@ struct Halves {
     if (!inner_senders.empty()) i.senders = inner_senders;
     i.extra = "[ferry]\nconnect = \"" + outer->ferry_endpoint() + "\"\nsecret_key = \"" +
               keys.file(inner_key + ".key") + "\"\nserver_key = \"" + keys.file("outer.pub") +
-              "\"\npeer = \"gateway/sluice-outer\"\nheartbeat_ms = 200\nstall_ms = 2000\n";
+              "\"\npeer = \"gateway/sluice-outer\"\nheartbeat_ms = 200\nstall_ms = 2000\n" +
+              ho.inner_gate;
     inner = std::make_unique<Gateway>(i, "inner");
   }
 };
@@ -87,11 +103,13 @@ std::string ferry_status(const Gateway& gw) {
   return r->body;
 }
 
-std::string post(const Gateway& gw, const std::string& cert, const std::string& body) {
+std::string post(const Gateway& gw, const std::string& cert, const std::string& body,
+                 unsigned want = 202, std::string* answer = nullptr) {
   auto r = gw.client(cert)->request("POST", "/v1/messages", body);
   REQUIRE(r);
   INFO(r->body);
-  REQUIRE(r->status == 202);
+  REQUIRE(r->status == want);
+  if (answer != nullptr) *answer = r->body;
   return json_field(r->body, "messageId");
 }
 
@@ -149,7 +167,7 @@ TEST_CASE("a document the inner half refuses is dead at the outer with the inner
   std::string senders =
       "[[sender]]\nid = \"440604/approval\"\ndoc_types = [\"case.accept\"]\nreceivers = "
       "[\"*\"]\n";
-  Halves h("inner", senders);
+  Halves h({.inner_senders = senders});
   REQUIRE(eventually([&] { return json_field(ferry_status(*h.outer), "up") == "true"; }));
   auto refused = post(*h.outer, "sender-440604-approval", sample("case.fee/valid-1.xml", "rf-1"));
   auto fine = post(*h.outer, "sender-440604-approval", sample("case.accept/valid-1.xml", "rf-2"));
@@ -173,7 +191,7 @@ TEST_CASE("a document the inner half refuses is dead at the outer with the inner
 
 TEST_CASE("an inner half with a key the outer does not admit gets no link and nothing crosses",
           "[security]") {
-  Halves h("stranger");
+  Halves h({.inner_key = "stranger"});
   REQUIRE(
       eventually([&] { return std::stoi(json_field(ferry_status(*h.outer), "zapDenied")) >= 1; }));
   CHECK(json_field(ferry_status(*h.outer), "up") == "false");
@@ -190,4 +208,68 @@ TEST_CASE("an inner half with a key the outer does not admit gets no link and no
   INFO(m->body);
   CHECK(m->body.find("\"attempts\":0") != std::string::npos);  // the link's outage costs none
   CHECK(h.inside.stats().requests == 0);
+}
+
+TEST_CASE("the gate stops what may not cross on the half that finds it and loses nothing",
+          "[security]") {
+  // The outer lets public documents cross inbound; the inner does not.
+  Halves h({.outer_gate = "[[gate.inbound]]\ndoc_types = [\"case.*\", \"public.*\"]\n"
+                          "[[gate.outbound]]\ndoc_types = [\"case.*\", \"public.*\"]\n"});
+  REQUIRE(eventually([&] { return json_field(ferry_status(*h.outer), "up") == "true"; }));
+
+  SECTION("a DocType no inbound rule names is stopped at the outer before it crosses") {
+    std::string answer;
+    post(*h.outer, "sender-440604-approval", sample("stats.report/valid-1.xml", "g-1"), 403,
+         &answer);
+    CHECK(json_field(answer, "code") == "gate.doc-type");
+    CHECK(answer.find("stopped at the gate (inbound, before crossing)") != std::string::npos);
+    CHECK_FALSE(json_field(answer, "quarantineId").empty());
+  }
+
+  SECTION("a DocType the inner's rules refuse is stopped on arrival and dead at the outer") {
+    auto id = post(*h.outer, "sender-440604-approval",
+                   sample("public.complaint/valid-1.xml", "g-2", "440604/approval"));
+    REQUIRE(eventually([&] { return state(*h.outer, "sender-440604-approval", id) == "dead"; }));
+    auto dead = h.outer->admin()->request("GET", "/admin/v1/dead-letters?destination=inner");
+    REQUIRE(dead);
+    INFO(dead->body);
+    CHECK(dead->body.find("gate.doc-type: stopped at the gate (inbound, on arrival)") !=
+          std::string::npos);
+    // Kept in the inner's quarantine with the direction it came from.
+    auto q = h.inner->admin()->request("GET", "/admin/v1/quarantine?limit=10");
+    REQUIRE(q);
+    INFO(q->body);
+    CHECK(q->body.find("ferry:inbound") != std::string::npos);
+    CHECK(q->body.find("gate.doc-type") != std::string::npos);
+    CHECK(h.inside.stats().requests == 0);
+  }
+
+  SECTION("personal data outside an allowed field does not leave the internal network") {
+    auto doc = with_receiver(sample("public.complaint/valid-1.xml", "g-3", "440600/supervision"),
+                             "440604", "approval");
+    std::string answer;
+    post(*h.inner, "sender-440600-supervision", doc, 403, &answer);
+    CHECK(json_field(answer, "code") == "gate.personal-data");
+    CHECK(answer.find("Mobile") != std::string::npos);
+    CHECK(answer.find("13703011234") == std::string::npos);  // masked, even here
+    CHECK_FALSE(json_field(answer, "quarantineId").empty());
+    auto audit = h.inner->admin()->request("GET", "/admin/v1/audit?n=20");
+    REQUIRE(audit);
+    CHECK(audit->body.find("gate.personal-data") != std::string::npos);
+    CHECK(h.outside.stats().requests == 0);
+  }
+}
+
+TEST_CASE("an allowed field may carry personal data outbound") {
+  // Both halves apply the outbound rules: the inner before it sends, the outer on arrival.
+  const std::string gate =
+      "[[gate.inbound]]\ndoc_types = [\"case.*\"]\n"
+      "[[gate.outbound]]\ndoc_types = [\"public.*\"]\npersonal_data_fields = [\"Mobile\"]\n";
+  Halves h({.outer_gate = gate, .inner_gate = gate});
+  REQUIRE(eventually([&] { return json_field(ferry_status(*h.inner), "up") == "true"; }));
+  auto doc = with_receiver(sample("public.complaint/valid-1.xml", "g-4", "440600/supervision"),
+                           "440604", "approval");
+  auto id = post(*h.inner, "sender-440600-supervision", doc);
+  CHECK(h.outside.wait_for(1).distinct == 1);
+  CHECK(h.outside.arrivals().at(0) == id);
 }
