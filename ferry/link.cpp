@@ -612,7 +612,19 @@ class Link::Impl {
         parts.emplace_back(o.payload.data(), o.payload.size());
       }
       parts[config_.side == Side::kOuter ? 1 : 0] = zmq::message_t(encode_docs(headers));
-      if (!zmq::send_multipart(*socket_, parts, zmq::send_flags::dontwait)) {
+      std::optional<zmq::send_result_t> sent;
+      try {
+        sent = zmq::send_multipart(*socket_, parts, zmq::send_flags::dontwait);
+      } catch (const zmq::error_t& e) {
+        // The peer's connection went (EHOSTUNREACH on the ROUTER): these documents were not
+        // sent; say so now rather than leave their leases to time out.
+        for (auto& o : batch) {
+          o.done(Sent{Sent::Kind::kDown, "ferry.down",
+                      std::string("the ferry link went down: ") + e.what()});
+        }
+        throw;
+      }
+      if (!*sent) {
         // The pipe is full or (inner) not connected: put them back, first, and try later.
         next_seq_ = first_seq;
         std::lock_guard lock(mutex_);

@@ -4,6 +4,10 @@
 // admit.
 #include <catch2/catch.hpp>
 
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <random>
 #include <set>
 #include <thread>
 
@@ -56,6 +60,7 @@ struct HalvesOptions {
   std::string inner_senders;  // default: every development sender may send anything
   std::string outer_gate = kGate;
   std::string inner_gate = kGate;
+  std::string ferry_listen = "tcp://127.0.0.1:*";  // a fixed port for halves that restart
 };
 
 struct Halves {
@@ -74,8 +79,8 @@ struct Halves {
     o.gateway_extra = "role = \"outer\"\n";
     o.destinations = ferry_destination("inner") + http_destination("outside", outside.port());
     o.routes = routes("inner", "outside");
-    o.extra = "[ferry]\nlisten = \"tcp://127.0.0.1:*\"\nsecret_key = \"" + keys.file("outer.key") +
-              "\"\nallowed_keys = [\"" + keys.file("inner.pub") +
+    o.extra = "[ferry]\nlisten = \"" + ho.ferry_listen + "\"\nsecret_key = \"" +
+              keys.file("outer.key") + "\"\nallowed_keys = [\"" + keys.file("inner.pub") +
               "\"]\npeer = \"gateway/sluice-inner\"\nheartbeat_ms = 200\nstall_ms = 2000\n" +
               ho.outer_gate;
     outer = std::make_unique<Gateway>(o, "outer");
@@ -272,4 +277,115 @@ TEST_CASE("an allowed field may carry personal data outbound") {
   auto id = post(*h.inner, "sender-440600-supervision", doc);
   CHECK(h.outside.wait_for(1).distinct == 1);
   CHECK(h.outside.arrivals().at(0) == id);
+}
+
+namespace {
+
+// A case.accept (inbound) or case.conclude (outbound) of case `k`: events of one case must
+// arrive in the order they were posted.
+std::string case_doc(bool inbound, int k, const std::string& smid) {
+  std::string doc =
+      inbound ? sample("case.accept/valid-1.xml", smid)
+              : with_receiver(sample("case.conclude/valid-1.xml", smid, "440600/supervision"),
+                              "440604", "approval");
+  const std::string tag = "<case:CaseId>";
+  auto at = doc.find(tag);
+  REQUIRE(at != std::string::npos);
+  at += tag.size();
+  std::string id = doc.substr(at, 20);
+  id.replace(16, 4, std::to_string(1000 + k));
+  return doc.replace(at, 20, id);
+}
+
+// Checks that within each case the sink saw the messages in the order they were accepted.
+void check_order(const std::vector<std::string>& arrivals,
+                 const std::map<std::string, int>& case_of,
+                 const std::map<int, std::vector<std::string>>& posted) {
+  std::map<int, std::vector<std::string>> seen;
+  for (const auto& id : arrivals) {
+    auto it = case_of.find(id);
+    if (it != case_of.end()) seen[it->second].push_back(id);
+  }
+  for (const auto& [k, ids] : posted) {
+    INFO("case " << k);
+    CHECK(seen[k] == ids);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("either half killed at random moments under load loses nothing and doubles nothing") {
+  PortHold port;
+  const std::string listen = "tcp://127.0.0.1:" + std::to_string(port.port());
+  port.release();
+  Halves h({.ferry_listen = listen});
+  REQUIRE(eventually([&] { return json_field(ferry_status(*h.outer), "up") == "true"; }));
+  std::mt19937 rng(20261202);
+  std::map<std::string, int> case_of;
+  std::map<int, std::vector<std::string>> in_posted, out_posted;
+  std::set<std::string> in_acked, out_acked;
+  int n = 0;
+  // 20 in the suite; SLUICE_FERRY_KILL_CYCLES=200 for the longer run (tests/README.md).
+  const char* env_cycles = std::getenv("SLUICE_FERRY_KILL_CYCLES");
+  const int cycles = env_cycles != nullptr ? std::atoi(env_cycles) : 20;
+  int outer_kills = 0, inner_kills = 0;
+  for (int cycle = 0; cycle < cycles; ++cycle) {
+    // Load both ways, then a kill while it crosses.
+    for (int i = 0; i < 8; ++i, ++n) {
+      const int k = n % 4;
+      auto in =
+          post(*h.outer, "sender-440604-approval", case_doc(true, k, "kc-in-" + std::to_string(n)));
+      in_acked.insert(in);
+      in_posted[k].push_back(in);
+      case_of[in] = k;
+      if (i % 2 == 0) {
+        auto out = post(*h.inner, "sender-440600-supervision",
+                        case_doc(false, k, "kc-out-" + std::to_string(n)));
+        out_acked.insert(out);
+        out_posted[k].push_back(out);
+        case_of[out] = k;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 150));
+    const bool outer = rng() % 2 == 0;
+    (outer ? outer_kills : inner_kills)++;
+    Gateway& victim = outer ? *h.outer : *h.inner;
+    victim.kill();
+    std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 100));
+    victim.restart();
+  }
+  auto in = h.inside.wait_for(in_acked.size(), std::chrono::seconds(60));
+  auto out = h.outside.wait_for(out_acked.size(), std::chrono::seconds(60));
+  INFO("inbound: " << in.distinct << " of " << in_acked.size() << " (" << in.duplicates
+                   << " resent after a crash, taken once by the sink); outbound: " << out.distinct
+                   << " of " << out_acked.size() << " (" << out.duplicates << ")");
+  std::cout << "ferry kill cycles: " << cycles << " (outer killed " << outer_kills << ", inner "
+            << inner_kills << "); inbound " << in.distinct << " of " << in_acked.size()
+            << " acknowledged delivered, " << in.duplicates << " resent to the sink; outbound "
+            << out.distinct << " of " << out_acked.size() << ", " << out.duplicates << " resent\n";
+  if (in.distinct != in_acked.size()) {
+    // Say where a missing one is, on both halves.
+    std::set<std::string> arrived;
+    for (const auto& id : h.inside.arrivals()) arrived.insert(id);
+    for (const auto& id : in_acked) {
+      if (arrived.contains(id)) continue;
+      auto o = h.outer->admin()->request("GET", "/admin/v1/messages/" + id);
+      auto i = h.inner->admin()->request("GET", "/admin/v1/messages/" + id);
+      UNSCOPED_INFO("missing " << id << "\nouter: " << (o ? o->body : "?")
+                               << "\ninner: " << (i ? i->body : "?"));
+      break;
+    }
+    UNSCOPED_INFO("outer ferry: " << ferry_status(*h.outer)
+                                  << "\ninner ferry: " << ferry_status(*h.inner));
+  }
+  CHECK(in.distinct == in_acked.size());
+  CHECK(out.distinct == out_acked.size());
+  for (const auto& id : h.inside.arrivals()) CHECK(in_acked.contains(id));
+  for (const auto& id : h.outside.arrivals()) CHECK(out_acked.contains(id));
+  check_order(h.inside.arrivals(), case_of, in_posted);
+  check_order(h.outside.arrivals(), case_of, out_posted);
+  // Nothing is left behind on either half: every delivery ended delivered.
+  for (const auto& id : in_acked) {
+    CHECK(eventually([&] { return state(*h.outer, "sender-440604-approval", id) == "delivered"; }));
+  }
 }

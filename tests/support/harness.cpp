@@ -210,11 +210,17 @@ crls = [")" + pki + R"(/crl-chain.pem"]
 )" + o.retry + "\n" + o.destinations +
                      "\n" + o.routes + "\n" + o.senders + "\n" + o.extra;
   std::ofstream(dir_ / "sluiced.toml") << toml;
+  env_ = o.env;
+  launch();
+}
+
+void Gateway::launch() {
   auto ready = dir_ / "ready.json";
+  std::filesystem::remove(ready);
   process_ = std::make_unique<Process>(
       std::vector<std::string>{sluiced_binary().string(), "--config",
                                (dir_ / "sluiced.toml").string(), "--ready-file", ready.string()},
-      dir_ / "sluiced.log", o.env);
+      dir_ / "sluiced.log", env_);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (!std::filesystem::exists(ready)) {
     if (!process_->running() || std::chrono::steady_clock::now() > deadline) {
@@ -226,6 +232,13 @@ crls = [")" + pki + R"(/crl-chain.pem"]
   data_port_ = static_cast<std::uint16_t>(std::stoi(json_field(r, "dataPort")));
   admin_port_ = static_cast<std::uint16_t>(std::stoi(json_field(r, "adminPort")));
   ferry_endpoint_ = json_field(r, "ferryEndpoint");
+}
+
+void Gateway::kill() { process_->stop(SIGKILL); }
+
+void Gateway::restart() {
+  if (process_->running()) process_->stop(SIGKILL);
+  launch();
 }
 
 Gateway::~Gateway() {

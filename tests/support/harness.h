@@ -116,6 +116,11 @@ class Gateway {
   std::string log() const { return read_text(dir_ / "sluiced.log"); }
   // SIGTERM and wait; returns the wait status.
   int stop();
+  // SIGKILL and wait: a crash.
+  void kill();
+  // Starts sluiced again on the same configuration and store (killing it first if it runs);
+  // the data and admin ports are new.
+  void restart();
   // A client authenticated as the sender certificate `name` (e.g. "sender-440604-approval").
   std::unique_ptr<net::HttpsClient> client(const std::string& cert_name) const;
   std::unique_ptr<net::HttpsClient> admin() const { return client("admin-netadmin"); }
@@ -124,7 +129,9 @@ class Gateway {
   std::optional<std::uint64_t> metric(const std::string& series) const;
 
  private:
+  void launch();
   TempDir dir_;
+  std::vector<std::string> env_;
   std::unique_ptr<Process> process_;
   std::uint16_t data_port_ = 0;
   std::uint16_t admin_port_ = 0;
