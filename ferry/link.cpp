@@ -94,6 +94,8 @@ class Link::Impl {
   ~Impl() { stop(); }
 
   Result<void> start() {
+    // spdlog makes its registry on first use: here, before the link's threads log.
+    spdlog::default_logger_raw();
     int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (fd < 0) return fail(Errc::kIo, "eventfd failed");
     mailbox_ = std::make_shared<Mailbox>(fd);
