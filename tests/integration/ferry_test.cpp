@@ -4,11 +4,20 @@
 // admit.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <iostream>
 #include <map>
 #include <random>
 #include <set>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <thread>
 
 #include "ferry/keys.h"
@@ -388,4 +397,138 @@ TEST_CASE("either half killed at random moments under load loses nothing and dou
   for (const auto& id : in_acked) {
     CHECK(eventually([&] { return state(*h.outer, "sender-440604-approval", id) == "delivered"; }));
   }
+}
+
+namespace {
+
+int sh(const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").c_str()); }
+
+// The inner half's own network namespace, joined to this one by a veth pair: this side is
+// the outer network (10.213.N.1), the other end the inner half's only interface (10.213.N.2).
+struct InnerNamespace {
+  std::string ns, veth_outer, veth_inner, outer_ip, inner_ip;
+  InnerNamespace() {
+    const int n = static_cast<int>(::getpid() % 250) + 1;
+    ns = "sluice-in-" + std::to_string(::getpid());
+    veth_outer = "svo" + std::to_string(::getpid());
+    veth_inner = "svi" + std::to_string(::getpid());
+    outer_ip = "10.213." + std::to_string(n) + ".1";
+    inner_ip = "10.213." + std::to_string(n) + ".2";
+    INFO("network namespaces need root (CI runs as root)");
+    REQUIRE(sh("ip netns add " + ns) == 0);
+    REQUIRE(sh("ip link add " + veth_outer + " type veth peer name " + veth_inner) == 0);
+    REQUIRE(sh("ip link set " + veth_inner + " netns " + ns) == 0);
+    REQUIRE(sh("ip addr add " + outer_ip + "/30 dev " + veth_outer) == 0);
+    REQUIRE(sh("ip link set " + veth_outer + " up") == 0);
+    REQUIRE(sh(exec() + "ip addr add " + inner_ip + "/30 dev " + veth_inner) == 0);
+    REQUIRE(sh(exec() + "ip link set " + veth_inner + " up") == 0);
+    REQUIRE(sh(exec() + "ip link set lo up") == 0);
+  }
+  ~InnerNamespace() {
+    sh("ip netns del " + ns);
+    sh("ip link del " + veth_outer);
+  }
+  std::string exec() const { return "ip netns exec " + ns + " "; }
+};
+
+// Every TCP port of `ip` that accepts a connection from here, 1..65535.
+std::vector<int> open_ports(const std::string& ip) {
+  std::vector<int> open;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  ::inet_pton(AF_INET, ip.c_str(), &a.sin_addr);
+  for (int base = 1; base <= 65535; base += 512) {
+    std::vector<pollfd> fds;
+    std::vector<int> ports;
+    for (int port = base; port < base + 512 && port <= 65535; ++port) {
+      int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      if (fd < 0) FAIL("socket() failed");
+      a.sin_port = htons(static_cast<std::uint16_t>(port));
+      if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+        open.push_back(port);
+        ::close(fd);
+        continue;
+      }
+      fds.push_back({fd, POLLOUT, 0});
+      ports.push_back(port);
+    }
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    std::size_t left = fds.size();
+    while (left > 0 && std::chrono::steady_clock::now() < deadline) {
+      if (::poll(fds.data(), fds.size(), 100) <= 0) continue;
+      for (std::size_t i = 0; i < fds.size(); ++i) {
+        if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+        int err = 0;
+        socklen_t len = sizeof err;
+        ::getsockopt(fds[i].fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        if (err == 0) open.push_back(ports[i]);
+        ::close(fds[i].fd);
+        fds[i].fd = -1;
+        --left;
+      }
+    }
+    for (auto& f : fds) {
+      if (f.fd >= 0) ::close(f.fd);  // no answer at all: filtered, not open
+    }
+  }
+  return open;
+}
+
+}  // namespace
+
+TEST_CASE("the inner half in its own network namespace opens no port toward the outer network",
+          "[security]") {
+  InnerNamespace net;
+  Keys keys;
+  PortHold port;
+  const std::string listen = "tcp://" + net.outer_ip + ":" + std::to_string(port.port());
+  port.release();
+  tools::SinkOptions so;
+  so.address = net.outer_ip;  // an internal receiver, reached by the inner half
+  SinkRunner inside(so);
+
+  GatewayOptions o;
+  o.gateway_id = "sluice-outer";
+  o.gateway_extra = "role = \"outer\"\n";
+  o.destinations = ferry_destination("inner");
+  o.routes = "[[route]]\nreceiver = \"440600/*\"\ndestinations = [\"inner\"]\n";
+  o.extra = "[ferry]\nlisten = \"" + listen + "\"\nsecret_key = \"" + keys.file("outer.key") +
+            "\"\nallowed_keys = [\"" + keys.file("inner.pub") +
+            "\"]\npeer = \"gateway/sluice-inner\"\n" + kGate;
+  Gateway outer(o, "outer");
+
+  GatewayOptions i;
+  i.gateway_id = "sluice-inner";
+  i.signing_cert = "gateway-inner";
+  i.gateway_extra = "role = \"inner\"\n";
+  i.wrapper = {"/usr/sbin/ip", "netns", "exec", net.ns};
+  i.destinations = "[[destination]]\nname = \"sink\"\nurl = \"http://" + net.outer_ip + ":" +
+                   std::to_string(inside.port()) + "/inbox\"\n";
+  i.routes = "[[route]]\nreceiver = \"440600/*\"\ndestinations = [\"sink\"]\n";
+  i.extra = "[ferry]\nconnect = \"" + listen + "\"\nsecret_key = \"" + keys.file("inner.key") +
+            "\"\nserver_key = \"" + keys.file("outer.pub") +
+            "\"\npeer = \"gateway/sluice-outer\"\n" + kGate;
+  Gateway inner(i, "inner");  // its listeners are on its own loopback, inside the namespace
+
+  REQUIRE(eventually([&] { return json_field(ferry_status(outer), "up") == "true"; }));
+  std::atomic<bool> done{false};
+  std::set<std::string> ids;
+  std::thread load([&] {
+    for (int n = 0; n < 40 && !done; ++n) {
+      auto r = outer.client("sender-440604-approval")
+                   ->request("POST", "/v1/messages",
+                             sample("case.accept/valid-1.xml", "ns-" + std::to_string(n)));
+      if (r && r->status == 202) ids.insert(json_field(r->body, "messageId"));
+    }
+  });
+  // While documents cross: nothing on the inner's address answers from the outer side...
+  auto inner_open = open_ports(net.inner_ip);
+  // ...while the same scan finds the outer's ferry port, so it does see open ports.
+  auto outer_open = open_ports(net.outer_ip);
+  done = true;
+  load.join();
+  CHECK(inner_open.empty());
+  CHECK(std::find(outer_open.begin(), outer_open.end(), port.port()) != outer_open.end());
+  REQUIRE_FALSE(ids.empty());
+  CHECK(inside.wait_for(ids.size()).distinct == ids.size());
 }

@@ -211,16 +211,20 @@ crls = [")" + pki + R"(/crl-chain.pem"]
                      "\n" + o.routes + "\n" + o.senders + "\n" + o.extra;
   std::ofstream(dir_ / "sluiced.toml") << toml;
   env_ = o.env;
+  wrapper_ = o.wrapper;
   launch();
 }
 
 void Gateway::launch() {
   auto ready = dir_ / "ready.json";
   std::filesystem::remove(ready);
-  process_ = std::make_unique<Process>(
-      std::vector<std::string>{sluiced_binary().string(), "--config",
-                               (dir_ / "sluiced.toml").string(), "--ready-file", ready.string()},
-      dir_ / "sluiced.log", env_);
+  std::vector<std::string> argv = wrapper_;
+  for (std::string a :
+       {sluiced_binary().string(), std::string("--config"), (dir_ / "sluiced.toml").string(),
+        std::string("--ready-file"), ready.string()}) {
+    argv.push_back(std::move(a));
+  }
+  process_ = std::make_unique<Process>(argv, dir_ / "sluiced.log", env_);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (!std::filesystem::exists(ready)) {
     if (!process_->running() || std::chrono::steady_clock::now() > deadline) {

@@ -102,6 +102,8 @@ struct GatewayOptions {
   std::vector<std::string> env;                // extra environment for sluiced ("NAME=value")
   std::string gateway_id = "test-outer";       // [gateway] id
   std::string signing_cert = "gateway-outer";  // development certificate for [signing]
+  // Runs sluiced under this command (e.g. {"/usr/sbin/ip", "netns", "exec", "ns1"}).
+  std::vector<std::string> wrapper;
 };
 
 class Gateway {
@@ -132,6 +134,7 @@ class Gateway {
   void launch();
   TempDir dir_;
   std::vector<std::string> env_;
+  std::vector<std::string> wrapper_;
   std::unique_ptr<Process> process_;
   std::uint16_t data_port_ = 0;
   std::uint16_t admin_port_ = 0;
