@@ -137,9 +137,155 @@ step "13. The network admin: queues and the audit trail (sluicectl, admin certif
 build/tools/sluicectl stats
 build/tools/sluicectl audit verify
 
+step "14. The gate: an outer and an inner half, two processes with their own stores"
+for port in 8543 8544 8643 8644 7400 9001 9002; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "port $port is in use (an earlier demo still running?)" >&2
+    exit 1
+  fi
+done
+rm -rf var/gate && mkdir -p var/gate/ferry
+build/tools/sluicectl ferry keygen --dir var/gate/ferry outer | tail -1
+build/tools/sluicectl ferry keygen --dir var/gate/ferry inner | tail -1
+pki="$PWD/var/pki"
+half() {  # half <role> <cert> <data port> <admin port> <ferry lines> <destinations and routes>
+  cat <<TOML
+[gateway]
+role = "$1"
+id = "demo-$1"
+state_dir = "$PWD/var/gate"
+schema_dir = "$PWD/schemas"
+[listen.data]
+port = $3
+cert = "$pki/$2.chain.pem"
+key = "$pki/$2.key.pem"
+client_ca = "$pki/ca-bundle.pem"
+crls = ["$pki/crl-chain.pem"]
+[listen.admin]
+port = $4
+cert = "$pki/$2.chain.pem"
+key = "$pki/$2.key.pem"
+client_ca = "$pki/ca-bundle.pem"
+crls = ["$pki/crl-chain.pem"]
+[store]
+path = "$PWD/var/gate/$1/store"
+map_size_mb = 256
+[signing]
+cert = "$pki/$2.chain.pem"
+key = "$pki/$2.key.pem"
+trust = "$pki/ca-bundle.pem"
+crls = ["$pki/crl-chain.pem"]
+[ferry]
+$5
+[[gate.inbound]]
+doc_types = ["case.*", "public.complaint"]
+[[gate.outbound]]
+doc_types = ["case.conclude", "public.*"]
+personal_data_fields = []
+$6
+[[sender]]
+id = "440604/approval"
+doc_types = ["case.*", "public.*"]
+receivers = ["440600/*"]
+[[sender]]
+id = "440600/supervision"
+doc_types = ["case.*", "public.*"]
+receivers = ["440604/*"]
+TOML
+}
+half outer gateway-outer 8543 8544 \
+  "listen = \"tcp://127.0.0.1:7400\"
+secret_key = \"ferry/outer.key\"
+allowed_keys = [\"ferry/inner.pub\"]
+peer = \"gateway/sluice-inner\"" \
+  "[[destination]]
+name = \"inner\"
+kind = \"ferry\"
+[[destination]]
+name = \"portal\"
+url = \"http://127.0.0.1:9002/inbox\"
+[[route]]
+receiver = \"440600/*\"
+destinations = [\"inner\"]
+[[route]]
+receiver = \"440604/*\"
+destinations = [\"portal\"]" > var/gate/outer.toml
+half inner gateway-inner 8643 8644 \
+  "connect = \"tcp://127.0.0.1:7400\"
+secret_key = \"ferry/inner.key\"
+server_key = \"ferry/outer.pub\"
+peer = \"gateway/sluice-outer\"" \
+  "[[destination]]
+name = \"supervision\"
+url = \"http://127.0.0.1:9001/inbox\"
+[[destination]]
+name = \"outer\"
+kind = \"ferry\"
+[[route]]
+receiver = \"440600/*\"
+destinations = [\"supervision\"]
+[[route]]
+receiver = \"440604/*\"
+destinations = [\"outer\"]" > var/gate/inner.toml
+build/gateway/sluiced --config var/gate/outer.toml --check-config
+build/gateway/sluiced --config var/gate/inner.toml --check-config
+build/tools/sluice-sink --port 9001 --dir var/gate/supervision > var/log/sink-supervision.log 2>&1 &
+gate_pids=($!)
+build/tools/sluice-sink --port 9002 --dir var/gate/portal > var/log/sink-portal.log 2>&1 &
+gate_pids+=($!)
+build/gateway/sluiced --config var/gate/outer.toml --ready-file var/gate/outer.ready > var/log/outer.log 2>&1 &
+gate_pids+=($!)
+for _ in $(seq 200); do [ -f var/gate/outer.ready ] && break; sleep 0.05; done
+build/gateway/sluiced --config var/gate/inner.toml --ready-file var/gate/inner.ready > var/log/inner.log 2>&1 &
+gate_pids+=($!)
+for _ in $(seq 200); do [ -f var/gate/inner.ready ] && break; sleep 0.05; done
+gate_cleanup() {
+  if [ "$keep" = no ]; then
+    kill -TERM "${gate_pids[@]}" 2>/dev/null || true
+    wait "${gate_pids[@]}" 2>/dev/null || true
+  fi
+  cleanup
+}
+trap gate_cleanup EXIT
+for _ in $(seq 100); do
+  build/tools/sluicectl --port 8544 ferry status 2>/dev/null | grep -q '"up":true' && break; sleep 0.1
+done
+echo "the inner half opened the ferry: $(build/tools/sluicectl --port 8544 ferry status | grep -o '"state": "[^"]*"')"
+gpost() {  # gpost <port> <cert-name> <file>
+  curl -sS --cacert var/pki/ca-bundle.pem --cert "var/pki/$2.chain.pem" --key "var/pki/$2.key.pem" \
+       -H 'Content-Type: application/xml' --data-binary @"$3" -w ' -> HTTP %{http_code}\n' \
+       "https://localhost:$1/v1/messages"
+}
+echo "a district posts a case.accept to the outer half; it crosses in to the supervision centre:"
+gpost 8543 sender-440604-approval var/demo/case.accept.xml | cut -c1-160
+sed -e "s#<env:SenderMessageId>\([^<]*\)</env:SenderMessageId>#<env:SenderMessageId>\1-reply-$run</env:SenderMessageId>#" \
+    -e '0,/<cm:Node>440604<\/cm:Node>/s##<cm:Node>440600</cm:Node>#' \
+    -e '0,/<cm:System>approval<\/cm:System>/s##<cm:System>supervision</cm:System>#' \
+    -e '/<env:Receiver>/,/<\/env:Receiver>/{s#<cm:Node>440600</cm:Node>#<cm:Node>440604</cm:Node>#;s#<cm:System>supervision</cm:System>#<cm:System>approval</cm:System>#}' \
+    schemas/examples/case.conclude/valid-1.xml > var/demo/reply.xml
+echo "the supervision centre posts a case.conclude to the inner half; it crosses out to the portal:"
+gpost 8643 sender-440600-supervision var/demo/reply.xml | cut -c1-160
+sed -e "s#<env:SenderMessageId>\([^<]*\)</env:SenderMessageId>#<env:SenderMessageId>\1-out-$run</env:SenderMessageId>#" \
+    -e '0,/<cm:System>portal<\/cm:System>/s##<cm:System>supervision</cm:System>#' \
+    -e '/<env:Receiver>/,/<\/env:Receiver>/{s#<cm:Node>440600</cm:Node>#<cm:Node>440604</cm:Node>#;s#<cm:System>supervision</cm:System>#<cm:System>approval</cm:System>#}' \
+    schemas/examples/public.complaint/valid-1.xml > var/demo/complaint-out.xml
+echo "a complaint carrying the complainant's mobile number may not leave the internal network:"
+gpost 8643 sender-440600-supervision var/demo/complaint-out.xml | cut -c1-300
+for _ in $(seq 100); do
+  [ "$(ls var/gate/supervision 2>/dev/null | wc -l)" -ge 1 ] && [ "$(ls var/gate/portal 2>/dev/null | wc -l)" -ge 1 ] && break
+  sleep 0.1
+done
+echo "crossed in, at the supervision centre: $(ls var/gate/supervision)"
+echo "crossed out, at the portal:            $(ls var/gate/portal)"
+echo "the document that crossed in carries the inner half's signature:"
+build/tools/sluicectl verify --gateway sluice-inner var/gate/supervision/*.xml
+echo "ferry status, each half (sluicectl ferry status):"
+build/tools/sluicectl --port 8544 ferry status | python3 -c 'import json,sys;d=json.load(sys.stdin);print(" outer:",{k:d[k] for k in ("up","state","peerGateway","sent","stored","received","refused","backlog","lastError")})'
+build/tools/sluicectl --port 8644 ferry status | python3 -c 'import json,sys;d=json.load(sys.stdin);print(" inner:",{k:d[k] for k in ("up","state","peerGateway","sent","stored","received","refused","backlog","lastError")})'
+
 echo
 if [ "$keep" = yes ]; then
-  echo "Demo done; sluiced (pid $sluiced_pid) and the sink (pid $sink_pid) keep running."
+  echo "Demo done; sluiced (pid $sluiced_pid), the sink (pid $sink_pid) and the two halves (pids ${gate_pids[*]}) keep running."
 else
   echo "Demo done; stopping sluiced and the sink. Logs: var/log/"
 fi
