@@ -16,6 +16,9 @@
 #include "ferry/link.h"
 #include "tests/support/temp_dir.h"
 
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
+
 using namespace sluice;
 using namespace sluice::ferry;
 
@@ -337,4 +340,66 @@ TEST_CASE("a link whose peer goes away says so, and comes back when the peer doe
   inner->send("after", "<x/>", out.done("after"));
   REQUIRE(eventually([&] { return out.count() == 2; }));
   CHECK(out.get("after")->kind == Sent::Kind::kStored);
+}
+
+TEST_CASE("a payload whose SHA-256 does not match its header is refused and never handed on",
+          "[security]") {
+  Pair p;
+  Receiver at_outer;
+  auto outer = start(p.outer_config(), Direction::kInbound, at_outer.handler());
+  // A hand-made inner end: the admitted key, but frames written here.
+  zmq::context_t ctx;
+  zmq::socket_t dealer(ctx, zmq::socket_type::dealer);
+  dealer.set(zmq::sockopt::linger, 0);
+  dealer.set(zmq::sockopt::curve_serverkey, p.outer_keys.public_key);
+  dealer.set(zmq::sockopt::curve_publickey, p.inner_keys.public_key);
+  dealer.set(zmq::sockopt::curve_secretkey, p.inner_keys.secret_key);
+  dealer.set(zmq::sockopt::rcvtimeo, 5000);
+  dealer.connect(outer->bound_endpoint());
+  const std::string hello_frame = encode_hello({77, 10, 1 << 20, "forger"});
+  dealer.send(zmq::buffer(hello_frame));
+  std::vector<zmq::message_t> hello;
+  REQUIRE(zmq::recv_multipart(dealer, std::back_inserter(hello)));
+  auto h = decode_control(hello.at(0).to_string_view());
+  REQUIRE(h);
+  REQUIRE(h->type == FrameType::kHello);
+
+  DocHeader good;
+  good.direction = Direction::kOutbound;
+  good.epoch = 77;
+  good.seq = 1;
+  good.message_id = "0190b2a4-0000-7000-8000-00000000000a";
+  const std::string payload = "<Envelope>signed</Envelope>";
+  good.length = static_cast<std::uint32_t>(payload.size());
+  good.sha256 = sha256(payload);
+  DocHeader bad = good;
+  bad.seq = 2;
+  bad.message_id = "0190b2a4-0000-7000-8000-00000000000b";
+  bad.sha256 = sha256("<Envelope>other</Envelope>");
+  DocHeader wrong_way = good;
+  wrong_way.seq = 3;
+  wrong_way.direction = Direction::kInbound;  // the outer only takes documents crossing out
+  const std::string control = encode_docs({good, bad, wrong_way});
+  std::array<zmq::const_buffer, 4> msg{zmq::buffer(control), zmq::buffer(payload),
+                                       zmq::buffer(payload), zmq::buffer(payload)};
+  REQUIRE(zmq::send_multipart(dealer, msg));
+  std::map<std::uint64_t, ResultEntry> fates;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (fates.size() < 3 && std::chrono::steady_clock::now() < deadline) {
+    std::vector<zmq::message_t> parts;
+    if (!zmq::recv_multipart(dealer, std::back_inserter(parts))) break;
+    auto c = decode_control(parts.at(0).to_string_view());
+    REQUIRE(c);
+    if (c->type != FrameType::kResult) continue;
+    CHECK(c->results.epoch == 77);
+    for (const auto& e : c->results.entries) fates[e.seq] = e;
+  }
+  REQUIRE(fates.size() == 3);
+  CHECK(fates[1].fate == Fate::kStored);
+  CHECK(fates[2].fate == Fate::kRefused);
+  CHECK(fates[2].code == "ferry.digest-mismatch");
+  CHECK(fates[3].fate == Fate::kRefused);
+  CHECK(fates[3].code == "ferry.wrong-direction");
+  REQUIRE(at_outer.count() == 1);  // only the good one reached the pipeline
+  CHECK(outer->status().received_refused_total == 2);
 }

@@ -69,7 +69,8 @@ struct HalvesOptions {
   std::string inner_senders;  // default: every development sender may send anything
   std::string outer_gate = kGate;
   std::string inner_gate = kGate;
-  std::string ferry_listen = "tcp://127.0.0.1:*";  // a fixed port for halves that restart
+  std::string ferry_listen = "tcp://127.0.0.1:*";   // a fixed port for halves that restart
+  std::string inner_peer = "gateway/sluice-outer";  // whose signature the inner accepts
 };
 
 struct Halves {
@@ -104,7 +105,7 @@ struct Halves {
     if (!inner_senders.empty()) i.senders = inner_senders;
     i.extra = "[ferry]\nconnect = \"" + outer->ferry_endpoint() + "\"\nsecret_key = \"" +
               keys.file(inner_key + ".key") + "\"\nserver_key = \"" + keys.file("outer.pub") +
-              "\"\npeer = \"gateway/sluice-outer\"\nheartbeat_ms = 200\nstall_ms = 2000\n" +
+              "\"\npeer = \"" + ho.inner_peer + "\"\nheartbeat_ms = 200\nstall_ms = 2000\n" +
               ho.inner_gate;
     inner = std::make_unique<Gateway>(i, "inner");
   }
@@ -531,4 +532,51 @@ TEST_CASE("the inner half in its own network namespace opens no port toward the 
   CHECK(std::find(outer_open.begin(), outer_open.end(), port.port()) != outer_open.end());
   REQUIRE_FALSE(ids.empty());
   CHECK(inside.wait_for(ids.size()).distinct == ids.size());
+}
+
+TEST_CASE("a document whose gateway signature is not the configured peer's is dead at the sender",
+          "[security]") {
+  // The inner expects documents signed by another gateway than the one at the other end.
+  Halves h({.inner_peer = "gateway/sluice-other"});
+  REQUIRE(eventually([&] { return json_field(ferry_status(*h.outer), "up") == "true"; }));
+  auto id = post(*h.outer, "sender-440604-approval", sample("case.accept/valid-1.xml", "sp-1"));
+  REQUIRE(eventually([&] { return state(*h.outer, "sender-440604-approval", id) == "dead"; }));
+  auto dead = h.outer->admin()->request("GET", "/admin/v1/dead-letters?destination=inner");
+  REQUIRE(dead);
+  INFO(dead->body);
+  CHECK(dead->body.find("signature.") != std::string::npos);
+  CHECK(h.inside.stats().requests == 0);
+}
+
+TEST_CASE("a link cut under load holds the backlog on disk and drains it in order") {
+  PortHold port;
+  const std::string listen = "tcp://127.0.0.1:" + std::to_string(port.port());
+  port.release();
+  Halves h({.ferry_listen = listen});
+  REQUIRE(eventually([&] { return json_field(ferry_status(*h.outer), "up") == "true"; }));
+  h.inner->kill();
+  // The outer notices (stall timer) and says why.
+  REQUIRE(eventually([&] { return json_field(ferry_status(*h.outer), "up") == "false"; }));
+  CHECK_FALSE(json_field(ferry_status(*h.outer), "lastError").empty());
+  std::map<std::string, int> case_of;
+  std::map<int, std::vector<std::string>> posted;
+  std::set<std::string> ids;
+  for (int n = 0; n < 120; ++n) {
+    auto id =
+        post(*h.outer, "sender-440604-approval", case_doc(true, n % 3, "cut-" + std::to_string(n)));
+    ids.insert(id);
+    posted[n % 3].push_back(id);
+    case_of[id] = n % 3;
+  }
+  auto status = ferry_status(*h.outer);
+  INFO(status);
+  CHECK(status.find("\"backlog\":{\"inner\":120}") != std::string::npos);
+  CHECK(json_field(status, "inFlight") == "0");
+  h.inner->restart();
+  auto got = h.inside.wait_for(ids.size(), std::chrono::seconds(60));
+  CHECK(got.distinct == ids.size());
+  check_order(h.inside.arrivals(), case_of, posted);
+  CHECK(eventually([&] {
+    return ferry_status(*h.outer).find("\"backlog\":{\"inner\":0}") != std::string::npos;
+  }));
 }
