@@ -174,6 +174,9 @@ TEST_CASE("documents cross the ferry both ways and arrive once") {
   CHECK(json_field(status, "stored") == "20");
   CHECK(json_field(status, "received") == "10");
   CHECK(h.outer->metric("sluice_ferry_up") == 1u);
+  // SIGTERM stops each half cleanly, the link with it.
+  CHECK(h.inner->stop() == 0);
+  CHECK(h.outer->stop() == 0);
 }
 
 TEST_CASE("a document the inner half refuses is dead at the outer with the inner's reason") {
