@@ -11,6 +11,8 @@
 #include "queue/queue.h"
 #include "trust/signer.h"
 
+#include <boost/json.hpp>
+
 #include <algorithm>
 
 namespace sluice::api {
@@ -145,6 +147,34 @@ void DataApi::handle(HttpRequest req, Respond respond) {
   respond(error_response(404, "http.not-found", "no such endpoint: " + std::string(path)));
 }
 
+namespace {
+
+// Whether `s` was delivered to the other half of the gate (so the other half knows it).
+bool crossed(const queue::MessageStatus& s, const std::string& destination) {
+  for (const auto& d : s.deliveries) {
+    if (d.destination == destination && d.state == queue::DeliveryState::kDelivered) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+Result<std::string> delivery_receipt(const trust::DocumentSigner& signer,
+                                     const queue::MessageStatus& s) {
+  std::int64_t delivered_at = 0;
+  for (const auto& d : s.deliveries) delivered_at = std::max(delivered_at, d.done_ms);
+  auto digest = s.attributes.find("digest");
+  return signer.receipt(
+      {.message_id = s.message_id,
+       .sender = s.sender,
+       .sender_message_id = s.sender_message_id,
+       .doc_type = s.doc_type,
+       .digest = digest != s.attributes.end() ? digest->second : std::string(),
+       .status = "delivered",
+       .reason_text = "delivered to " + std::to_string(s.deliveries.size()) + " destination(s)",
+       .time_ms = delivered_at});
+}
+
 void DataApi::status(const HttpRequest& req, std::string_view id, Respond& respond) {
   auto s = store_.status(id);
   // A sender sees only its own messages; others get the same answer as a missing one.
@@ -156,7 +186,27 @@ void DataApi::status(const HttpRequest& req, std::string_view id, Respond& respo
     }
     return;
   }
-  respond(json_response(200, status_json(*s)));
+  if (!peer_ || !crossed(*s, peer_->destination)) {
+    respond(json_response(200, status_json(*s)));
+    return;
+  }
+  // Crossed the gate: add what the other half knows of it.
+  peer_->ask(std::string(id), [here = status_json(*s), name = peer_->name,
+                               respond = std::move(respond)](Result<PeerAnswer> a) mutable {
+    boost::json::object o = boost::json::parse(here).as_object();
+    boost::json::value there;
+    if (!a) {
+      there = boost::json::object{{"unavailable", a.error().message}};
+    } else if (!a->found) {
+      there = boost::json::object{{"unavailable", "the other half has no such message"}};
+    } else {
+      boost::system::error_code ec;
+      there = boost::json::parse(a->status_json, ec);
+      if (ec) there = boost::json::object{{"unavailable", "the other half's answer is not JSON"}};
+    }
+    o[name] = std::move(there);
+    respond(json_response(200, boost::json::serialize(o)));
+  });
 }
 
 void DataApi::receipt(const HttpRequest& req, std::string_view id, Respond& respond) {
@@ -176,18 +226,32 @@ void DataApi::receipt(const HttpRequest& req, std::string_view id, Respond& resp
                                  "; a delivery receipt exists once every destination confirmed"));
       return;
     }
-    std::int64_t delivered_at = 0;
-    for (const auto& d : s->deliveries) delivered_at = std::max(delivered_at, d.done_ms);
-    auto digest = s->attributes.find("digest");
-    auto receipt = signer_->receipt(
-        {.message_id = s->message_id,
-         .sender = s->sender,
-         .sender_message_id = s->sender_message_id,
-         .doc_type = s->doc_type,
-         .digest = digest != s->attributes.end() ? digest->second : std::string(),
-         .status = "delivered",
-         .reason_text = "delivered to " + std::to_string(s->deliveries.size()) + " destination(s)",
-         .time_ms = delivered_at});
+    if (peer_ && crossed(*s, peer_->destination)) {
+      // Its receivers are on the other half: the receipt is the one that half signs.
+      peer_->ask(std::string(id), [id = std::string(id), name = peer_->name,
+                                   respond = std::move(respond)](Result<PeerAnswer> a) mutable {
+        if (!a) {
+          auto r =
+              error_response(503, "receipt.peer-unavailable",
+                             "the " + name + " half cannot be asked now: " + a.error().message);
+          r.headers.emplace_back("Retry-After", "5");
+          respond(std::move(r));
+        } else if (!a->found || a->receipt.empty()) {
+          respond(error_response(409, "receipt.not-delivered",
+                                 "message " + id +
+                                     " crossed the gate; a delivery receipt "
+                                     "exists once every destination on the " +
+                                     name + " half confirmed"));
+        } else {
+          HttpResponse r;
+          r.content_type = "application/xml; charset=utf-8";
+          r.body = std::move(a->receipt);
+          respond(std::move(r));
+        }
+      });
+      return;
+    }
+    auto receipt = delivery_receipt(*signer_, *s);
     if (!receipt) {
       respond(error_response(500, "receipt.failed", receipt.error().message));
       return;

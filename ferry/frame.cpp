@@ -32,6 +32,11 @@ class Writer {
     u16(static_cast<std::uint16_t>(n));
     out_.append(s.substr(0, n));
   }
+  // A long string (a status or a receipt): u32 length first.
+  void text(std::string_view s) {
+    u32(static_cast<std::uint32_t>(s.size()));
+    out_.append(s);
+  }
   std::string take() { return std::move(out_); }
 
  private:
@@ -72,6 +77,13 @@ class Reader {
   bool str(std::string& s) {
     std::uint16_t n = 0;
     if (!u16(n) || in_.size() - at_ < n) return false;
+    s.assign(in_.substr(at_, n));
+    at_ += n;
+    return true;
+  }
+  bool text(std::string& s) {
+    std::uint32_t n = 0;
+    if (!u32(n) || in_.size() - at_ < n) return false;
     s.assign(in_.substr(at_, n));
     at_ += n;
     return true;
@@ -158,6 +170,22 @@ std::string encode_ping(FrameType type, std::uint64_t ms) {
   return w.take();
 }
 
+std::string encode_query(const Query& q) {
+  Writer w(FrameType::kQuery);
+  w.u64(q.id);
+  w.str(q.message_id);
+  return w.take();
+}
+
+std::string encode_answer(const Answer& a) {
+  Writer w(FrameType::kAnswer);
+  w.u64(a.id);
+  w.u8(a.found ? 1 : 0);
+  w.text(a.status_json);
+  w.text(a.receipt);
+  return w.take();
+}
+
 Result<Control> decode_control(std::string_view part) {
   if (part.size() < 5 || part.substr(0, 3) != kMagic) {
     return malformed("the control part does not start with \"SLF\"");
@@ -221,6 +249,16 @@ Result<Control> decode_control(std::string_view part) {
     case FrameType::kPong:
       ok = r.u64(c.ping_ms);
       break;
+    case FrameType::kQuery:
+      ok = r.u64(c.query.id) && r.str(c.query.message_id);
+      break;
+    case FrameType::kAnswer: {
+      std::uint8_t found = 0;
+      ok = r.u64(c.answer.id) && r.u8(found) && r.text(c.answer.status_json) &&
+           r.text(c.answer.receipt);
+      c.answer.found = found != 0;
+      break;
+    }
     default:
       return malformed("unknown type " + std::to_string(type));
   }

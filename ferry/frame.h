@@ -23,6 +23,8 @@ enum class FrameType : std::uint8_t {
   kResult = 3,  // the fate of documents received: stored, duplicate, refused, retry
   kPing = 4,    // liveness; answered by kPong
   kPong = 5,
+  kQuery = 6,   // what became of a document this half sent: its state on the other half
+  kAnswer = 7,  // the answer to a kQuery
 };
 
 // Which way a document crosses: inbound is outer → inner, outbound inner → outer.
@@ -65,6 +67,18 @@ struct Results {
   std::vector<ResultEntry> entries;
 };
 
+struct Query {
+  std::uint64_t id = 0;  // chosen by the asker, echoed in the answer
+  std::string message_id;
+};
+
+struct Answer {
+  std::uint64_t id = 0;
+  bool found = false;
+  std::string status_json;  // the message's state and deliveries on the answering half
+  std::string receipt;      // its signed delivery receipt, once every destination confirmed
+};
+
 // The control part of a message, decoded.
 struct Control {
   FrameType type = FrameType::kPing;
@@ -72,12 +86,16 @@ struct Control {
   std::vector<DocHeader> docs;  // kDocs: one per payload part that follows
   Results results;              // kResult
   std::uint64_t ping_ms = 0;    // kPing/kPong: the pinger's clock, echoed
+  Query query;                  // kQuery
+  Answer answer;                // kAnswer
 };
 
 std::string encode_hello(const Hello& h);
 std::string encode_docs(const std::vector<DocHeader>& docs);
 std::string encode_results(const Results& r);
 std::string encode_ping(FrameType type, std::uint64_t ms);
+std::string encode_query(const Query& q);
+std::string encode_answer(const Answer& a);
 
 // Decodes a control part; kMalformed names the field that is wrong.
 Result<Control> decode_control(std::string_view part);

@@ -64,7 +64,8 @@ struct Mailbox {
     std::uint64_t bytes = 0;
   };
   std::mutex mutex;
-  std::vector<Answer> answers;  // guarded by mutex
+  std::vector<Answer> answers;                                       // guarded by mutex
+  std::vector<std::pair<std::string, ferry::Answer>> query_answers;  // guarded by mutex
   const int wake_fd;
 };
 
@@ -72,6 +73,11 @@ struct Outgoing {
   std::string message_id;
   std::string payload;
   SendDone done;
+};
+
+struct PendingQuery {
+  SteadyClock::time_point deadline;
+  QueryDone done;
 };
 
 struct InFlight {
@@ -85,10 +91,11 @@ struct InFlight {
 
 class Link::Impl {
  public:
-  Impl(LinkConfig config, Direction sends, ReceiveHandler on_receive)
+  Impl(LinkConfig config, Direction sends, ReceiveHandler on_receive, QueryHandler on_query)
       : config_(std::move(config)),
         sends_(sends),
         on_receive_(std::move(on_receive)),
+        on_query_(std::move(on_query)),
         epoch_(SecureRandom::instance().next_u64() | 1) {}
 
   ~Impl() { stop(); }
@@ -128,6 +135,18 @@ class Link::Impl {
       }
     }
     done(Sent{Sent::Kind::kDown, "ferry.down", "the ferry link is down: " + down_reason()});
+  }
+
+  void query(std::string message_id, QueryDone done) {
+    {
+      std::lock_guard lock(mutex_);
+      if (!stopping_ && up_) {
+        queries_.emplace_back(std::move(message_id), std::move(done));
+        mailbox_->wake();
+        return;
+      }
+    }
+    done(fail(Errc::kUnavailable, "the ferry link is down: " + down_reason()));
   }
 
   LinkStatus status() const {
@@ -312,6 +331,7 @@ class Link::Impl {
         now = SteadyClock::now();
         if (socket_) {
           flush_answers();
+          flush_queries();
           flush_outbox();
           if (now >= next_beat) {
             next_beat = now + milliseconds(config_.heartbeat_ms);
@@ -451,6 +471,51 @@ class Link::Impl {
         break;
       case FrameType::kPong:
         break;
+      case FrameType::kQuery:
+        on_query(control->query, routing_id);
+        break;
+      case FrameType::kAnswer: {
+        auto it = pending_queries_.find(control->answer.id);
+        if (it == pending_queries_.end()) break;  // timed out already
+        auto done = std::move(it->second.done);
+        pending_queries_.erase(it);
+        done(std::move(control->answer));
+        break;
+      }
+    }
+  }
+
+  void on_query(const Query& q, const std::string& routing_id) {
+    auto box = mailbox_;
+    AnswerFn answer = [box, routing_id, id = q.id](Answer a) {
+      a.id = id;
+      std::lock_guard lock(box->mutex);
+      box->query_answers.emplace_back(routing_id, std::move(a));
+      box->wake();
+    };
+    if (!on_query_) {
+      answer(Answer{});
+      return;
+    }
+    on_query_(q.message_id, std::move(answer));
+  }
+
+  void flush_queries() {
+    if (!up_) return;
+    std::deque<std::pair<std::string, QueryDone>> queries;
+    {
+      std::lock_guard lock(mutex_);
+      queries.swap(queries_);
+    }
+    for (auto& [message_id, done] : queries) {
+      const std::uint64_t id = next_query_id_++;
+      if (!send_control(peer_routing_id_, encode_query({id, message_id}))) {
+        done(fail(Errc::kUnavailable, "the query could not be sent: the link is going down"));
+        continue;
+      }
+      pending_queries_.emplace(
+          id, PendingQuery{SteadyClock::now() + milliseconds(config_.query_timeout_ms),
+                           std::move(done)});
     }
   }
 
@@ -559,6 +624,12 @@ class Link::Impl {
       std::lock_guard lock(mailbox_->mutex);
       answers.swap(mailbox_->answers);
     }
+    std::vector<std::pair<std::string, ferry::Answer>> query_answers;
+    {
+      std::lock_guard lock(mailbox_->mutex);
+      query_answers.swap(mailbox_->query_answers);
+    }
+    for (auto& [routing_id, a] : query_answers) send_control(routing_id, encode_answer(a));
     if (answers.empty()) return;
     std::map<std::pair<std::string, std::uint64_t>, Results> by_peer;
     for (auto& a : answers) {
@@ -705,6 +776,16 @@ class Link::Impl {
   }
 
   void expire(SteadyClock::time_point now) {
+    for (auto it = pending_queries_.begin(); it != pending_queries_.end();) {
+      if (it->second.deadline > now) {
+        ++it;
+        continue;
+      }
+      auto done = std::move(it->second.done);
+      it = pending_queries_.erase(it);
+      done(fail(Errc::kTimeout, "the other half did not answer in " +
+                                    std::to_string(config_.query_timeout_ms) + " ms"));
+    }
     for (auto it = in_flight_.begin(); it != in_flight_.end();) {
       if (it->second.deadline > now) {
         ++it;
@@ -759,14 +840,24 @@ class Link::Impl {
     for (auto& [seq, f] : in_flight) {
       f.done(Sent{Sent::Kind::kDown, "ferry.down", "the ferry link went down: " + reason});
     }
+    auto queries = std::move(pending_queries_);
+    pending_queries_.clear();
+    for (auto& [id, q] : queries) {
+      q.done(fail(Errc::kUnavailable, "the ferry link went down: " + reason));
+    }
     fail_outbox(reason);
   }
 
   void fail_outbox(const std::string& reason) {
     std::deque<Outgoing> waiting;
+    std::deque<std::pair<std::string, QueryDone>> queries;
     {
       std::lock_guard lock(mutex_);
       waiting.swap(outbox_);
+      queries.swap(queries_);
+    }
+    for (auto& [id, done] : queries) {
+      done(fail(Errc::kUnavailable, "the ferry link went down: " + reason));
     }
     for (auto& o : waiting) {
       o.done(Sent{Sent::Kind::kDown, "ferry.down", "the ferry link went down: " + reason});
@@ -826,6 +917,7 @@ class Link::Impl {
   const LinkConfig config_;
   const Direction sends_;
   ReceiveHandler on_receive_;
+  QueryHandler on_query_;
   const std::uint64_t epoch_;
 
   zmq::context_t ctx_;
@@ -835,10 +927,11 @@ class Link::Impl {
   std::thread thread_;
 
   mutable std::mutex mutex_;
-  bool stopping_ = false;        // guarded by mutex_
-  std::deque<Outgoing> outbox_;  // guarded by mutex_
-  LinkStatus status_;            // guarded by mutex_
-  std::string down_reason_;      // guarded by mutex_
+  bool stopping_ = false;                                  // guarded by mutex_
+  std::deque<Outgoing> outbox_;                            // guarded by mutex_
+  std::deque<std::pair<std::string, QueryDone>> queries_;  // guarded by mutex_
+  LinkStatus status_;                                      // guarded by mutex_
+  std::string down_reason_;                                // guarded by mutex_
   std::atomic<bool> up_{false};  // written by the link thread under mutex_
 
   // The link thread's own.
@@ -857,6 +950,8 @@ class Link::Impl {
   std::uint64_t credit_docs_ = 0;
   std::uint64_t credit_bytes_ = 0;
   std::map<std::uint64_t, InFlight> in_flight_;
+  std::map<std::uint64_t, PendingQuery> pending_queries_;
+  std::uint64_t next_query_id_ = 1;
   std::uint64_t in_flight_bytes_ = 0;
   std::uint64_t next_seq_ = 1;
   std::uint64_t receiving_docs_ = 0;
@@ -869,14 +964,18 @@ Link::Link(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Link::~Link() = default;
 
 Result<std::unique_ptr<Link>> Link::start(LinkConfig config, Direction sends,
-                                          ReceiveHandler on_receive) {
-  auto impl = std::make_unique<Impl>(std::move(config), sends, std::move(on_receive));
+                                          ReceiveHandler on_receive, QueryHandler on_query) {
+  auto impl =
+      std::make_unique<Impl>(std::move(config), sends, std::move(on_receive), std::move(on_query));
   if (auto r = impl->start(); !r) return fail(r.error());
   return std::unique_ptr<Link>(new Link(std::move(impl)));
 }
 
 void Link::send(std::string message_id, std::string payload, SendDone done) {
   impl_->send(std::move(message_id), std::move(payload), std::move(done));
+}
+void Link::query(std::string message_id, QueryDone done) {
+  impl_->query(std::move(message_id), std::move(done));
 }
 LinkStatus Link::status() const { return impl_->status(); }
 std::string Link::bound_endpoint() const { return impl_->bound_endpoint(); }

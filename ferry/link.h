@@ -36,6 +36,7 @@ struct LinkConfig {
   std::int64_t answer_timeout_ms = 30'000;   // a document unanswered this long: retry it
   std::int64_t reconnect_min_ms = 100;       // inner: backoff after a link went down...
   std::int64_t reconnect_max_ms = 10'000;    // ...doubling up to this
+  std::int64_t query_timeout_ms = 3'000;     // a query unanswered this long fails
 };
 
 // A document received from the peer.
@@ -70,6 +71,14 @@ struct Sent {
 };
 using SendDone = std::move_only_function<void(Sent)>;
 
+// Queries: what the other half knows of a document this half sent it (its state there and
+// its delivery receipt). Answered once, from any thread: kUnavailable while the link is
+// down, kTimeout when the other half does not answer in query_timeout_ms.
+using QueryDone = std::move_only_function<void(Result<Answer>)>;
+using AnswerFn = std::move_only_function<void(Answer)>;
+// Answers the other half's queries; called on the link thread: hand the work elsewhere.
+using QueryHandler = std::function<void(std::string message_id, AnswerFn)>;
+
 struct LinkStatus {
   bool up = false;
   std::string state;               // "up", "connecting", "waiting for the inner half", "stopped"
@@ -94,7 +103,7 @@ class Link {
  public:
   // Binds (outer, after starting the ZAP handler) or connects (inner) and starts the thread.
   static Result<std::unique_ptr<Link>> start(LinkConfig config, Direction sends,
-                                             ReceiveHandler on_receive);
+                                             ReceiveHandler on_receive, QueryHandler on_query = {});
   ~Link();
   Link(const Link&) = delete;
   Link& operator=(const Link&) = delete;
@@ -102,6 +111,7 @@ class Link {
   // Queues one document; `done` is called once, on the link thread. A document that is too
   // large for a frame is refused at once; while the link is down, kDown at once.
   void send(std::string message_id, std::string payload, SendDone done);
+  void query(std::string message_id, QueryDone done);
   LinkStatus status() const;
   // The endpoint actually bound (outer: with the port chosen for ":0"/":*").
   std::string bound_endpoint() const;

@@ -145,6 +145,12 @@ class App::Impl {
                                           signer_.get());
     admin_api_ = std::make_unique<AdminApi>(*store_, metrics_, audit_.get());
     register_quarantine_api(*admin_api_, *quarantine_, *ingest_, *feeds_, *audit_);
+    // Before the listeners: the data API asks the other half about messages that crossed.
+    if (config_.ferry.enabled()) {
+      if (auto r = start_ferry(); !r) {
+        return fail(r.error());
+      }
+    }
 
     if (config_.data.enabled) {
       auto tls = ServerTls::create(config_.data.tls);
@@ -201,11 +207,6 @@ class App::Impl {
       }
       return true;
     });
-    if (config_.ferry.enabled()) {
-      if (auto r = start_ferry(); !r) {
-        return fail(r.error());
-      }
-    }
     auto egress = Egress::start(io_, *store_, config_.destinations, metrics_,
                                 SystemClock::instance(), ferry_.get());
     if (!egress) {
@@ -340,9 +341,14 @@ class App::Impl {
     lc.reconnect_max_ms = f.reconnect_max_ms;
     const auto sends =
         config_.role == "outer" ? ferry::Direction::kInbound : ferry::Direction::kOutbound;
-    auto link = ferry::Link::start(lc, sends, [this](ferry::Received r, ferry::Reply reply) {
-      on_ferried(std::move(r), std::move(reply));
-    });
+    auto link = ferry::Link::start(
+        lc, sends,
+        [this](ferry::Received r, ferry::Reply reply) {
+          on_ferried(std::move(r), std::move(reply));
+        },
+        [this](std::string id, ferry::AnswerFn answer) {
+          on_query(std::move(id), std::move(answer));
+        });
     if (!link) return fail(Errc::kInvalidArgument, "[ferry] " + link.error().message);
     ferry_ = std::move(*link);
     auto slash = f.peer.find('/');
@@ -350,6 +356,21 @@ class App::Impl {
     ferry_peer_.node = f.peer.substr(0, slash);
     ferry_peer_.system = f.peer.substr(slash + 1);
     ferry_peer_.subject = "ferry peer " + f.peer;
+    api::PeerView peer;
+    for (const auto& d : config_.destinations) {
+      if (d.kind == delivery::SinkKind::kFerry) peer.destination = d.name;
+    }
+    peer.name = config_.role == "outer" ? "inner" : "outer";
+    peer.ask = [this](std::string id, std::move_only_function<void(Result<api::PeerAnswer>)> done) {
+      ferry_->query(std::move(id), [done = std::move(done)](Result<ferry::Answer> a) mutable {
+        if (!a) {
+          done(fail(a.error()));
+        } else {
+          done(api::PeerAnswer{a->found, std::move(a->status_json), std::move(a->receipt)});
+        }
+      });
+    };
+    if (!peer.destination.empty()) data_api_->set_peer(std::move(peer));
     admin_api_->add_route([this](HttpRequest& req, Respond& respond) {
       if (req.path != "/admin/v1/ferry" || req.method != "GET") return false;
       respond(json_response(200, ferry_status_json()));
@@ -379,6 +400,31 @@ class App::Impl {
     if (!workers_->try_post(std::move(job))) {
       (*answer)(ferry::Verdict{ferry::Fate::kRetry, "ferry.busy",
                                "the receiving half's workers are all busy"});
+    }
+  }
+
+  // The other half asks what became of a document it sent here: answered from the store on
+  // a worker, for documents that arrived over the ferry only.
+  void on_query(std::string id, ferry::AnswerFn answer) {
+    auto shared = std::make_shared<ferry::AnswerFn>(std::move(answer));
+    auto job = [this, id, shared] {
+      ferry::Answer a;
+      auto s = store_->status(id);
+      if (s) {
+        auto source = s->attributes.find("source");
+        a.found = source != s->attributes.end() && source->second.starts_with("ferry:");
+      }
+      if (a.found) {
+        a.status_json = api::status_json(*s);
+        if (s->state == "delivered" && signer_) {
+          if (auto r = api::delivery_receipt(*signer_, *s)) a.receipt = std::move(*r);
+        }
+      }
+      (*shared)(std::move(a));
+    };
+    if (!workers_->try_post(std::move(job))) {
+      (*shared)(
+          ferry::Answer{.found = true, .status_json = R"({"error":"the answering half is busy"})"});
     }
   }
 

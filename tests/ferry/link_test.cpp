@@ -173,6 +173,17 @@ TEST_CASE("ferry frames round-trip and a damaged frame is refused naming what is
   CHECK(hello->hello.gateway_id == "gw");
   CHECK(hello->hello.credit_docs == 10);
 
+  auto q = decode_control(encode_query({12, "0190b2a4-0000-7000-8000-000000000001"}));
+  REQUIRE(q);
+  CHECK(q->type == FrameType::kQuery);
+  CHECK(q->query.id == 12);
+  std::string big_receipt(70'000, 'r');  // longer than a u16 string
+  auto a = decode_control(encode_answer({12, true, R"({"state":"delivered"})", big_receipt}));
+  REQUIRE(a);
+  CHECK(a->answer.found);
+  CHECK(a->answer.status_json == R"({"state":"delivered"})");
+  CHECK(a->answer.receipt.size() == 70'000);
+
   auto cut = decode_control(docs.substr(0, docs.size() - 3));
   REQUIRE_FALSE(cut);
   CHECK(cut.error().message.find("ends early") != std::string::npos);

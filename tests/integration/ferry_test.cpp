@@ -22,6 +22,8 @@
 
 #include "ferry/keys.h"
 #include "tests/support/harness.h"
+#include "trust/trust_store.h"
+#include "trust/verifier.h"
 
 using namespace sluice;
 using namespace sluice::test;
@@ -582,4 +584,55 @@ TEST_CASE("a link cut under load holds the backlog on disk and drains it in orde
   CHECK(eventually([&] {
     return ferry_status(*h.outer).find("\"backlog\":{\"inner\":0}") != std::string::npos;
   }));
+}
+
+TEST_CASE(
+    "the sender sees a crossed document's state on the other half and its receipt from there") {
+  PortHold port;
+  const std::string listen = "tcp://127.0.0.1:" + std::to_string(port.port());
+  port.release();
+  Halves h({.ferry_listen = listen});
+  REQUIRE(eventually([&] { return json_field(ferry_status(*h.outer), "up") == "true"; }));
+  auto id = post(*h.outer, "sender-440604-approval", sample("case.accept/valid-1.xml", "rc-1"));
+  REQUIRE(h.inside.wait_for(1).distinct == 1);
+  auto client = h.outer->client("sender-440604-approval");
+  // GET on the outer: delivered to the ferry here, and what the inner half knows.
+  std::string body;
+  REQUIRE(eventually([&] {
+    auto r = client->request("GET", "/v1/messages/" + id);
+    body = r ? r->body : "";
+    return body.find("\"inner\":{") != std::string::npos &&
+           body.find("\"destination\":\"sink\"") != std::string::npos &&
+           body.find("\"inner\":{\"messageId\":\"" + id) != std::string::npos;
+  }));
+  INFO(body);
+  CHECK(body.find("\"destination\":\"inner\"") != std::string::npos);
+  // The delivery receipt is the inner half's: its receivers are there.
+  std::string receipt;
+  REQUIRE(eventually([&] {
+    auto r = client->request("GET", "/v1/messages/" + id + "/receipt?status=delivered");
+    if (!r || r->status != 200) return false;
+    receipt = r->body;
+    return true;
+  }));
+  auto trust = trust::TrustStore::load(dev_pki() / "ca-bundle.pem", {dev_pki() / "crl-chain.pem"});
+  REQUIRE(trust);
+  trust::DocumentVerifier verifier(*trust);
+  auto v = verifier.verify_bytes(receipt, {});
+  REQUIRE(v);
+  CHECK(v->signer.system == "sluice-inner");
+  CHECK(receipt.find("delivered") != std::string::npos);
+  // Another sender cannot see it, here or through the other half.
+  auto other = h.outer->client("sender-440605-tax")->request("GET", "/v1/messages/" + id);
+  REQUIRE(other);
+  CHECK(other->status == 404);
+  // With the inner half down, the outer says so instead of guessing.
+  h.inner->kill();
+  auto down = client->request("GET", "/v1/messages/" + id);
+  REQUIRE(down);
+  CHECK(down->status == 200);
+  CHECK(down->body.find("\"inner\":{\"unavailable\":") != std::string::npos);
+  auto no_receipt = client->request("GET", "/v1/messages/" + id + "/receipt?status=delivered");
+  REQUIRE(no_receipt);
+  CHECK(no_receipt->status == 503);
 }
