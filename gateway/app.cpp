@@ -394,7 +394,19 @@ class App::Impl {
                                                               : pipeline::Crossing::kOutbound;
       ingest_->submit(std::move(sub), [this, id = r.message_id, direction = r.direction,
                                        answer](pipeline::IngestResult result) {
-        (*answer)(verdict_of(id, direction, result));
+        auto verdict = verdict_of(id, direction, result);
+        if (result && !result->duplicate) {
+          // Every crossing is in this half's audit trail before the other half is told it
+          // is stored here.
+          audit_->record_then("ferry/" + config_.ferry.peer, "ferry.received", id,
+                              std::string(ferry::to_string(direction)) + " " + result->doc_type +
+                                  " from " + result->sender,
+                              [answer, verdict = std::move(verdict)](Result<void>) mutable {
+                                (*answer)(std::move(verdict));
+                              });
+          return;
+        }
+        (*answer)(std::move(verdict));
       });
     };
     if (!workers_->try_post(std::move(job))) {

@@ -176,6 +176,19 @@ TEST_CASE("documents cross the ferry both ways and arrive once") {
   CHECK(json_field(status, "stored") == "20");
   CHECK(json_field(status, "received") == "10");
   CHECK(h.outer->metric("sluice_ferry_up") == 1u);
+  // Each half's audit trail has every crossing it received.
+  auto count = [](const std::string& body, const std::string& what) {
+    std::size_t n = 0;
+    for (auto at = body.find(what); at != std::string::npos; at = body.find(what, at + 1)) ++n;
+    return n;
+  };
+  auto inner_audit = h.inner->admin()->request("GET", "/admin/v1/audit?n=200");
+  auto outer_audit = h.outer->admin()->request("GET", "/admin/v1/audit?n=200");
+  REQUIRE(inner_audit);
+  REQUIRE(outer_audit);
+  CHECK(count(inner_audit->body, "\"ferry.received\"") == in_ids.size());
+  CHECK(count(outer_audit->body, "\"ferry.received\"") == out_ids.size());
+  CHECK(inner_audit->body.find("inbound case.accept from 440604/approval") != std::string::npos);
   // SIGTERM stops each half cleanly, the link with it.
   CHECK(h.inner->stop() == 0);
   CHECK(h.outer->stop() == 0);
