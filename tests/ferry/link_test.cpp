@@ -292,7 +292,9 @@ TEST_CASE("an inner half that pins the wrong server key never gets a link", "[se
   auto config = p.inner_config(outer->bound_endpoint());
   config.server_key = keys().public_key;  // an impostor's key
   auto inner = start(config, Direction::kOutbound, at_inner.handler());
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  // The handshake fails, and the inner says why.
+  REQUIRE(eventually(
+      [&] { return inner->status().last_error.find("CURVE handshake") != std::string::npos; }));
   CHECK_FALSE(outer->status().up);
   CHECK_FALSE(inner->status().up);
   CHECK_FALSE(inner->status().last_error.empty());
@@ -310,10 +312,13 @@ TEST_CASE("the receiver's credit bounds what it holds unanswered") {
   REQUIRE(eventually([&] { return outer->status().up && outer->status().credit_docs == 3; }));
   Outcomes out;
   for (int i = 0; i < 20; ++i) outer->send(std::to_string(i), "<x/>", out.done(std::to_string(i)));
-  REQUIRE(eventually([&] { return at_inner.count() == 3; }));
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  // The sender holds the rest back: 3 in flight, 17 waiting for credit.
+  REQUIRE(eventually([&] {
+    auto st = outer->status();
+    return at_inner.count() == 3 && st.in_flight == 3 && st.waiting == 17 &&
+           inner->status().received_in_progress == 3;
+  }));
   CHECK(at_inner.count() == 3);  // no more than granted
-  CHECK(outer->status().waiting == 17);
   REQUIRE(eventually([&] {
     at_inner.release();
     return out.count() == 20;
@@ -412,5 +417,6 @@ TEST_CASE("a payload whose SHA-256 does not match its header is refused and neve
   CHECK(fates[3].fate == Fate::kRefused);
   CHECK(fates[3].code == "ferry.wrong-direction");
   REQUIRE(at_outer.count() == 1);  // only the good one reached the pipeline
-  CHECK(outer->status().received_refused_total == 2);
+  // The counters are published after the answers go out.
+  CHECK(eventually([&] { return outer->status().received_refused_total == 2; }));
 }
