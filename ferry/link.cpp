@@ -91,11 +91,13 @@ struct InFlight {
 
 class Link::Impl {
  public:
-  Impl(LinkConfig config, Direction sends, ReceiveHandler on_receive, QueryHandler on_query)
+  Impl(LinkConfig config, Direction sends, ReceiveHandler on_receive, QueryHandler on_query,
+       LinkObserver observer)
       : config_(std::move(config)),
         sends_(sends),
         on_receive_(std::move(on_receive)),
         on_query_(std::move(on_query)),
+        observer_(std::move(observer)),
         epoch_(SecureRandom::instance().next_u64() | 1) {}
 
   ~Impl() { stop(); }
@@ -576,6 +578,9 @@ class Link::Impl {
         if (fate == Fate::kRefused) received_refused_total_++;
         spdlog::warn("ferry: {} document {} from the peer: {}",
                      fate == Fate::kRefused ? "refused" : "deferred", h.message_id, reason);
+        if (fate == Fate::kRefused && observer_.refused_here) {
+          observer_.refused_here(h.direction, h.message_id, code, reason);
+        }
         queue_answer(routing_id, h.epoch, {h.seq, fate, std::move(code), std::move(reason)}, 0);
       };
       if (h.direction != expected) {
@@ -743,6 +748,7 @@ class Link::Impl {
       }
       s.code = e.code;
       s.reason = e.reason;
+      if (observer_.answered) observer_.answered(sends_, f.message_id, s);
       f.done(std::move(s));
     }
   }
@@ -918,6 +924,7 @@ class Link::Impl {
   const Direction sends_;
   ReceiveHandler on_receive_;
   QueryHandler on_query_;
+  LinkObserver observer_;
   const std::uint64_t epoch_;
 
   zmq::context_t ctx_;
@@ -964,9 +971,10 @@ Link::Link(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Link::~Link() = default;
 
 Result<std::unique_ptr<Link>> Link::start(LinkConfig config, Direction sends,
-                                          ReceiveHandler on_receive, QueryHandler on_query) {
-  auto impl =
-      std::make_unique<Impl>(std::move(config), sends, std::move(on_receive), std::move(on_query));
+                                          ReceiveHandler on_receive, QueryHandler on_query,
+                                          LinkObserver observer) {
+  auto impl = std::make_unique<Impl>(std::move(config), sends, std::move(on_receive),
+                                     std::move(on_query), std::move(observer));
   if (auto r = impl->start(); !r) return fail(r.error());
   return std::unique_ptr<Link>(new Link(std::move(impl)));
 }

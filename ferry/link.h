@@ -79,6 +79,16 @@ using AnswerFn = std::move_only_function<void(Answer)>;
 // Answers the other half's queries; called on the link thread: hand the work elsewhere.
 using QueryHandler = std::function<void(std::string message_id, AnswerFn)>;
 
+// Optional observers, called on the link thread (they must hand any work elsewhere): a
+// document this end refused itself, before any handler saw it (it crossed the wrong way, or
+// its payload does not match its header), and the peer's answer to a document this end sent.
+struct LinkObserver {
+  std::function<void(Direction, const std::string& message_id, const std::string& code,
+                     const std::string& reason)>
+      refused_here;
+  std::function<void(Direction, const std::string& message_id, const Sent&)> answered;
+};
+
 struct LinkStatus {
   bool up = false;
   std::string state;               // "up", "connecting", "waiting for the inner half", "stopped"
@@ -103,7 +113,8 @@ class Link {
  public:
   // Binds (outer, after starting the ZAP handler) or connects (inner) and starts the thread.
   static Result<std::unique_ptr<Link>> start(LinkConfig config, Direction sends,
-                                             ReceiveHandler on_receive, QueryHandler on_query = {});
+                                             ReceiveHandler on_receive, QueryHandler on_query = {},
+                                             LinkObserver observer = {});
   ~Link();
   Link(const Link&) = delete;
   Link& operator=(const Link&) = delete;

@@ -348,7 +348,8 @@ class App::Impl {
         },
         [this](std::string id, ferry::AnswerFn answer) {
           on_query(std::move(id), std::move(answer));
-        });
+        },
+        link_audit());
     if (!link) return fail(Errc::kInvalidArgument, "[ferry] " + link.error().message);
     ferry_ = std::move(*link);
     auto slash = f.peer.find('/');
@@ -380,6 +381,30 @@ class App::Impl {
                  config_.role == "outer" ? "listening on" : "connecting to",
                  ferry_->bound_endpoint(), config_.role, f.peer);
     return {};
+  }
+
+  // What the link decides itself goes into this half's audit trail as well: a document it
+  // refused before the pipeline saw it (bounded like every refusal, so a peer sending damaged
+  // frames in a loop cannot grow the trail without bound), and the other half's answer to
+  // every document this half sent (stored there, or refused there and so dead here).
+  ferry::LinkObserver link_audit() {
+    ferry::LinkObserver o;
+    const std::string actor = "ferry/" + config_.ferry.peer;
+    o.refused_here = [this, actor](ferry::Direction d, const std::string& id,
+                                   const std::string& code, const std::string& reason) {
+      audit_->record_refusal(actor, "ferry.refused", id,
+                             std::string(ferry::to_string(d)) + " " + code + ": " + reason);
+    };
+    o.answered = [this, actor](ferry::Direction d, const std::string& id, const ferry::Sent& s) {
+      if (s.kind == ferry::Sent::Kind::kStored) {
+        audit_->record(actor, "ferry.sent", id,
+                       std::string(ferry::to_string(d)) + " stored by " + config_.ferry.peer);
+      } else if (s.kind == ferry::Sent::Kind::kRefused) {
+        audit_->record(actor, "ferry.refused-by-peer", id,
+                       std::string(ferry::to_string(d)) + " " + s.code + ": " + s.reason);
+      }
+    };
+    return o;
   }
 
   // On the link thread: hands the document to a worker, which runs the pipeline.

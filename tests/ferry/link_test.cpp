@@ -252,7 +252,19 @@ TEST_CASE("a refusal crosses back with its code and reason") {
   Pair p;
   Receiver at_outer, at_inner;
   at_inner.verdict = {Fate::kRefused, "gate.doc-type", "stats.report may not cross inbound"};
-  auto outer = start(p.outer_config(), Direction::kInbound, at_outer.handler());
+  // The sender's observer sees the answer too (sluiced audits it on the sending half).
+  std::atomic<int> answered{0};
+  LinkObserver observer;
+  observer.answered = [&](Direction d, const std::string& id, const Sent& s) {
+    if (d == Direction::kInbound && id == "m1" && s.kind == Sent::Kind::kRefused &&
+        s.code == "gate.doc-type") {
+      answered++;
+    }
+  };
+  auto started =
+      Link::start(p.outer_config(), Direction::kInbound, at_outer.handler(), {}, observer);
+  REQUIRE(started);
+  auto outer = std::move(*started);
   auto inner =
       start(p.inner_config(outer->bound_endpoint()), Direction::kOutbound, at_inner.handler());
   REQUIRE(eventually([&] { return outer->status().up; }));
@@ -262,6 +274,7 @@ TEST_CASE("a refusal crosses back with its code and reason") {
   CHECK(out.get("m1")->kind == Sent::Kind::kRefused);
   CHECK(out.get("m1")->code == "gate.doc-type");
   CHECK(out.get("m1")->reason == "stats.report may not cross inbound");
+  CHECK(answered.load() == 1);
 }
 
 TEST_CASE("an inner half whose CURVE key is not admitted never gets a link", "[security]") {
@@ -362,7 +375,20 @@ TEST_CASE("a payload whose SHA-256 does not match its header is refused and neve
           "[security]") {
   Pair p;
   Receiver at_outer;
-  auto outer = start(p.outer_config(), Direction::kInbound, at_outer.handler());
+  // The link's own refusals reach its observer (sluiced audits them), with the direction the
+  // header claimed.
+  std::mutex seen_mutex;
+  std::map<std::string, std::string> seen;  // message id -> "direction code"
+  LinkObserver observer;
+  observer.refused_here = [&](Direction d, const std::string& id, const std::string& code,
+                              const std::string&) {
+    std::lock_guard lock(seen_mutex);
+    seen[id] = std::string(to_string(d)) + " " + code;
+  };
+  auto started =
+      Link::start(p.outer_config(), Direction::kInbound, at_outer.handler(), {}, observer);
+  REQUIRE(started);
+  auto outer = std::move(*started);
   // A hand-made inner end: the admitted key, but frames written here.
   zmq::context_t ctx;
   zmq::socket_t dealer(ctx, zmq::socket_type::dealer);
@@ -394,6 +420,7 @@ TEST_CASE("a payload whose SHA-256 does not match its header is refused and neve
   bad.sha256 = sha256("<Envelope>other</Envelope>");
   DocHeader wrong_way = good;
   wrong_way.seq = 3;
+  wrong_way.message_id = "0190b2a4-0000-7000-8000-00000000000c";
   wrong_way.direction = Direction::kInbound;  // the outer only takes documents crossing out
   const std::string control = encode_docs({good, bad, wrong_way});
   std::array<zmq::const_buffer, 4> msg{zmq::buffer(control), zmq::buffer(payload),
@@ -419,4 +446,8 @@ TEST_CASE("a payload whose SHA-256 does not match its header is refused and neve
   REQUIRE(at_outer.count() == 1);  // only the good one reached the pipeline
   // The counters are published after the answers go out.
   CHECK(eventually([&] { return outer->status().received_refused_total == 2; }));
+  std::lock_guard lock(seen_mutex);
+  REQUIRE(seen.size() == 2);
+  CHECK(seen[bad.message_id] == "outbound ferry.digest-mismatch");
+  CHECK(seen[wrong_way.message_id] == "inbound ferry.wrong-direction");
 }

@@ -20,6 +20,11 @@
 #include <unistd.h>
 #include <thread>
 
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
+
+#include "common/encoding.h"
+#include "ferry/frame.h"
 #include "ferry/keys.h"
 #include "tests/support/harness.h"
 #include "trust/trust_store.h"
@@ -189,6 +194,10 @@ TEST_CASE("documents cross the ferry both ways and arrive once") {
   CHECK(count(inner_audit->body, "\"ferry.received\"") == in_ids.size());
   CHECK(count(outer_audit->body, "\"ferry.received\"") == out_ids.size());
   CHECK(inner_audit->body.find("inbound case.accept from 440604/approval") != std::string::npos);
+  // ...and every crossing it sent, once the other half answered it stored.
+  CHECK(count(outer_audit->body, "\"ferry.sent\"") == in_ids.size());
+  CHECK(count(inner_audit->body, "\"ferry.sent\"") == out_ids.size());
+  CHECK(outer_audit->body.find("inbound stored by gateway/sluice-inner") != std::string::npos);
   // SIGTERM stops each half cleanly, the link with it.
   CHECK(h.inner->stop() == 0);
   CHECK(h.outer->stop() == 0);
@@ -220,6 +229,82 @@ TEST_CASE("a document the inner half refuses is dead at the outer with the inner
   CHECK(audit->body.find("ferry.refused") != std::string::npos);
   CHECK(audit->body.find(refused) != std::string::npos);
   CHECK(json_field(ferry_status(*h.outer), "refused") == "1");
+  // The sending half's trail says the other half refused it, and why.
+  auto sent = h.outer->admin()->request("GET", "/admin/v1/audit?n=50");
+  REQUIRE(sent);
+  INFO(sent->body);
+  auto at = sent->body.find("\"ferry.refused-by-peer\"");
+  REQUIRE(at != std::string::npos);
+  CHECK(sent->body.find(refused, at > 200 ? at - 200 : 0) != std::string::npos);
+  CHECK(sent->body.find("inbound auth.forbidden") != std::string::npos);
+}
+
+TEST_CASE("a damaged or wrong-way document from an admitted key is refused and audited",
+          "[security]") {
+  // The real inner holds a key the outer does not admit; a hand-made end holds the admitted
+  // one and writes its own frames.
+  Halves h({.inner_key = "stranger"});
+  auto admitted = ferry::load_secret_key(h.keys.file("inner.key"));
+  REQUIRE(admitted);
+  zmq::context_t ctx;
+  zmq::socket_t dealer(ctx, zmq::socket_type::dealer);
+  dealer.set(zmq::sockopt::linger, 0);
+  dealer.set(zmq::sockopt::curve_serverkey, *ferry::load_public_key(h.keys.file("outer.pub")));
+  dealer.set(zmq::sockopt::curve_publickey, admitted->public_key);
+  dealer.set(zmq::sockopt::curve_secretkey, admitted->secret_key);
+  dealer.set(zmq::sockopt::rcvtimeo, 5000);
+  dealer.connect(h.outer->ferry_endpoint());
+  const std::string hello = ferry::encode_hello({91, 10, 1 << 20, "forger"});
+  dealer.send(zmq::buffer(hello));
+  std::vector<zmq::message_t> parts;
+  REQUIRE(zmq::recv_multipart(dealer, std::back_inserter(parts)));
+
+  const std::string payload = sample("case.conclude/valid-1.xml", "dm-1");
+  ferry::DocHeader damaged;
+  damaged.direction = ferry::Direction::kOutbound;
+  damaged.epoch = 91;
+  damaged.seq = 1;
+  damaged.message_id = "0190b2a4-0000-7000-8000-0000000000d1";
+  damaged.length = static_cast<std::uint32_t>(payload.size());
+  damaged.sha256 = sluice::sha256(payload + " ");
+  ferry::DocHeader wrong_way = damaged;
+  wrong_way.seq = 2;
+  wrong_way.message_id = "0190b2a4-0000-7000-8000-0000000000d2";
+  wrong_way.direction = ferry::Direction::kInbound;  // the outer takes documents crossing out
+  wrong_way.sha256 = sluice::sha256(payload);
+  const std::string control = ferry::encode_docs({damaged, wrong_way});
+  std::array<zmq::const_buffer, 3> msg{zmq::buffer(control), zmq::buffer(payload),
+                                       zmq::buffer(payload)};
+  REQUIRE(zmq::send_multipart(dealer, msg));
+  std::map<std::uint64_t, ferry::ResultEntry> fates;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (fates.size() < 2 && std::chrono::steady_clock::now() < deadline) {
+    parts.clear();
+    if (!zmq::recv_multipart(dealer, std::back_inserter(parts))) break;
+    auto c = ferry::decode_control(parts.at(0).to_string_view());
+    REQUIRE(c);
+    if (c->type != ferry::FrameType::kResult) continue;
+    for (const auto& e : c->results.entries) fates[e.seq] = e;
+  }
+  REQUIRE(fates.size() == 2);
+  CHECK(fates[1].code == "ferry.digest-mismatch");
+  CHECK(fates[2].code == "ferry.wrong-direction");
+  // Both refusals are in the outer's audit trail with the document's id and the reason; and
+  // nothing of them reached the outer's store or its receivers.
+  std::string body;
+  CHECK(eventually([&] {
+    auto audit = h.outer->admin()->request("GET", "/admin/v1/audit?n=50");
+    body = audit ? audit->body : "";
+    return body.find(damaged.message_id) != std::string::npos &&
+           body.find(wrong_way.message_id) != std::string::npos;
+  }));
+  INFO(body);
+  CHECK(body.find("outbound ferry.digest-mismatch") != std::string::npos);
+  CHECK(body.find("inbound ferry.wrong-direction") != std::string::npos);
+  auto r = h.outer->admin()->request("GET", "/admin/v1/messages/" + damaged.message_id);
+  REQUIRE(r);
+  CHECK(r->status == 404);
+  CHECK(h.outside.stats().requests == 0);
 }
 
 TEST_CASE("an inner half with a key the outer does not admit gets no link and nothing crosses",
