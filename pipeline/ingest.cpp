@@ -294,6 +294,10 @@ std::expected<Ingest::Prepared, Rejection> Ingest::prepare(Submission& s) const 
   }
   if (deps_.signer != nullptr) {
     m.attributes["digest"] = digest;
+  }
+  // A document that arrived over the ferry was receipted to its sender by the half it was
+  // posted to; this half's answer goes back over the link, so no receipt is signed here.
+  if (deps_.signer != nullptr && !s.arrived) {
     auto receipt = deps_.signer->receipt({.message_id = id,
                                           .sender = sender,
                                           .sender_message_id = env->sender_message_id,
