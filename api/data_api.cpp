@@ -3,6 +3,7 @@
 #include "api/feed_json.h"
 #include "api/json.h"
 #include "api/status.h"
+#include "common/encoding.h"
 #include "common/metrics.h"
 #include "ingress/feeds.h"
 #include "ingress/multipart.h"
@@ -157,6 +158,36 @@ bool crossed(const queue::MessageStatus& s, const std::string& destination) {
   return false;
 }
 
+// Where a document routed across the gate is, from this half's side: "queued" (not yet
+// sent over the link), "ferried" (sent, the other half has not stored it yet), "refused"
+// (the other half refused it: dead here), or "peer-received" (in the other half's synced
+// store); "peer-delivered" once the other half reports every destination there delivered.
+// Empty when the document was not routed to the ferry.
+boost::json::object crossing_json(const queue::MessageStatus& s, const std::string& destination,
+                                  const std::string& other_state) {
+  boost::json::object c;
+  for (const auto& d : s.deliveries) {
+    if (d.destination != destination) continue;
+    c["via"] = destination;
+    switch (d.state) {
+      case queue::DeliveryState::kPending:
+        c["state"] = d.attempts == 0 ? "queued" : "ferried";
+        if (d.last_attempt_ms != 0) c["ferriedAt"] = format_time_cn(d.last_attempt_ms);
+        break;
+      case queue::DeliveryState::kDelivered:
+        c["state"] = other_state == "delivered" ? "peer-delivered" : "peer-received";
+        c["peerReceivedAt"] = format_time_cn(d.done_ms);
+        break;
+      case queue::DeliveryState::kDead:
+      case queue::DeliveryState::kExpired:
+        c["state"] = d.state == queue::DeliveryState::kDead ? "refused" : "expired";
+        if (!d.last_error.empty()) c["reason"] = d.last_error;
+        break;
+    }
+  }
+  return c;
+}
+
 }  // namespace
 
 Result<std::string> delivery_receipt(const trust::DocumentSigner& signer,
@@ -187,11 +218,20 @@ void DataApi::status(const HttpRequest& req, std::string_view id, Respond& respo
     return;
   }
   if (!peer_ || !crossed(*s, peer_->destination)) {
-    respond(json_response(200, status_json(*s)));
+    boost::json::object crossing;
+    if (peer_) crossing = crossing_json(*s, peer_->destination, "");
+    if (crossing.empty()) {
+      respond(json_response(200, status_json(*s)));
+      return;
+    }
+    boost::json::object o = boost::json::parse(status_json(*s)).as_object();
+    o["crossing"] = std::move(crossing);
+    respond(json_response(200, boost::json::serialize(o)));
     return;
   }
   // Crossed the gate: add what the other half knows of it.
   peer_->ask(std::string(id), [here = status_json(*s), name = peer_->name,
+                               destination = peer_->destination, status = *s,
                                respond = std::move(respond)](Result<PeerAnswer> a) mutable {
     boost::json::object o = boost::json::parse(here).as_object();
     boost::json::value there;
@@ -204,6 +244,13 @@ void DataApi::status(const HttpRequest& req, std::string_view id, Respond& respo
       there = boost::json::parse(a->status_json, ec);
       if (ec) there = boost::json::object{{"unavailable", "the other half's answer is not JSON"}};
     }
+    std::string other_state;
+    if (const auto* t = there.if_object(); t != nullptr) {
+      if (const auto* st = t->if_contains("state"); st != nullptr && st->is_string()) {
+        other_state = std::string(st->as_string());
+      }
+    }
+    o["crossing"] = crossing_json(status, destination, other_state);
     o[name] = std::move(there);
     respond(json_response(200, boost::json::serialize(o)));
   });

@@ -216,6 +216,10 @@ TEST_CASE("a document the inner half refuses is dead at the outer with the inner
   CHECK(h.inside.wait_for(1).distinct == 1);
   REQUIRE(eventually([&] { return state(*h.outer, "sender-440604-approval", refused) == "dead"; }));
   CHECK(state(*h.outer, "sender-440604-approval", fine) == "delivered");
+  auto seen = h.outer->client("sender-440604-approval")->request("GET", "/v1/messages/" + refused);
+  REQUIRE(seen);
+  CHECK(seen->body.find("\"crossing\":{\"via\":\"inner\",\"state\":\"refused\",\"reason\":"
+                        "\"auth.forbidden") != std::string::npos);
   auto dead = h.outer->admin()->request("GET", "/admin/v1/dead-letters?destination=inner");
   REQUIRE(dead);
   INFO(dead->body);
@@ -329,6 +333,11 @@ TEST_CASE("an inner half with a key the outer does not admit gets no link and no
   CHECK((s == "queued" || s == "delivering"));
   INFO(body);
   CHECK(body.find("\"attempts\":0") != std::string::npos);  // the link's outage costs none
+  // The sender sees it waiting on this side of the gate.
+  auto mine = h.outer->client("sender-440604-approval")->request("GET", "/v1/messages/" + id);
+  REQUIRE(mine);
+  CHECK(mine->body.find("\"crossing\":{\"via\":\"inner\",\"state\":\"queued\"") !=
+        std::string::npos);
   CHECK(h.inside.stats().requests == 0);
 }
 
@@ -705,10 +714,13 @@ TEST_CASE(
     body = r ? r->body : "";
     return body.find("\"inner\":{") != std::string::npos &&
            body.find("\"destination\":\"sink\"") != std::string::npos &&
-           body.find("\"inner\":{\"messageId\":\"" + id) != std::string::npos;
+           body.find("\"inner\":{\"messageId\":\"" + id) != std::string::npos &&
+           body.find("\"state\":\"peer-delivered\"") != std::string::npos;
   }));
   INFO(body);
   CHECK(body.find("\"destination\":\"inner\"") != std::string::npos);
+  CHECK(body.find("\"crossing\":{\"via\":\"inner\",\"state\":\"peer-delivered\","
+                  "\"peerReceivedAt\":") != std::string::npos);
   // The delivery receipt is the inner half's: its receivers are there.
   std::string receipt;
   REQUIRE(eventually([&] {
@@ -734,6 +746,8 @@ TEST_CASE(
   REQUIRE(down);
   CHECK(down->status == 200);
   CHECK(down->body.find("\"inner\":{\"unavailable\":") != std::string::npos);
+  // What this half knows for itself stays: the inner half has it in its store.
+  CHECK(down->body.find("\"state\":\"peer-received\"") != std::string::npos);
   auto no_receipt = client->request("GET", "/v1/messages/" + id + "/receipt?status=delivered");
   REQUIRE(no_receipt);
   CHECK(no_receipt->status == 503);
