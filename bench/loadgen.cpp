@@ -9,6 +9,12 @@
 // Reports (one JSON line): accepted msgs/s (first POST to last 202), end-to-end msgs/s (first
 // POST to last delivery), accept latency (POST -> 202) and end-to-end latency (POST -> sink)
 // p50/p99, and the check: exactly N distinct deliveries, no duplicates.
+//
+// With --gate it runs the two halves instead, as two sluiced processes with their own stores,
+// certificates and CURVE keys: the documents are posted to the outer, cross the ferry to the
+// inner (which re-checks each one: parse, XSD + GB checks, the outer's signature, the gate
+// rules, then signs it again and stores it) and are delivered by the inner to the sink.
+// sluiced CPU is then the sum of both halves.
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -36,6 +42,7 @@
 #include <sstream>
 #include <thread>
 
+#include "ferry/keys.h"
 #include "net/tls.h"
 #include "tools/sink/sink.h"
 
@@ -69,6 +76,8 @@ struct Options {
   std::string label;
   std::size_t cases = 0;  // distinct CaseIds cycled through; 0: every message its own case
   bool signing = true;    // sluiced signs every document and answers with a signed receipt
+  bool gate = false;      // two halves joined by the ferry: post to the outer, sink inside
+  int ferry_concurrency = 2;
 };
 
 std::string read_file(const std::string& p) {
@@ -134,6 +143,10 @@ int main(int argc, char** argv) {
   cli.add_option(
       "--cases", o.cases,
       "distinct CaseIds (events of one case are delivered in order); 0: one per message");
+  cli.add_flag("--gate", o.gate,
+               "two halves joined by the ferry: post to the outer, the inner delivers to the sink");
+  cli.add_option("--ferry-concurrency", o.ferry_concurrency,
+                 "with --gate: delivery workers of the outer's ferry destination");
   CLI11_PARSE(cli, argc, argv);
 
   const std::size_t n = o.messages;
@@ -157,48 +170,41 @@ int main(int argc, char** argv) {
     }
   });
 
+  auto abs = [](const std::string& p) { return std::filesystem::absolute(p).string(); };
+  o.dir = abs(o.dir);
   std::filesystem::remove_all(o.dir);
   std::filesystem::create_directories(o.dir);
-  auto abs = [](const std::string& p) { return std::filesystem::absolute(p).string(); };
   std::string pki = abs(o.pki);
-  std::string config =
-      "[gateway]\nid = \"bench-outer\"\nstate_dir = \"" + o.dir +
-      "\"\nlog_level = \"warn\"\nthreads = " + std::to_string(o.sluiced_threads) +
-      "\nschema_dir = \"" + abs(o.schemas) + "\"\n[listen.data]\nport = 0\ncert = \"" + pki +
-      "/gateway-outer.chain.pem\"\nkey = \"" + pki + "/gateway-outer.key.pem\"\nclient_ca = \"" +
-      pki + "/ca-bundle.pem\"\ncrls = [\"" + pki +
-      "/crl-chain.pem\"]\nrequire_client_cert = true\n[listen.admin]\nenabled = "
-      "false\n[store]\npath = \"" +
-      o.dir + "/store\"\nmap_size_mb = 4096\nmax_queued_mb = 2048\n" + o.store_config +
-      "\n[[destination]]\nname "
-      "= \"sink\"\nkind = \"http\"\nurl = \"http://127.0.0.1:" +
+  // One half's configuration: `cert` names its certificate in the PKI (gateway-outer or
+  // gateway-inner), `destinations` its [[destination]] and [[route]] tables.
+  auto config_of = [&](const std::string& id, const std::string& cert, const std::string& dir,
+                       const std::string& destinations, const std::string& role = "") {
+    return "[gateway]\n" + (role.empty() ? "" : "role = \"" + role + "\"\n") + "id = \"" + id +
+           "\"\nstate_dir = \"" + dir +
+           "\"\nlog_level = \"warn\"\nthreads = " + std::to_string(o.sluiced_threads) +
+           "\nschema_dir = \"" + abs(o.schemas) + "\"\n[listen.data]\nport = 0\ncert = \"" + pki +
+           "/" + cert + ".chain.pem\"\nkey = \"" + pki + "/" + cert + ".key.pem\"\nclient_ca = \"" +
+           pki + "/ca-bundle.pem\"\ncrls = [\"" + pki +
+           "/crl-chain.pem\"]\nrequire_client_cert = true\nmax_anonymous_per_address = " +
+           std::to_string(std::max(32, 2 * o.connections)) +
+           "\n[listen.admin]\nenabled = "
+           "false\n[store]\npath = \"" +
+           dir + "/store\"\nmap_size_mb = 4096\nmax_queued_mb = 2048\n" + o.store_config + "\n" +
+           destinations + "[[sender]]\nid = \"440604/approval\"\ndoc_types = [\"*\"]\n" +
+           (o.signing ? "[signing]\ncert = \"" + pki + "/" + cert + ".chain.pem\"\nkey = \"" + pki +
+                            "/" + cert + ".key.pem\"\ntrust = \"" + pki +
+                            "/ca-bundle.pem\"\ncrls = [\"" + pki + "/crl-chain.pem\"]\n"
+                      : std::string()) +
+           o.extra_config + "\n";
+  };
+  std::string to_sink =
+      "[[destination]]\nname = \"sink\"\nkind = \"http\"\nurl = "
+      "\"http://127.0.0.1:" +
       std::to_string(sink->port()) +
       "/in\"\nconcurrency = " + std::to_string(o.delivery_concurrency) +
       "\npipeline = " + std::to_string(o.delivery_pipeline) +
-      "\n[[route]]\ndoc_type = \"*\"\ndestinations = [\"sink\"]\n"
-      "[[sender]]\nid = \"440604/approval\"\ndoc_types = [\"*\"]\n" +
-      (o.signing ? "[signing]\ncert = \"" + pki + "/gateway-outer.chain.pem\"\nkey = \"" + pki +
-                       "/gateway-outer.key.pem\"\ntrust = \"" + pki +
-                       "/ca-bundle.pem\"\ncrls = [\"" + pki + "/crl-chain.pem\"]\n"
-                 : std::string()) +
-      o.extra_config + "\n";
-  std::ofstream(o.dir + "/sluiced.toml") << config;
-  std::string ready = o.dir + "/ready.json";
-  std::string log = o.dir + "/sluiced.log";
-  std::vector<std::string> args{o.sluiced, "--config", o.dir + "/sluiced.toml", "--ready-file",
-                                ready};
-  std::vector<char*> argv_c;
-  for (auto& a : args) argv_c.push_back(a.data());
-  argv_c.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  pid_t pid;
-  if (posix_spawn(&pid, args[0].c_str(), &fa, nullptr, argv_c.data(), environ) != 0) {
-    std::cerr << "cannot start " << o.sluiced << "\n";
-    return 1;
-  }
+      "\n[[route]]\ndoc_type = \"*\"\ndestinations = [\"sink\"]\n";
+
   // CPU seconds (user + system) a process has used, from /proc.
   auto cpu_seconds = [](pid_t p) {
     std::string stat = read_file("/proc/" + std::to_string(p) + "/stat");
@@ -210,22 +216,114 @@ int main(int argc, char** argv) {
     }
     return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
   };
+  struct Started {
+    pid_t pid = 0;
+    std::string ready;  // the ready file's JSON
+  };
+  std::vector<pid_t> pids;
   double sluiced_cpu = 0;
   auto stop_sluiced = [&] {
-    sluiced_cpu = cpu_seconds(pid);
-    ::kill(pid, SIGTERM);
-    int st;
-    ::waitpid(pid, &st, 0);
+    for (auto it = pids.rbegin(); it != pids.rend(); ++it) {
+      sluiced_cpu += cpu_seconds(*it);
+      ::kill(*it, SIGTERM);
+      int st;
+      ::waitpid(*it, &st, 0);
+    }
+    pids.clear();
   };
-  for (int i = 0; i < 2000 && !std::filesystem::exists(ready); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  // Starts sluiced on `config` in `dir` and waits for its ready file; empty on failure.
+  auto start_sluiced = [&](const std::string& dir, const std::string& config) -> Started {
+    std::filesystem::create_directories(dir);
+    std::ofstream(dir + "/sluiced.toml") << config;
+    std::string ready = dir + "/ready.json";
+    std::string log = dir + "/sluiced.log";
+    std::vector<std::string> args{o.sluiced, "--config", dir + "/sluiced.toml", "--ready-file",
+                                  ready};
+    std::vector<char*> argv_c;
+    for (auto& a : args) argv_c.push_back(a.data());
+    argv_c.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    pid_t pid;
+    int rc = posix_spawn(&pid, args[0].c_str(), &fa, nullptr, argv_c.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) {
+      std::cerr << "cannot start " << o.sluiced << "\n";
+      return {};
+    }
+    pids.push_back(pid);
+    int st = 0;
+    for (int i = 0; i < 2000 && !std::filesystem::exists(ready); ++i) {
+      if (::waitpid(pid, &st, WNOHANG) == pid) {  // it stopped: say why, from its log
+        pids.pop_back();
+        std::cerr << "sluiced exited; see " << log << "\n" << read_file(log);
+        return {};
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (!std::filesystem::exists(ready)) {
+      std::cerr << "sluiced did not start; see " << log << "\n" << read_file(log);
+      return {};
+    }
+    return {pid, read_file(ready)};
+  };
+  auto json_string = [](const std::string& json, const std::string& key) {
+    auto a = json.find("\"" + key + "\":\"");
+    if (a == std::string::npos) return std::string();
+    a += key.size() + 4;
+    return json.substr(a, json.find('"', a) - a);
+  };
+
+  Started front;  // the process the documents are posted to
+  if (!o.gate) {
+    front = start_sluiced(o.dir, config_of("bench-outer", "gateway-outer", o.dir, to_sink));
+  } else {
+    std::string keys = o.dir + "/keys";
+    std::filesystem::create_directories(keys);
+    for (const char* name : {"outer", "inner"}) {
+      auto pair = sluice::ferry::generate_key_pair();
+      if (!pair || !sluice::ferry::write_key_pair(*pair, keys, name)) {
+        std::cerr << "cannot write the ferry keys in " << keys << "\n";
+        return 1;
+      }
+    }
+    // What may cross inbound; the outer checks it on the way out, the inner on arrival.
+    std::string gate = "[[gate.inbound]]\ndoc_types = [\"case.*\"]\nmax_kb = 1024\n";
+    front = start_sluiced(
+        o.dir + "/outer",
+        "[ferry]\nlisten = \"tcp://127.0.0.1:*\"\nsecret_key = \"" + keys +
+            "/outer.key\"\nallowed_keys = [\"" + keys +
+            "/inner.pub\"]\npeer = \"gateway/sluice-inner\"\n" + gate +
+            config_of("bench-outer", "gateway-outer", o.dir + "/outer",
+                      "[[destination]]\nname = \"inner\"\nkind = \"ferry\"\nconcurrency = " +
+                          std::to_string(o.ferry_concurrency) +
+                          "\n[[route]]\ndoc_type = \"*\"\ndestinations = [\"inner\"]\n",
+                      "outer"));
+    std::string ferry = json_string(front.ready, "ferryEndpoint");
+    if (front.pid != 0 && ferry.empty()) {
+      std::cerr << "the outer's ready file names no ferry endpoint: " << front.ready << "\n";
+      front = {};
+    }
+    if (front.pid != 0) {
+      Started inner = start_sluiced(
+          o.dir + "/inner",
+          "[ferry]\nconnect = \"" + ferry + "\"\nsecret_key = \"" + keys +
+              "/inner.key\"\nserver_key = \"" + keys +
+              "/outer.pub\"\npeer = \"gateway/sluice-outer\"\n" + gate +
+              config_of("bench-inner", "gateway-inner", o.dir + "/inner", to_sink, "inner"));
+      if (inner.pid == 0) front = {};
+      // The inner opens the link after its ready file; give it a moment so that the first
+      // documents do not meet a ferry destination that is still waiting for the link.
+      std::this_thread::sleep_for(std::chrono::seconds(2));
+    }
   }
-  if (!std::filesystem::exists(ready)) {
-    std::cerr << "sluiced did not start; see " << log << "\n" << read_file(log);
+  if (front.pid == 0) {
     stop_sluiced();
     return 1;
   }
-  std::string rj = read_file(ready);
+  std::string rj = front.ready;
   std::string port = rj.substr(rj.find("\"dataPort\":") + 11);
   port = port.substr(0, port.find_first_of(",}"));
 

@@ -44,6 +44,17 @@ def main(path):
             print(f"\nstore = {100 * s_ / med([r['fair_msgs_per_s'] for r in q]):.0f} % of the fair bound, "
                   f"{100 * s_ / med([r['physical_msgs_per_s'] for r in q]):.0f} % of the physical bound "
                   f"(medians); {s_ / med([r['raw_msgs_per_s'] for r in q]):.0f}x one commit per message\n")
+    f = [r for r in rows if "ferry_docs_per_s" in r]
+    if f:
+        fr = [r["ferry_docs_per_s"] for r in f]
+        ap = [r["append_msgs_per_s"] for r in f]
+        print(f"| {f[0]['size']}-byte documents, {f[0]['credit_docs']} in flight | median | range |")
+        print("|---|---|---|")
+        print(f"| ferry: CURVE link + the receiver's durable append | {med(fr):,.0f} docs/s | {min(fr):,.0f}–{max(fr):,.0f} |")
+        print(f"| the receiving store's appends alone | {med(ap):,.0f} msgs/s | {min(ap):,.0f}–{max(ap):,.0f} |")
+        ratios = [a / b for a, b in zip(fr, ap)]
+        print(f"\nferry = {100 * med(fr) / med(ap):.0f} % of the receiving store's append rate (medians; "
+              f"per run {100 * min(ratios):.0f}–{100 * max(ratios):.0f} %)\n")
     p = [r for r in rows if "stage" in r]
     if p:
         print("| stage | docs/s per core (median of runs) | min–max | document bytes |")
