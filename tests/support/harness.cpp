@@ -239,6 +239,7 @@ void Gateway::launch() {
 }
 
 void Gateway::kill() { process_->stop(SIGKILL); }
+pid_t Gateway::pid() const { return process_ ? process_->pid() : 0; }
 
 void Gateway::restart() {
   if (process_->running()) process_->stop(SIGKILL);

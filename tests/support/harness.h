@@ -5,6 +5,8 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include <sys/types.h>
+
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -115,6 +117,7 @@ class Gateway {
   // The ferry endpoint the outer half bound ("" without [ferry]).
   const std::string& ferry_endpoint() const { return ferry_endpoint_; }
   const std::filesystem::path& dir() const { return dir_.path(); }
+  pid_t pid() const;
   std::string log() const { return read_text(dir_ / "sluiced.log"); }
   // SIGTERM and wait; returns the wait status.
   int stop();
