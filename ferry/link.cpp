@@ -53,10 +53,21 @@ struct ZapState {
 struct Mailbox {
   explicit Mailbox(int fd) : wake_fd(fd) {}
   ~Mailbox() { ::close(wake_fd); }
+  // One write per batch of work, not per item: the eventfd is written only when no wake is
+  // pending, and the link thread clears the flag before it takes the work, so an item pushed
+  // after that takes a new wake. Many replies or sends thus meet one wake-up, and are sent
+  // together (one RESULT, one DOCS message) instead of one message each.
   void wake() const {
+    if (pending.exchange(true)) return;
     std::uint64_t one = 1;
     [[maybe_unused]] auto n = ::write(wake_fd, &one, sizeof one);
   }
+  void woken() const {
+    std::uint64_t v = 0;
+    [[maybe_unused]] auto r = ::read(wake_fd, &v, sizeof v);
+    pending.store(false);
+  }
+  mutable std::atomic<bool> pending{false};
   struct Answer {
     std::string routing_id;  // outer: the peer connection the document came from
     std::uint64_t epoch = 0;
@@ -372,10 +383,7 @@ class Link::Impl {
     };
     int n = 1 + (socket_ ? 1 : 0) + (socket_ && monitor_ ? 1 : 0);
     zmq::poll(items, static_cast<std::size_t>(n), milliseconds(timeout));
-    if (items[0].revents & ZMQ_POLLIN) {
-      std::uint64_t v = 0;
-      [[maybe_unused]] auto r = ::read(mailbox_->wake_fd, &v, sizeof v);
-    }
+    if (items[0].revents & ZMQ_POLLIN) mailbox_->woken();
     if (n >= 3 && (items[2].revents & ZMQ_POLLIN)) read_monitor();
     if (n >= 2 && (items[1].revents & ZMQ_POLLIN)) {
       for (int i = 0; i < 256 && socket_; ++i) {
