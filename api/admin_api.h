@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "api/handler.h"
+#include "api/health.h"
 
 namespace sluice::api {
 
@@ -26,6 +27,8 @@ class AdminApi final : public HttpHandler {
   AdminApi(queue::Store& store, Metrics& metrics, ops::AuditLog* audit)
       : store_(store), metrics_(metrics), audit_(audit) {}
   void add_route(Route route) { routes_.push_back(std::move(route)); }
+  // Before the listener starts.
+  void set_readiness(Readiness readiness) { readiness_ = std::move(readiness); }
   void handle(HttpRequest request, Respond respond) override;
   net::RequestPlan plan(const net::RequestHead& head) const override;
 
@@ -34,6 +37,7 @@ class AdminApi final : public HttpHandler {
   Metrics& metrics_;
   ops::AuditLog* audit_;
   std::vector<Route> routes_;
+  Readiness readiness_;
 };
 
 // Value of `name` in a query string ("a=1&b=2"), percent-decoded; empty if absent.

@@ -63,6 +63,10 @@ net::RequestPlan DataApi::plan(const net::RequestHead& head) const {
 void DataApi::handle(HttpRequest req, Respond respond) {
   metrics_.add("sluice_http_requests_total", "listener=\"data\"");
   std::string_view path = req.path;
+  if (req.method == "GET" && is_health_path(path)) {
+    respond(health_response(path, readiness_));
+    return;
+  }
   if (path == "/v1/messages") {
     if (req.method != "POST") {
       respond(error_response(405, "http.method", "use POST to submit a message"));

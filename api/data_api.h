@@ -16,6 +16,7 @@
 #include <optional>
 
 #include "api/handler.h"
+#include "api/health.h"
 #include "common/error.h"
 #include "net/listener.h"
 
@@ -61,6 +62,7 @@ class DataApi final : public HttpHandler {
   net::RequestPlan plan(const net::RequestHead& head) const override;
   // Before the listener starts.
   void set_peer(PeerView peer) { peer_ = std::move(peer); }
+  void set_readiness(Readiness readiness) { readiness_ = std::move(readiness); }
 
  private:
   void status(const HttpRequest& req, std::string_view id, Respond& respond);
@@ -73,6 +75,7 @@ class DataApi final : public HttpHandler {
   ingress::FeedIngest* feeds_;
   const trust::DocumentSigner* signer_;
   std::optional<PeerView> peer_;
+  Readiness readiness_;
 };
 
 }  // namespace sluice::api

@@ -17,6 +17,7 @@
 
 #include "common/clock.h"
 #include "common/metrics.h"
+#include "common/random.h"
 #include "delivery/sink.h"
 #include "delivery/sinks/ferry/ferry_sink.h"
 #include "delivery/sinks/http/http_sink.h"
@@ -288,6 +289,14 @@ class Egress::Impl : public std::enable_shared_from_this<Egress::Impl> {
     if (out.kind == Outcome::Kind::kDelivered) {
       store_.ack(lease);
       metrics_.add("sluice_deliveries_total", "destination=\"" + dest + "\",result=\"delivered\"");
+      // A MessageId is a UUIDv7: its first 48 bits are the time it was accepted.
+      if (std::array<unsigned char, 16> id{};
+          parse_uuid(lease.message_id, id) && (id[6] >> 4) == 7) {
+        std::int64_t accepted_ms = 0;
+        for (int i = 0; i < 6; ++i) accepted_ms = (accepted_ms << 8) | id[i];
+        metrics_.observe("sluice_delivery_latency_seconds", "destination=\"" + dest + "\"",
+                         static_cast<double>(clock_.now_ms() - accepted_ms) / 1000.0);
+      }
       if (d.breaker.success()) {
         spdlog::info("destination {} takes deliveries again", dest);
         d.waker.notify_all();
@@ -297,7 +306,9 @@ class Egress::Impl : public std::enable_shared_from_this<Egress::Impl> {
     if (out.kind == Outcome::Kind::kRefused) {
       store_.nack(lease, out.reason, true);
       metrics_.add("sluice_deliveries_total", "destination=\"" + dest + "\",result=\"refused\"");
-      spdlog::warn("delivery of {} to {} refused for good: {}", lease.message_id, dest, out.reason);
+      metrics_.add("sluice_dead_letters_total", "destination=\"" + dest + "\"");
+      spdlog::warn("delivery of {} to {} is dead: refused for good: {}", lease.message_id, dest,
+                   out.reason);
       return;
     }
     auto failed = d.breaker.failure(clock_.now_ms(), out.retry_after_ms, probe || out.known_down);
@@ -314,6 +325,12 @@ class Egress::Impl : public std::enable_shared_from_this<Egress::Impl> {
     }
     store_.nack(lease, out.reason, false);
     metrics_.add("sluice_deliveries_total", "destination=\"" + dest + "\",result=\"failed\"");
+    if (lease.attempt >= store_.retry_policy().max_attempts) {
+      metrics_.add("sluice_dead_letters_total", "destination=\"" + dest + "\"");
+      spdlog::warn("delivery of {} to {} is dead: attempt {} of {} failed: {}", lease.message_id,
+                   dest, lease.attempt, store_.retry_policy().max_attempts, out.reason);
+      return;
+    }
     spdlog::warn("delivery of {} to {} (attempt {}) failed: {}", lease.message_id, dest,
                  lease.attempt, out.reason);
   }

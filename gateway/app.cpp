@@ -1,5 +1,7 @@
 #include "gateway/app.h"
 
+#include <unistd.h>
+
 #include <spdlog/spdlog.h>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
@@ -9,9 +11,12 @@
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <atomic>
 #include <condition_variable>
+#include <fstream>
 #include <thread>
 
+#include "adapters/mapping.h"
 #include "adapters/registry.h"
 #include "api/admin_api.h"
 #include "api/data_api.h"
@@ -144,6 +149,8 @@ class App::Impl {
     data_api_ = std::make_unique<DataApi>(config_.data, *ingest_, *store_, metrics_, feeds_.get(),
                                           signer_.get());
     admin_api_ = std::make_unique<AdminApi>(*store_, metrics_, audit_.get());
+    data_api_->set_readiness([this] { return not_ready(); });
+    admin_api_->set_readiness([this] { return not_ready(); });
     register_quarantine_api(*admin_api_, *quarantine_, *ingest_, *feeds_, *audit_);
     // Before the listeners: the data API asks the other half about messages that crossed.
     if (config_.ferry.enabled()) {
@@ -164,7 +171,7 @@ class App::Impl {
             "authenticated (development only)");
       }
       auto server = HttpServer::start(io_, config_.data, data_tls_, *data_api_, *workers_,
-                                      body_budget_.get(), "data");
+                                      body_budget_.get(), "data", request_observer());
       if (!server) {
         return fail(server.error());
       }
@@ -181,7 +188,7 @@ class App::Impl {
       }
       admin_tls_ = *tls;
       auto server = HttpServer::start(io_, config_.admin, admin_tls_, *admin_api_, *workers_,
-                                      body_budget_.get(), "admin");
+                                      body_budget_.get(), "admin", request_observer());
       if (!server) {
         return fail(server.error());
       }
@@ -191,14 +198,7 @@ class App::Impl {
       if (req.path != "/admin/v1/tls/reload" || req.method != "POST") {
         return false;
       }
-      std::string outcome = "ok";
-      Result<void> r;
-      if (data_tls_) r = data_tls_->reload();
-      if (r && admin_tls_) r = admin_tls_->reload();
-      if (r && trust_) r = trust_->reload();
-      if (!r) outcome = r.error().message;
-      audit_->record_sync("admin/" + req.peer.system, "tls.reload", "certificates and CRLs",
-                          outcome);
+      Result<void> r = reload_tls("admin/" + req.peer.system);
       if (!r) {
         respond(error_response(400, "tls.reload-failed",
                                "kept the previous TLS material: " + r.error().message));
@@ -242,6 +242,7 @@ class App::Impl {
   // store's completion thread, so io must keep running until those sessions have written
   // them and closed; only a bound that passed cuts them, and that is logged.
   void begin_shutdown(std::function<void()> done) {
+    stopping_.store(true);
     // One strand sees the drains complete and the bound pass, so the stop happens once.
     struct Shutdown {
       explicit Shutdown(asio::io_context& io) : strand(asio::make_strand(io)), bound(strand) {}
@@ -556,65 +557,119 @@ class App::Impl {
     report(admin_server_.get(), "admin");
   }
 
+ public:
+  Result<void> reload_tls(const std::string& actor) {
+    std::lock_guard lock(reload_mutex_);
+    Result<void> r;
+    if (data_tls_) r = data_tls_->reload();
+    if (r && admin_tls_) r = admin_tls_->reload();
+    if (r && trust_) r = trust_->reload();
+    audit_->record_sync(actor, "tls.reload", "certificates and CRLs",
+                        r ? std::string("ok") : r.error().message);
+    if (r) {
+      spdlog::info("{}: TLS certificates, keys and CRLs reloaded", actor);
+    } else {
+      spdlog::error("{}: TLS reload failed, the previous material stays in use: {}", actor,
+                    r.error().message);
+    }
+    return r;
+  }
+
+ private:
+  // Why this half should not be sent new documents now (/readyz): empty when it takes them.
+  std::vector<std::string> not_ready() const {
+    std::vector<std::string> why;
+    auto st = store_->stats();
+    if (st.read_only) why.emplace_back(api::kReadOnlyReason);
+    // Not ready from 95 % of the bound: the last few documents that fit are not worth a
+    // load balancer's traffic, and a document that no longer fits is answered 503.
+    if (st.queued_bytes * 100 >= config_.store.max_queued_bytes * 95) {
+      why.push_back("the store is full: " + std::to_string(st.queued_bytes) + " of " +
+                    std::to_string(config_.store.max_queued_bytes) +
+                    " queued bytes (store.max_queued_mb); new documents are answered 503");
+    }
+    if (st.queued_messages * 100 >= config_.store.max_queued_messages * 95) {
+      why.push_back("the store is full: " + std::to_string(st.queued_messages) + " of " +
+                    std::to_string(config_.store.max_queued_messages) +
+                    " queued messages (store.max_queued_messages)");
+    }
+    if (stopping_.load()) why.emplace_back("sluiced is stopping");
+    return why;
+  }
+
+  // One access-log line per answered request (info level: method, path without its query,
+  // status, sender, bytes in and out, duration; never a body or a query string), and the
+  // time every document request (POST) took to be answered.
+  net::RequestObserver request_observer() {
+    return [this](const net::RequestRecord& r) {
+      spdlog::info("access {} {} {} {} {} {} in={} out={} {:.1f}ms", r.listener, r.remote, r.method,
+                   r.path, r.status, r.sender, r.bytes_in, r.bytes_out, r.seconds * 1000);
+      if (r.method == "POST" && r.listener == "data") {
+        metrics_.observe("sluice_accept_duration_seconds", "listener=\"data\"", r.seconds);
+      }
+    };
+  }
+
   void render_gauges(std::string& out) {
     auto st = store_->stats();
     if (ferry_) {
       auto f = ferry_->status();
-      auto gauge = [&](const char* name, const char* type, std::uint64_t v) {
-        out += std::string("# TYPE ") + name + " " + type + "\n" + name + " " + std::to_string(v) +
-               "\n";
-      };
-      gauge("sluice_ferry_up", "gauge", f.up ? 1 : 0);
-      gauge("sluice_ferry_in_flight", "gauge", f.in_flight);
-      gauge("sluice_ferry_waiting", "gauge", f.waiting);
-      gauge("sluice_ferry_received_in_progress", "gauge", f.received_in_progress);
-      gauge("sluice_ferry_sent_total", "counter", f.sent_total);
-      gauge("sluice_ferry_stored_total", "counter", f.stored_total);
-      gauge("sluice_ferry_refused_total", "counter", f.refused_total);
-      gauge("sluice_ferry_received_total", "counter", f.received_total);
-      gauge("sluice_ferry_received_refused_total", "counter", f.received_refused_total);
-      gauge("sluice_ferry_zap_denied_total", "counter", f.zap_denied_total);
-      gauge("sluice_ferry_link_downs_total", "counter", f.link_downs_total);
+      Metrics::sample(out, "sluice_ferry_up", f.up ? 1 : 0);
+      Metrics::sample(out, "sluice_ferry_in_flight", f.in_flight);
+      Metrics::sample(out, "sluice_ferry_waiting", f.waiting);
+      Metrics::sample(out, "sluice_ferry_received_in_progress", f.received_in_progress);
+      Metrics::sample(out, "sluice_ferry_sent_total", f.sent_total);
+      Metrics::sample(out, "sluice_ferry_stored_total", f.stored_total);
+      Metrics::sample(out, "sluice_ferry_refused_total", f.refused_total);
+      Metrics::sample(out, "sluice_ferry_received_total", f.received_total);
+      Metrics::sample(out, "sluice_ferry_received_refused_total", f.received_refused_total);
+      Metrics::sample(out, "sluice_ferry_zap_denied_total", f.zap_denied_total);
+      Metrics::sample(out, "sluice_ferry_link_downs_total", f.link_downs_total);
     }
-    out += "# TYPE sluice_queue_pending gauge\n";
+    Metrics::header(out, "sluice_queue_pending");
     for (const auto& d : st.destinations) {
       out += "sluice_queue_pending{destination=\"" + d.destination + "\"} " +
              std::to_string(d.pending) + "\n";
     }
-    out += "# TYPE sluice_queue_bytes gauge\nsluice_queue_bytes " +
-           std::to_string(st.queued_bytes) + "\n";
-    out += "# TYPE sluice_store_commits_total counter\nsluice_store_commits_total " +
-           std::to_string(st.commits) + "\n";
-    out += "# TYPE sluice_quarantine_entries gauge\nsluice_quarantine_entries " +
-           std::to_string(quarantine_->count()) + "\n";
-    out += "# TYPE sluice_quarantine_bytes gauge\nsluice_quarantine_bytes " +
-           std::to_string(quarantine_->bytes()) + "\n";
-    out += "# TYPE sluice_store_read_only gauge\nsluice_store_read_only " +
-           std::string(st.read_only ? "1" : "0") + "\n";
-    if (body_budget_) {
-      out += "# TYPE sluice_body_bytes_in_flight gauge\nsluice_body_bytes_in_flight " +
-             std::to_string(body_budget_->used()) + "\n";
-    }
-    if (data_server_) {
-      const auto& c = data_server_->counters();
-      out += "# TYPE sluice_connections_open gauge\nsluice_connections_open{listener=\"data\"} " +
-             std::to_string(c.open_connections.load()) + "\n";
-      out +=
-          "# TYPE sluice_connections_refused_total "
-          "counter\nsluice_connections_refused_total{listener=\"data\"} " +
-          std::to_string(c.connections_refused.load()) + "\n";
-      out +=
-          "# TYPE sluice_connections_evicted_total counter\nsluice_connections_evicted_total{"
-          "listener=\"data\"} " +
-          std::to_string(c.connections_evicted.load()) + "\n";
-      out +=
-          "# TYPE sluice_body_budget_refusals_total counter\nsluice_body_budget_refusals_total{"
-          "listener=\"data\"} " +
-          std::to_string(c.budget_refusals.load()) + "\n";
-      out +=
-          "# TYPE sluice_tls_handshake_failures_total "
-          "counter\nsluice_tls_handshake_failures_total{listener=\"data\"} " +
-          std::to_string(c.handshake_failures.load()) + "\n";
+    Metrics::sample(out, "sluice_queue_bytes", st.queued_bytes);
+    Metrics::sample(out, "sluice_store_commits_total", st.commits);
+    Metrics::sample(out, "sluice_store_map_bytes", st.map_bytes);
+    Metrics::sample(out, "sluice_store_map_used_bytes", st.map_high_water_bytes);
+    const std::uint64_t limit = config_.store.max_queued_bytes;
+    Metrics::sample(out, "sluice_store_queued_bytes_limit", limit);
+    Metrics::header(out, "sluice_store_fill_ratio");
+    char ratio[32];
+    std::snprintf(ratio, sizeof ratio, "%.4f",
+                  limit == 0 ? 0.0
+                             : std::min(1.0, static_cast<double>(st.queued_bytes) /
+                                                 static_cast<double>(limit)));
+    out += std::string("sluice_store_fill_ratio ") + ratio + "\n";
+    Metrics::sample(out, "sluice_quarantine_entries", quarantine_->count());
+    Metrics::sample(out, "sluice_quarantine_bytes", quarantine_->bytes());
+    Metrics::sample(out, "sluice_store_read_only", st.read_only ? 1 : 0);
+    if (body_budget_) Metrics::sample(out, "sluice_body_bytes_in_flight", body_budget_->used());
+    // Per listener: a family's header once, then one sample per listener.
+    std::vector<std::pair<std::string, const net::ServerCounters*>> listeners;
+    if (data_server_) listeners.emplace_back("data", &data_server_->counters());
+    if (admin_server_) listeners.emplace_back("admin", &admin_server_->counters());
+    auto per_listener = [&](const char* name, auto value) {
+      Metrics::header(out, name);
+      for (const auto& [listener, c] : listeners) {
+        out += std::string(name) + "{listener=\"" + listener + "\"} " + std::to_string(value(*c)) +
+               "\n";
+      }
+    };
+    if (!listeners.empty()) {
+      per_listener("sluice_connections_open",
+                   [](const net::ServerCounters& c) { return c.open_connections.load(); });
+      per_listener("sluice_connections_refused_total",
+                   [](const net::ServerCounters& c) { return c.connections_refused.load(); });
+      per_listener("sluice_connections_evicted_total",
+                   [](const net::ServerCounters& c) { return c.connections_evicted.load(); });
+      per_listener("sluice_body_budget_refusals_total",
+                   [](const net::ServerCounters& c) { return c.budget_refusals.load(); });
+      per_listener("sluice_tls_handshake_failures_total",
+                   [](const net::ServerCounters& c) { return c.handshake_failures.load(); });
     }
   }
 
@@ -640,6 +695,8 @@ class App::Impl {
   std::shared_ptr<ServerTls> data_tls_;
   std::shared_ptr<ServerTls> admin_tls_;
   std::unique_ptr<net::BodyBudget> body_budget_;  // outlives the servers (declared before)
+  std::atomic<bool> stopping_{false};
+  std::mutex reload_mutex_;  // one reload at a time (SIGHUP and the admin API)
   std::unique_ptr<HttpServer> data_server_;
   std::unique_ptr<HttpServer> admin_server_;
   std::unique_ptr<ferry::Link> ferry_;
@@ -666,7 +723,97 @@ Result<std::unique_ptr<App>> App::start(asio::io_context& io, const Config& conf
 std::uint16_t App::data_port() const { return impl_->data_port(); }
 std::uint16_t App::admin_port() const { return impl_->admin_port(); }
 std::string App::ferry_endpoint() const { return impl_->ferry_endpoint(); }
+std::vector<std::string> check_config_files(const Config& config) {
+  std::vector<std::string> problems;
+  auto check = [&](const std::string& key, Result<void> r) {
+    if (!r) problems.push_back(key + ": " + r.error().message);
+  };
+  auto readable = [](const std::filesystem::path& p) -> Result<void> {
+    std::ifstream in(p, std::ios::binary);
+    if (!in) return fail(Errc::kNotFound, p.string() + " cannot be read");
+    return {};
+  };
+  xml::initialize(config.schema_dir);
+  check("gateway.schema_dir", [&]() -> Result<void> {
+    auto v = xml::Validator::load(config.schema_dir);
+    if (!v) return fail(v.error());
+    return {};
+  }());
+  for (const auto& [key, listener] :
+       {std::pair<std::string, const net::ListenerConfig*>{"listen.data", &config.data},
+        std::pair<std::string, const net::ListenerConfig*>{"listen.admin", &config.admin}}) {
+    if (!listener->enabled) continue;
+    check(key, [&]() -> Result<void> {
+      auto tls = ServerTls::create(listener->tls);
+      if (!tls) return fail(tls.error());
+      return {};
+    }());
+  }
+  if (config.signing.enabled) {
+    check("signing.trust", [&]() -> Result<void> {
+      auto t = trust::TrustStore::load(config.signing.trust, config.signing.crls);
+      if (!t) return fail(t.error());
+      return {};
+    }());
+    check("signing.cert", [&]() -> Result<void> {
+      auto sg =
+          trust::DocumentSigner::create(config.signing.cert, config.signing.key, config.gateway_id);
+      if (!sg) return fail(sg.error());
+      return {};
+    }());
+  }
+  for (const auto& f : config.feeds) {
+    check("feed " + f.name + " mapping", [&]() -> Result<void> {
+      auto m = adapters::load_mapping(f.mapping);
+      if (!m) return fail(m.error());
+      return {};
+    }());
+  }
+  for (const auto& d : config.destinations) {
+    for (const auto& [what, file] :
+         {std::pair<const char*, const std::filesystem::path*>{"ca", &d.ca},
+          {"client_cert", &d.client_cert},
+          {"client_key", &d.client_key}}) {
+      if (!file->empty()) check("destination " + d.name + " " + what, readable(*file));
+    }
+  }
+  if (config.ferry.enabled()) {
+    check("ferry.secret_key", [&]() -> Result<void> {
+      auto k = ferry::load_secret_key(config.ferry.secret_key);
+      if (!k) return fail(k.error());
+      return {};
+    }());
+    auto pub = [&](const std::string& key, const std::filesystem::path& file) {
+      check(key, [&]() -> Result<void> {
+        auto k = ferry::load_public_key(file);
+        if (!k) return fail(k.error());
+        return {};
+      }());
+    };
+    if (!config.ferry.server_key.empty()) pub("ferry.server_key", config.ferry.server_key);
+    for (const auto& k : config.ferry.allowed_keys) pub("ferry.allowed_keys", k);
+  }
+  // The store's directory, or the nearest ancestor that exists (sluiced creates the rest),
+  // must be writable by this user; the check itself creates nothing.
+  check("store.path", [&]() -> Result<void> {
+    std::filesystem::path p = std::filesystem::absolute(config.store.path);
+    std::error_code ec;
+    while (!std::filesystem::exists(p, ec) && p.has_parent_path() && p != p.parent_path()) {
+      p = p.parent_path();
+    }
+    if (!std::filesystem::is_directory(p, ec)) {
+      return fail(Errc::kIo, p.string() + " is not a directory");
+    }
+    if (::access(p.c_str(), W_OK) != 0) {
+      return fail(Errc::kIo, p.string() + " is not writable by this user");
+    }
+    return {};
+  }());
+  return problems;
+}
+
 void App::begin_shutdown(std::function<void()> done) { impl_->begin_shutdown(std::move(done)); }
+Result<void> App::reload_tls(const std::string& actor) { return impl_->reload_tls(actor); }
 void App::close() { impl_->close(); }
 
 }  // namespace sluice::gateway

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/error.h"
 #include "gateway/config.h"
@@ -15,6 +16,13 @@ class io_context;
 }
 
 namespace sluice::gateway {
+
+// Everything `sluiced --check-config` checks beyond the file's syntax, all at once: every
+// certificate and key it names loads (and the key matches, with mode 0600), trust stores and
+// CRLs parse, the schemas and every feed's mapping file load, the ferry's key files read,
+// destination TLS files are readable, and the store's directory can be created. Each problem
+// names its configuration key. Empty when all is well.
+std::vector<std::string> check_config_files(const Config& config);
 
 class App {
  public:
@@ -30,6 +38,10 @@ class App {
   // Connection: close), waits for that at most gateway.shutdown_timeout_ms, stops delivery,
   // then calls `done` on an io thread. Call once.
   void begin_shutdown(std::function<void()> done);
+  // Re-reads both listeners' certificates and keys and every CRL (SIGHUP, or POST
+  // /admin/v1/tls/reload), audited as `actor`; on a failure the previous material stays in
+  // use and the error is returned (and logged).
+  Result<void> reload_tls(const std::string& actor);
   // After the io_context has stopped: commits what is waiting and closes the store.
   void close();
 

@@ -49,6 +49,18 @@ class Section {
     }
   }
 
+  // A string that must be one of `allowed`: anything else is an error naming the choices.
+  void choice(const char* key, std::string& out, std::initializer_list<std::string_view> allowed) {
+    const toml::node* n = table_.get(key);
+    str(key, out);
+    if (n == nullptr || !n->is_string()) return;
+    if (std::find(allowed.begin(), allowed.end(), out) != allowed.end()) return;
+    std::string list;
+    for (auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+    errors_.push_back(qualified(key) + " = \"" + out + "\" is not one of " + list + " (" +
+                      where(*n) + ")");
+  }
+
   void path(const char* key, std::filesystem::path& out) {
     std::string s;
     bool had = table_.contains(key);
@@ -380,7 +392,7 @@ Result<Config> parse_config(std::string_view text, const std::string& source,
       s.str("role", c.role);
       s.str("id", c.gateway_id);
       s.path("state_dir", c.state_dir);
-      s.str("log_level", c.log_level);
+      s.choice("log_level", c.log_level, {"trace", "debug", "info", "warn", "error", "off"});
       s.integer("threads", c.threads, 1, 64);
       s.path("schema_dir", c.schema_dir);
       s.strings("peers", c.peer_gateways);

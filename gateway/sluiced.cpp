@@ -10,6 +10,7 @@
 #include <boost/json.hpp>
 
 #include <condition_variable>
+#include <functional>
 #include <iostream>
 #include <thread>
 
@@ -31,7 +32,9 @@ int main(int argc, char** argv) {
       "--ready-file", ready_file,
       "write {\"pid\",\"dataPort\",\"adminPort\",\"ferryEndpoint\"} as JSON here once listening");
   cli.add_option("--log-level", log_level,
-                 "trace, debug, info, warn, error (overrides the config)");
+                 "trace, debug, info, warn, error, off (overrides the config)")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+  cli.set_version_flag("--version", "sluiced " SLUICE_VERSION);
   cli.add_flag("--print-default-config", print_defaults, "print the embedded defaults and exit");
   cli.add_flag("--check-config", check_only, "validate the configuration and exit");
   CLI11_PARSE(cli, argc, argv);
@@ -50,7 +53,15 @@ int main(int argc, char** argv) {
   }
   init_logging(config->log_level);
   if (check_only) {
-    std::cout << "configuration " << config->source.string() << " is valid\n";
+    auto problems = check_config_files(*config);
+    if (!problems.empty()) {
+      std::cerr << "sluiced: configuration " << config->source.string() << ": " << problems.size()
+                << " problem(s):\n";
+      for (const auto& p : problems) std::cerr << "  " << p << "\n";
+      return 2;
+    }
+    std::cout << "configuration " << config->source.string()
+              << " is valid, and every file it names loads\n";
     return 0;
   }
 
@@ -71,6 +82,19 @@ int main(int argc, char** argv) {
         sig, config->shutdown_timeout_ms);
     (*app)->begin_shutdown([&io] { io.stop(); });
   });
+
+  // SIGHUP re-reads the TLS material and CRLs, as `sluicectl tls reload` does (the signal
+  // handler runs on an io thread, which waits the few ms the audit entry takes to commit).
+  asio::signal_set hangup(io, SIGHUP);
+  std::function<void()> on_hangup = [&] {
+    hangup.async_wait([&](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      spdlog::info("signal SIGHUP: reloading TLS certificates, keys and CRLs");
+      (void)(*app)->reload_tls("signal/SIGHUP");
+      on_hangup();
+    });
+  };
+  on_hangup();
 
   if (!ready_file.empty()) {
     boost::json::object o{{"pid", ::getpid()},

@@ -148,7 +148,8 @@ std::string lower(std::string_view s) {
 class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
  public:
   Impl(asio::io_context& io, const ListenerConfig& config, std::shared_ptr<ServerTls> tls,
-       HttpHandler& handler, WorkerPool& workers, BodyBudget* budget, std::string name)
+       HttpHandler& handler, WorkerPool& workers, BodyBudget* budget, std::string name,
+       RequestObserver observer)
       : io_(io),
         config_(config),
         tls_(std::move(tls)),
@@ -156,6 +157,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
         workers_(workers),
         budget_(budget),
         name_(std::move(name)),
+        observer_(std::move(observer)),
         accept_strand_(asio::make_strand(io)),
         acceptor_(accept_strand_),
         admission_(AdmissionLimits{.max_connections = config.max_connections,
@@ -353,6 +355,9 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
       // request has been read (bytes of one pipelined behind it go unanswered, which a client
       // must expect of a closing connection, RFC 9112 §9.3.2).
       if (control->draining) break;
+      Exchange ex;
+      ex.remote = remote;
+      if (peer.authenticated) ex.sender = peer.sender();
       http::request_parser<http::string_body> parser;
       parser.header_limit(static_cast<std::uint32_t>(config_.max_header_bytes));
       // The real limit is chosen per request once the header is known.
@@ -365,12 +370,13 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
       control->awaiting_request = false;
       control->buffer = nullptr;
       control->parser = nullptr;
+      ex.start = std::chrono::steady_clock::now();
       if (ec_h) {
         if (!tcp_layer.socket().is_open()) {
           break;  // closed by a drain or an eviction: nothing to answer
         }
         if (ec_h == http::error::body_limit) {
-          co_await send(stream,
+          co_await send(ex, stream,
                         json_error(413, "http.body-too-large",
                                    "request body exceeds the limit of " +
                                        std::to_string(std::max(config_.max_body_bytes,
@@ -378,7 +384,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
                                        " bytes"),
                         false);
         } else if (ec_h == http::error::header_limit) {
-          co_await send(stream,
+          co_await send(ex, stream,
                         json_error(431, "http.header-too-large",
                                    "request header exceeds " +
                                        std::to_string(config_.max_header_bytes) + " bytes"),
@@ -387,13 +393,15 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
                    ec_h != asio::ssl::error::stream_truncated && ec_h != beast::error::timeout &&
                    ec_h != asio::error::eof && ec_h != asio::error::connection_reset) {
           co_await send(
-              stream,
+              ex, stream,
               json_error(400, "http.bad-request", "malformed HTTP request: " + ec_h.message()),
               false);
         }
         break;
       }
       auto& header = parser.get();
+      ex.method = std::string(header.method_string());
+      ex.path = std::string(header.target().substr(0, header.target().find('?')));
       {
         // RFC 9112 §6: a body delimited any other way than one Content-Length or exactly
         // "chunked" is refused and the connection closed (request smuggling starts there).
@@ -405,7 +413,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
         }
         if (auto bad = check_request_framing(te, cl, header.version())) {
           counters_.requests.fetch_add(1);
-          co_await send(stream, json_error(bad->status, bad->code, bad->message), false);
+          co_await send(ex, stream, json_error(bad->status, bad->code, bad->message), false);
           break;
         }
       }
@@ -420,7 +428,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
       if (plan.refuse) {
         // Decided on the header: the body is never read into memory.
         counters_.requests.fetch_add(1);
-        co_await send(stream, std::move(*plan.refuse), false);
+        co_await send(ex, stream, std::move(*plan.refuse), false);
         if (auto len = parser.content_length()) {
           co_await linger(stream, buffer, *len);
         }
@@ -433,7 +441,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
       std::size_t limit = plan.body_limit;
       parser.body_limit(limit);
       if (auto len = parser.content_length(); len && *len > limit) {
-        co_await send(stream,
+        co_await send(ex, stream,
                       json_error(413, "http.body-too-large",
                                  "request body of " + std::to_string(*len) +
                                      " bytes exceeds the limit of " + std::to_string(limit)),
@@ -453,7 +461,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
         }
         if (want > budget_->max()) {
           counters_.requests.fetch_add(1);
-          co_await send(stream,
+          co_await send(ex, stream,
                         json_error(413, "http.body-too-large",
                                    "request body of " + std::to_string(want) +
                                        " bytes exceeds max_body_bytes_in_flight (" +
@@ -472,7 +480,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
                     " of the " + std::to_string(budget_->max()) + " bytes allowed at once; " +
                     "this one needs " + std::to_string(want) + "; try again shortly");
             busy.headers.emplace_back("Retry-After", "1");
-            co_await send(stream, std::move(busy), false);
+            co_await send(ex, stream, std::move(busy), false);
             if (auto len = parser.content_length()) co_await linger(stream, buffer, *len);
             break;
           }
@@ -490,12 +498,12 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
       if (ec_b) {
         if (ec_b == http::error::body_limit) {
           co_await send(
-              stream,
+              ex, stream,
               json_error(413, "http.body-too-large",
                          "request body exceeds the limit of " + std::to_string(limit) + " bytes"),
               false);
         } else if (ec_b == beast::error::timeout) {
-          co_await send(stream,
+          co_await send(ex, stream,
                         json_error(408, "http.timeout",
                                    "the request was not received within " +
                                        std::to_string(config_.request_timeout_ms) + " ms"),
@@ -517,6 +525,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
         req.headers.emplace_back(lower(field.name_string()), std::string(field.value()));
       }
       req.body = std::move(req_msg.body());
+      ex.bytes_in = req.body.size();
       req.peer = peer;
       req.remote = remote;
       req.deadline = deadline;
@@ -537,7 +546,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
         keep_alive = false;  // answered, and told this connection takes no more
       }
       tcp_layer.expires_after(std::chrono::milliseconds(config_.request_timeout_ms));
-      if (!co_await send(stream, std::move(res), keep_alive)) {
+      if (!co_await send(ex, stream, std::move(res), keep_alive)) {
         break;
       }
     }
@@ -650,6 +659,37 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
     }
   }
 
+  // What the access log and the latency histograms need of the exchange being answered.
+  struct Exchange {
+    std::string method = "-";
+    std::string path = "-";
+    std::string sender = "-";
+    std::string_view remote;
+    std::size_t bytes_in = 0;
+    std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  };
+
+  awaitable<bool> send(Exchange& ex, beast::ssl_stream<TcpStream>& stream, HttpResponse res,
+                       bool keep_alive) {
+    const unsigned status = res.status;
+    const std::size_t bytes_out = res.body.size();
+    const bool ok = co_await send(stream, std::move(res), keep_alive);
+    if (observer_) {
+      observer_(RequestRecord{
+          .listener = name_,
+          .method = ex.method,
+          .path = ex.path,
+          .status = status,
+          .sender = ex.sender,
+          .remote = ex.remote,
+          .bytes_in = ex.bytes_in,
+          .bytes_out = bytes_out,
+          .seconds =
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - ex.start).count()});
+    }
+    co_return ok;
+  }
+
   awaitable<bool> send(beast::ssl_stream<TcpStream>& stream, HttpResponse res, bool keep_alive) {
     http::response<http::string_body> msg{static_cast<http::status>(res.status), 11};
     msg.set(http::field::server, "sluice");
@@ -671,6 +711,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
   WorkerPool& workers_;
   BodyBudget* budget_;
   std::string name_;
+  RequestObserver observer_;
   Strand accept_strand_;
   Acceptor acceptor_;
   ConnectionAdmission admission_;
@@ -691,9 +732,10 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(asio::io_context& io,
                                                       const ListenerConfig& config,
                                                       std::shared_ptr<ServerTls> tls,
                                                       HttpHandler& handler, WorkerPool& workers,
-                                                      BodyBudget* budget, std::string name) {
-  auto impl =
-      std::make_shared<Impl>(io, config, std::move(tls), handler, workers, budget, std::move(name));
+                                                      BodyBudget* budget, std::string name,
+                                                      RequestObserver observer) {
+  auto impl = std::make_shared<Impl>(io, config, std::move(tls), handler, workers, budget,
+                                     std::move(name), std::move(observer));
   if (auto r = impl->bind(); !r) {
     return fail(r.error());
   }

@@ -38,6 +38,22 @@ struct ServerCounters {
   std::atomic<std::int64_t> in_flight{0};  // requests being handled
 };
 
+// One answered request, for the access log and the latency histograms: never a body or a
+// query string (they may carry personal data), only what identifies the exchange.
+struct RequestRecord {
+  std::string_view listener;
+  std::string_view method;  // "-" when the request line could not be read
+  std::string_view path;
+  unsigned status = 0;
+  std::string_view sender;  // the client certificate's OU/CN, "-" without one
+  std::string_view remote;  // address:port
+  std::size_t bytes_in = 0;
+  std::size_t bytes_out = 0;
+  double seconds = 0;  // from the request's header read to its answer written
+};
+// Called on the connection's strand after each answer is written; it must not block.
+using RequestObserver = std::function<void(const RequestRecord&)>;
+
 class HttpServer {
  public:
   // Binds and starts accepting on `io`. Each connection runs on its own strand; CPU-bound
@@ -48,7 +64,8 @@ class HttpServer {
                                                    const ListenerConfig& config,
                                                    std::shared_ptr<ServerTls> tls,
                                                    HttpHandler& handler, WorkerPool& workers,
-                                                   BodyBudget* budget, std::string name);
+                                                   BodyBudget* budget, std::string name,
+                                                   RequestObserver observer = {});
   ~HttpServer();
   std::uint16_t port() const;
   // Stops accepting; open connections are left as they are (the destructor's call).

@@ -2,6 +2,12 @@
 // pre-check, extension-table reads and online backup. They run on pooled read transactions
 // and never wait for the writer.
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include "queue/store_impl.h"
 
 namespace sluice::queue {
@@ -229,6 +235,7 @@ Result<std::vector<MessageStatus>> Store::dead_letters(const std::string& destin
 }
 
 Stats Store::stats() const { return impl_->stats(); }
+const RetryPolicy& Store::retry_policy() const { return impl_->options().retry; }
 
 Result<void> Store::backup(const std::filesystem::path& dir) const {
   std::error_code ec;
@@ -239,8 +246,20 @@ Result<void> Store::backup(const std::filesystem::path& dir) const {
   if (!std::filesystem::is_empty(dir, ec)) {
     return fail(Errc::kAlreadyExists, "backup directory " + dir.string() + " is not empty");
   }
-  if (int rc = mdb_env_copy2(impl_->env(), dir.c_str(), MDB_CP_COMPACT); rc != 0) {
-    return fail(lmdb::error(rc, "mdb_env_copy2 to " + dir.string()));
+  // The copy holds what the store holds, personal data included: owner-only, as the store is.
+  // The file is created 0600 here (not by LMDB, which would create it 0666 less the umask).
+  std::filesystem::permissions(dir, std::filesystem::perms::owner_all,
+                               std::filesystem::perm_options::replace, ec);
+  if (ec) return fail(Errc::kIo, "chmod 0700 " + dir.string() + ": " + ec.message());
+  const std::filesystem::path file = dir / "data.mdb";
+  int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return fail(Errc::kIo, "create " + file.string() + ": " + std::strerror(errno));
+  int rc = mdb_env_copyfd2(impl_->env(), fd, MDB_CP_COMPACT);
+  if (rc == 0 && ::fsync(fd) != 0) rc = errno;
+  if (::close(fd) != 0 && rc == 0) rc = errno;
+  if (rc != 0) {
+    std::filesystem::remove(file, ec);
+    return fail(lmdb::error(rc, "mdb_env_copyfd2 to " + file.string()));
   }
   return {};
 }

@@ -304,6 +304,8 @@ class Store {
   // history bounds (bounded per call). Returns how many messages it purged.
   Result<std::size_t> purge_expired_history(std::size_t max_messages = 10'000);
   Stats stats() const;
+  // The retry policy the store was opened with (a delivery's last attempt is max_attempts).
+  const RetryPolicy& retry_policy() const;
   // Online, compacting copy of the environment into the empty directory `dir`.
   Result<void> backup(const std::filesystem::path& dir) const;
 

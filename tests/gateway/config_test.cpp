@@ -89,6 +89,14 @@ TEST_CASE("configuration errors name the key and the line") {
   auto syntax = parse_config("[store\n", "t.toml", "/");
   REQUIRE_FALSE(syntax);
   CHECK_THAT(syntax.error().message, Catch::Contains("line 1"));
+  // A log level that does not exist is an error, not silence.
+  auto level = parse_config("[gateway]\nlog_level = \"verbose\"\n", "t.toml", "/");
+  REQUIRE_FALSE(level);
+  CHECK_THAT(level.error().message,
+             Catch::Contains("gateway.log_level = \"verbose\" is not one of trace, debug, info, "
+                             "warn, error, off (line 2)"));
+  auto warn = parse_config("[gateway]\nlog_level = \"warn\"\n", "t.toml", "/");
+  CHECK((warn || warn.error().message.find("log_level") == std::string::npos));
 }
 
 TEST_CASE("routes, senders and feeds must refer to what exists") {

@@ -1,12 +1,14 @@
 // End to end through a real sluiced: HTTPS + client certificates in, LMDB, HTTP delivery out.
 #include <catch2/catch.hpp>
 
+#include <csignal>
 #include <set>
 #include <thread>
 
 #include <time.h>
 
 #include <algorithm>
+#include <fstream>
 #include <sstream>
 
 #include "queue/queue.h"
@@ -233,6 +235,20 @@ TEST_CASE("a full queue answers 503 with Retry-After and keeps what it accepted"
   Gateway gw(
       {.destinations = http_destination("sink", port), .store_extra = "max_queued_mb = 1\n"});
   auto client = gw.client("sender-440604-approval");
+  // Health for a load balancer: any trusted certificate, no admin role, on either listener.
+  net::ClientOptions mo;
+  mo.host = "localhost";
+  mo.port = std::to_string(gw.admin_port());
+  mo.ca = dev_pki() / "ca-bundle.pem";
+  mo.cert = dev_pki() / "sender-440605-tax.chain.pem";
+  mo.key = dev_pki() / "sender-440605-tax.key.pem";
+  net::HttpsClient monitor(mo);
+  CHECK(client->request("GET", "/healthz")->status == 200);
+  auto ready = client->request("GET", "/readyz");
+  CHECK(ready->status == 200);
+  CHECK(ready->body == R"({"ready":true})");
+  CHECK(monitor.request("GET", "/readyz")->status == 200);
+  CHECK(monitor.request("GET", "/metrics")->status == 403);  // still the admin's
   std::vector<std::string> accepted;
   unsigned status = 202;
   std::string body;
@@ -245,6 +261,12 @@ TEST_CASE("a full queue answers 503 with Retry-After and keeps what it accepted"
   CHECK(json_field(body, "code") == "store.backpressure");
   auto r = client->request("POST", "/v1/messages", sample("case.register/valid-1.xml", "full-x"));
   CHECK(r->header("Retry-After") == "5");
+  // Full: not ready, and says why; alive all the same.
+  auto full = monitor.request("GET", "/readyz");
+  CHECK(full->status == 503);
+  CHECK(full->body.find("the store is full") != std::string::npos);
+  CHECK(client->request("GET", "/readyz")->status == 503);
+  CHECK(monitor.request("GET", "/healthz")->status == 200);
   // Everything accepted is still there and is delivered once the destination returns.
   tools::SinkOptions so;
   so.port = port;
@@ -252,6 +274,7 @@ TEST_CASE("a full queue answers 503 with Retry-After and keeps what it accepted"
   SinkRunner sink(so);
   auto stats = sink.wait_for(accepted.size(), std::chrono::seconds(60));
   CHECK(stats.distinct == accepted.size());
+  CHECK(eventually([&] { return monitor.request("GET", "/readyz")->status == 200; }));
 }
 
 TEST_CASE("the admin API refuses non-admin certificates and serves admins") {
@@ -464,4 +487,136 @@ TEST_CASE("a configured peer gateway forwards documents with their MessageId, ot
   CHECK(status == 400);
   CHECK(body.find("envelope.message-id-assigned") != std::string::npos);
   CHECK(sink.wait_for(1).distinct == 1);
+}
+
+TEST_CASE(
+    "metrics pass promtool check metrics: every family described, latency histograms, "
+    "dead letters counted and logged") {
+  SinkRunner sink;
+  SinkRunner flaky({.fail_first = 1});  // its one delivery fails, and one attempt is all
+  Gateway gw({.destinations =
+                  http_destination("sink", sink.port()) + http_destination("flaky", flaky.port()),
+              .routes = "[[route]]\ndoc_type = \"case.accept\"\ndestinations = [\"sink\"]\n"
+                        "[[route]]\ndoc_type = \"case.fee\"\ndestinations = [\"flaky\"]\n",
+              .retry = "max_attempts = 1\n"});
+  auto client = gw.client("sender-440604-approval");
+  unsigned status = 0;
+  post(*client, sample("case.accept/valid-1.xml", "prom-1"), &status);
+  REQUIRE(status == 202);
+  post(*client, sample("case.fee/valid-1.xml", "prom-2"), &status);
+  REQUIRE(status == 202);
+  REQUIRE(sink.wait_for(1).distinct == 1);
+  std::string body;
+  REQUIRE(eventually([&] {
+    auto r = gw.admin()->request("GET", "/metrics");
+    body = r ? r->body : "";
+    return body.find("sluice_dead_letters_total{destination=\"flaky\"} 1") != std::string::npos &&
+           body.find("sluice_delivery_latency_seconds_count{destination=\"sink\"} 1") !=
+               std::string::npos;
+  }));
+  INFO(body);
+  CHECK(body.find("sluice_accept_duration_seconds_count{listener=\"data\"} 2") !=
+        std::string::npos);
+  CHECK(body.find("sluice_accept_duration_seconds_bucket{listener=\"data\",le=\"+Inf\"} 2") !=
+        std::string::npos);
+  CHECK(body.find("# HELP sluice_store_fill_ratio ") != std::string::npos);
+  CHECK(body.find("\nsluice_store_fill_ratio 0.") != std::string::npos);
+  CHECK(body.find("not in the catalogue") == std::string::npos);
+  // The dead delivery is in the log with its reason, the document's content is not.
+  CHECK(gw.log().find("to flaky is dead: attempt 1 of 1 failed") != std::string::npos);
+  // One access line per request, without the body.
+  CHECK(gw.log().find("access data ") != std::string::npos);
+  CHECK(gw.log().find(" POST /v1/messages 202 440604/approval ") != std::string::npos);
+
+  // Debian's promtool (package prometheus) lints the exposition: HELP and TYPE on every
+  // family, names, units and histogram shape. Quiet and exit 0 when it is clean.
+  TempDir dir("promtool");
+  const auto file = dir.path() / "metrics.txt";
+  std::ofstream(file) << body;
+  const auto out = dir.path() / "promtool.txt";
+  const int rc = std::system(
+      ("promtool check metrics < " + file.string() + " > " + out.string() + " 2>&1").c_str());
+  std::ifstream in(out);
+  std::string said((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  INFO("promtool: " << said);
+  CHECK(rc == 0);
+  CHECK(said.empty());
+}
+
+TEST_CASE("SIGHUP reloads the TLS material and CRLs and sluiced keeps serving") {
+  SinkRunner sink;
+  Gateway gw({.destinations = http_destination("sink", sink.port())});
+  REQUIRE(::kill(gw.pid(), SIGHUP) == 0);
+  std::string audit;
+  REQUIRE(eventually([&] {
+    auto r = gw.admin()->request("GET", "/admin/v1/audit?n=20");
+    audit = r ? r->body : "";
+    return audit.find("signal/SIGHUP") != std::string::npos;
+  }));
+  INFO(audit);
+  CHECK(audit.find("tls.reload") != std::string::npos);
+  CHECK(gw.log().find("signal/SIGHUP: TLS certificates, keys and CRLs reloaded") !=
+        std::string::npos);
+  // Still running and serving: a document is accepted and delivered after the reload.
+  unsigned status = 0;
+  post(*gw.client("sender-440604-approval"), sample("case.accept/valid-1.xml", "hup-1"), &status);
+  CHECK(status == 202);
+  CHECK(sink.wait_for(1).distinct == 1);
+}
+
+TEST_CASE("sluiced and sluicectl say their version") {
+  for (const auto& [binary, name] : {std::pair{sluiced_binary(), std::string("sluiced ")},
+                                     std::pair{sluicectl_binary(), std::string("sluicectl ")}}) {
+    TempDir dir("version");
+    const auto out = dir.path() / "out.txt";
+    const int rc = std::system((binary.string() + " --version > " + out.string()).c_str());
+    CHECK(rc == 0);
+    std::ifstream in(out);
+    std::string said((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    CHECK(said.starts_with(name + "0."));
+  }
+}
+
+TEST_CASE(
+    "sluiced --check-config loads every file the configuration names and reports every "
+    "problem at once") {
+  auto run = [](const std::string& cwd, const std::string& args, std::string& said) {
+    TempDir out_dir("check-config");
+    const auto out = out_dir.path() / "out.txt";
+    const int rc = std::system(("cd " + cwd + " && " + sluiced_binary().string() + " " + args +
+                                " > " + out.string() + " 2>&1")
+                                   .c_str());
+    std::ifstream in(out);
+    said.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  };
+  // The shipped outer half on a machine without its files: refused, every missing file named
+  // with its key, not only the first.
+  std::string said;
+  CHECK(run(source_dir().string(), "--check-config -c deploy/outer.toml", said) == 2);
+  INFO(said);
+  CHECK(said.find("listen.data: ") != std::string::npos);
+  CHECK(said.find("listen.admin: ") != std::string::npos);
+  CHECK(said.find("signing.trust: ") != std::string::npos);
+  CHECK(said.find("ferry.secret_key: ") != std::string::npos);
+  CHECK(said.find("ferry.allowed_keys: ") != std::string::npos);
+  // The embedded defaults where their files are (the development PKI, schemas, mappings).
+  TempDir here("check-config-ok");
+  std::filesystem::create_directories(here.path() / "var");
+  std::filesystem::create_directory_symlink(dev_pki(), here.path() / "var" / "pki");
+  std::filesystem::create_directory_symlink(source_dir() / "schemas", here.path() / "schemas");
+  std::filesystem::create_directory_symlink(source_dir() / "adapters", here.path() / "adapters");
+  std::string fine;
+  CHECK(run(here.path().string(), "--check-config", fine) == 0);
+  INFO(fine);
+  CHECK(fine.find("is valid, and every file it names loads") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(here.path() / "var" / "outer"));  // the check made nothing
+  // A key file readable by others is a problem too.
+  std::filesystem::remove(here.path() / "var" / "pki");
+  std::filesystem::copy(dev_pki(), here.path() / "var" / "pki");
+  std::filesystem::permissions(here.path() / "var" / "pki" / "gateway-outer.key.pem",
+                               std::filesystem::perms::others_read,
+                               std::filesystem::perm_options::add);
+  CHECK(run(here.path().string(), "--check-config", said) == 2);
+  CHECK(said.find("listen.data: ") != std::string::npos);
 }

@@ -407,6 +407,12 @@ TEST_CASE_METHOD(Fixture, "an online backup opens as a store with the same messa
   std::string id = append_ok(*store, message("b-1"));
   REQUIRE(store->backup(dir / "backup"));
   CHECK(std::filesystem::exists(dir / "backup" / "data.mdb"));
+  // Owner-only, like the store: it holds the same personal data.
+  CHECK((std::filesystem::status(dir / "backup" / "data.mdb").permissions() &
+         std::filesystem::perms::all) ==
+        (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write));
+  CHECK((std::filesystem::status(dir / "backup").permissions() & std::filesystem::perms::all) ==
+        std::filesystem::perms::owner_all);
   CHECK_FALSE(store->backup(dir / "backup"));  // refuses a non-empty directory
   auto o = options();
   o.path = dir / "backup";

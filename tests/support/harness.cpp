@@ -157,12 +157,6 @@ std::string data_lines(const std::string& extra, const std::string& pki) {
 
 // The sluiced under test: this build's, or SLUICE_TEST_SLUICED (to run a test against
 // another build, e.g. to show it failing before a fix).
-std::filesystem::path sluiced_binary() {
-  if (const char* other = std::getenv("SLUICE_TEST_SLUICED"); other != nullptr && *other) {
-    return other;
-  }
-  return binary_dir() / "gateway" / "sluiced";
-}
 
 }  // namespace
 
@@ -340,5 +334,14 @@ std::string json_field(const std::string& json, const std::string& field) {
   auto e = json.find_first_of(",}", p);
   return json.substr(p, e - p);
 }
+
+std::filesystem::path sluiced_binary() {
+  if (const char* other = std::getenv("SLUICE_TEST_SLUICED"); other != nullptr && *other) {
+    return other;
+  }
+  return binary_dir() / "gateway" / "sluiced";
+}
+
+std::filesystem::path sluicectl_binary() { return binary_dir() / "tools" / "sluicectl"; }
 
 }  // namespace sluice::test

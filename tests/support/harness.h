@@ -41,6 +41,9 @@ std::filesystem::path dev_pki();
 std::filesystem::path dev_pki_rsa();
 std::filesystem::path source_dir();
 std::filesystem::path binary_dir();
+// The built binaries (SLUICE_TEST_SLUICED overrides sluiced's, e.g. a sanitizer build).
+std::filesystem::path sluiced_binary();
+std::filesystem::path sluicectl_binary();
 std::string read_text(const std::filesystem::path& p);
 
 // A loopback TCP port that is bound but not listening: connections to it are refused, and no

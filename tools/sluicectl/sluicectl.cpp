@@ -110,6 +110,7 @@ std::string url_encode(const std::string& s) {
 int main(int argc, char** argv) {
   CLI::App cli{"sluicectl - manage a running sluiced through its admin API"};
   cli.require_subcommand(1);
+  cli.set_version_flag("--version", "sluicectl " SLUICE_VERSION);
   cli.fallthrough();  // global options may also follow the subcommand
   std::string pki = env_or("SLUICE_PKI", "var/pki");
   std::string host = env_or("SLUICE_ADMIN_HOST", "localhost");
