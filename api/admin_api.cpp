@@ -1,5 +1,6 @@
 #include "api/admin_api.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include <boost/json.hpp>
@@ -70,21 +71,45 @@ std::expected<std::size_t, HttpResponse> query_count(std::string_view query, std
   return std::min(value, max);
 }
 
+std::optional<HttpResponse> AdminApi::refusal(const PeerIdentity& peer, std::string_view method,
+                                              std::string_view path) const {
+  auto role = roles_.role_of(peer);
+  const std::string who = peer.authenticated ? peer.sender() : "unauthenticated";
+  std::string why;
+  HttpResponse r;
+  if (!role) {
+    why = "not an admin certificate";
+    r = error_response(403, "auth.not-admin",
+                       "the admin API needs an admin client certificate that an [[admin_role]] "
+                       "rule gives a role; " +
+                           who + " has none");
+  } else {
+    auto allowed = roles_for(method, path);
+    if (std::find(allowed.begin(), allowed.end(), *role) != allowed.end()) return std::nullopt;
+    std::string names;
+    for (Role a : allowed) names += (names.empty() ? "" : " or ") + std::string(to_string(a));
+    why = "the " + std::string(to_string(*role)) + " role may not";
+    r = error_response(403, "auth.role",
+                       std::string(method) + " " + std::string(path) + " needs the " + names +
+                           " role; " + who + " has the " + std::string(to_string(*role)) +
+                           " role (separated admin roles: system, security, audit, monitor)");
+  }
+  if (audit_ != nullptr) {
+    audit_->record_refusal(who, "admin.refused", std::string(method) + " " + std::string(path),
+                           why);
+  }
+  return r;
+}
+
 net::RequestPlan AdminApi::plan(const net::RequestHead& head) const {
   net::RequestPlan p;
   if (head.method == "GET" && is_health_path(head.path) && head.peer.authenticated) {
     return p;  // any certificate the listener trusts: load balancers and monitors
   }
-  if (!head.peer.is_admin()) {
-    // Refused on the header: the body of a non-admin is never read.
+  if (auto refused = refusal(head.peer, head.method, head.path)) {
+    // Refused on the header: the body of a request that may not be made is never read.
     metrics_.add("sluice_http_requests_total", "listener=\"admin\"");
-    if (audit_ != nullptr) {
-      audit_->record_refusal(
-          head.peer.authenticated ? head.peer.sender() : "unauthenticated", "admin.refused",
-          std::string(head.method) + " " + std::string(head.path), "not an admin certificate");
-    }
-    p.refuse = error_response(403, "auth.not-admin",
-                              "the admin API needs an admin client certificate (OU=admin)");
+    p.refuse = std::move(*refused);
     return p;
   }
   p.body_limit = head.method == "POST" ? kMaxAdminBody : 0;
@@ -102,12 +127,14 @@ void AdminApi::handle(HttpRequest req, Respond respond) {
     respond(health_response(req.path, readiness_));
     return;
   }
-  if (!req.peer.is_admin()) {  // plan() refused it already; kept as a second line
-    respond(error_response(403, "auth.not-admin",
-                           "the admin API needs an admin client certificate (OU=admin)"));
+  const auto role = roles_.role_of(req.peer);
+  const auto allowed = roles_for(req.method, req.path);
+  if (!role || std::find(allowed.begin(), allowed.end(), *role) == allowed.end()) {
+    // plan() refused it already; kept as a second line (without a second audit entry).
+    respond(error_response(403, "auth.role", "this certificate may not make this request"));
     return;
   }
-  const std::string actor = "admin/" + req.peer.system;
+  const std::string actor = req.peer.sender();
   std::string_view path = req.path;
   if (path == "/metrics") {
     HttpResponse r;

@@ -11,11 +11,13 @@
 
 #include <expected>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "api/handler.h"
 #include "api/health.h"
+#include "api/roles.h"
 
 namespace sluice::api {
 
@@ -24,8 +26,8 @@ class AdminApi final : public HttpHandler {
   // Returns true if it handled the request (prefix match on method + path).
   using Route = std::function<bool(HttpRequest& req, Respond& respond)>;
 
-  AdminApi(queue::Store& store, Metrics& metrics, ops::AuditLog* audit)
-      : store_(store), metrics_(metrics), audit_(audit) {}
+  AdminApi(queue::Store& store, Metrics& metrics, ops::AuditLog* audit, RoleMap roles)
+      : store_(store), metrics_(metrics), audit_(audit), roles_(std::move(roles)) {}
   void add_route(Route route) { routes_.push_back(std::move(route)); }
   // Before the listener starts.
   void set_readiness(Readiness readiness) { readiness_ = std::move(readiness); }
@@ -33,9 +35,13 @@ class AdminApi final : public HttpHandler {
   net::RequestPlan plan(const net::RequestHead& head) const override;
 
  private:
+  // Why `peer` may not make this request (nullopt: it may): no role, or not one it needs.
+  std::optional<HttpResponse> refusal(const PeerIdentity& peer, std::string_view method,
+                                      std::string_view path) const;
   queue::Store& store_;
   Metrics& metrics_;
   ops::AuditLog* audit_;
+  RoleMap roles_;
   std::vector<Route> routes_;
   Readiness readiness_;
 };

@@ -97,7 +97,7 @@ void register_quarantine_api(AdminApi& admin, Quarantine& quarantine_ref, Ingest
     AuditLog& audit = *ap;
     constexpr std::string_view kPrefix = "/admin/v1/quarantine";
     if (!req.path.starts_with(kPrefix)) return false;
-    std::string actor = "admin/" + req.peer.system;
+    std::string actor = req.peer.sender();
     std::string_view rest = std::string_view(req.path).substr(kPrefix.size());
     if (rest.empty() && req.method == "GET") {
       auto limit = query_count(req.query, "limit", 100, 10'000);

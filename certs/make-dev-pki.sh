@@ -53,7 +53,7 @@ CA_ENTITIES=(root intermediate rogue-ca)
 LEAF_ENTITIES=(
   gateway-outer gateway-inner
   sender-440604-approval sender-440605-tax sender-440600-market sender-440600-supervision
-  admin-netadmin
+  admin-netadmin admin-secadmin admin-auditor monitor-prometheus
   sender-440606-revoked
   sender-440607-expired sender-440608-notyet sender-440609-selfsigned
   sender-440610-rogue sender-440611-nosign
@@ -313,6 +313,9 @@ LEAVES=(
   "sender-440600-market|/C=CN/O=$SENDER_ORG/OU=440600/CN=market|v3_sender|365"
   "sender-440600-supervision|/C=CN/O=$SENDER_ORG/OU=440600/CN=supervision|v3_sender|365"
   "admin-netadmin|/C=CN/O=Sluice/OU=admin/CN=netadmin|v3_admin|365"
+  "admin-secadmin|/C=CN/O=Sluice/OU=admin/CN=secadmin|v3_admin|365"
+  "admin-auditor|/C=CN/O=Sluice/OU=admin/CN=auditor|v3_admin|365"
+  "monitor-prometheus|/C=CN/O=Sluice/OU=monitor/CN=prometheus|v3_admin|365"
   "sender-440606-revoked|/C=CN/O=$SENDER_ORG/OU=440606/CN=revoked|v3_sender|365"
   # test-only
   "sender-440607-expired|/C=CN/O=$SENDER_ORG/OU=440607/CN=expired|v3_sender|20200101000000Z-20210101000000Z"
@@ -369,7 +372,8 @@ $prog: $KEYTYPE development PKI written to $OUTDIR in ${elapsed}s
   CRLs        : root.crl.pem (empty), intermediate.crl.pem (revokes 440606), crl-chain.pem (both), all nextUpdate +30d
   gateways    : gateway-outer, gateway-inner            (.key.pem .cert.pem .chain.pem)
   senders     : sender-440604-approval, sender-440605-tax, sender-440600-market, sender-440600-supervision
-  admin       : admin-netadmin
+  admin       : admin-netadmin (system), admin-secadmin (security), admin-auditor (audit)
+  monitor     : monitor-prometheus (metrics and health only)
   revoked     : sender-440606-revoked (keyCompromise)
   test-only   : sender-440607-expired, sender-440608-notyet, sender-440609-selfsigned, sender-440611-nosign
   untrusted   : rogue-ca (NOT in ca-bundle.pem), sender-440610-rogue

@@ -148,7 +148,7 @@ class App::Impl {
     feeds_ = std::move(*feeds);
     data_api_ = std::make_unique<DataApi>(config_.data, *ingest_, *store_, metrics_, feeds_.get(),
                                           signer_.get());
-    admin_api_ = std::make_unique<AdminApi>(*store_, metrics_, audit_.get());
+    admin_api_ = std::make_unique<AdminApi>(*store_, metrics_, audit_.get(), admin_roles());
     data_api_->set_readiness([this] { return not_ready(); });
     admin_api_->set_readiness([this] { return not_ready(); });
     register_quarantine_api(*admin_api_, *quarantine_, *ingest_, *feeds_, *audit_);
@@ -198,7 +198,7 @@ class App::Impl {
       if (req.path != "/admin/v1/tls/reload" || req.method != "POST") {
         return false;
       }
-      Result<void> r = reload_tls("admin/" + req.peer.system);
+      Result<void> r = reload_tls(req.peer.sender());
       if (!r) {
         respond(error_response(400, "tls.reload-failed",
                                "kept the previous TLS material: " + r.error().message));
@@ -576,6 +576,16 @@ class App::Impl {
   }
 
  private:
+  // The separated admin roles from [[admin_role]]; without any, every OU=admin certificate
+  // is a system admin and no one may read the audit trail or reload the trust material.
+  api::RoleMap admin_roles() const {
+    if (!config_.admin_roles.empty()) return api::RoleMap(config_.admin_roles);
+    spdlog::warn(
+        "no [[admin_role]] configured: every admin certificate (OU=admin) has the system role, "
+        "and no certificate has the security, audit or monitor role");
+    return api::RoleMap({{"admin/*", api::Role::kSystem}});
+  }
+
   // Why this half should not be sent new documents now (/readyz): empty when it takes them.
   std::vector<std::string> not_ready() const {
     std::vector<std::string> why;

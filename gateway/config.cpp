@@ -552,6 +552,24 @@ Result<Config> parse_config(std::string_view text, const std::string& source,
       s.strings("feeds", sd.feeds);
       c.senders.push_back(std::move(sd));
     });
+    tables("admin_role", [&](Section& s) {
+      api::RoleRule r;
+      std::string role;
+      s.str("certificate", r.certificate);
+      s.str("role", role);
+      if (r.certificate.find('/') == std::string::npos) {
+        errors.push_back("admin_role.certificate \"" + r.certificate +
+                         "\" must be OU/CN of an admin certificate, e.g. \"admin/netadmin\" "
+                         "(or \"admin/*\")");
+      }
+      if (auto parsed = api::parse_role(role)) {
+        r.role = *parsed;
+      } else {
+        errors.push_back("admin_role.role \"" + role + "\" for " + r.certificate +
+                         " is not one of system, security, audit, monitor");
+      }
+      c.admin_roles.push_back(std::move(r));
+    });
     tables("spool_in", [&](Section& s) {
       SpoolInConfig sp;
       s.str("name", sp.name);

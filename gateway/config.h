@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "api/roles.h"
 #include "common/error.h"
 #include "delivery/destination.h"
 #include "ingress/config.h"
@@ -93,6 +94,10 @@ struct Config {
   std::vector<std::string> peer_gateways;  // [gateway] peers: identities of peer gateways
   FerryConfig ferry;                       // [ferry]; its peer joins peer_gateways
   pipeline::GateConfig gate;               // [[gate.inbound]], [[gate.outbound]]
+  // [[admin_role]]: which admin certificate has which of the separated roles (api/roles.h).
+  // None configured: every OU=admin certificate has the system role only, and nobody the
+  // security or audit role (sluiced warns at start).
+  std::vector<api::RoleRule> admin_roles;
 
   pipeline::IngestOptions ingest_options() const;
   ingress::FeedOptions feed_options() const;

@@ -95,6 +95,17 @@ TEST_CASE("configuration errors name the key and the line") {
   CHECK_THAT(level.error().message,
              Catch::Contains("gateway.log_level = \"verbose\" is not one of trace, debug, info, "
                              "warn, error, off (line 2)"));
+  // An admin role that does not exist, or a rule that names no OU/CN, is an error.
+  auto role = parse_config(
+      "[[admin_role]]\ncertificate = \"admin/root\"\nrole = \"superuser\"\n"
+      "[[admin_role]]\ncertificate = \"netadmin\"\nrole = \"system\"\n",
+      "t.toml", "/");
+  REQUIRE_FALSE(role);
+  CHECK_THAT(role.error().message,
+             Catch::Contains("admin_role.role \"superuser\" for admin/root is not one of system, "
+                             "security, audit, monitor"));
+  CHECK_THAT(role.error().message,
+             Catch::Contains("admin_role.certificate \"netadmin\" must be OU/CN"));
   auto warn = parse_config("[gateway]\nlog_level = \"warn\"\n", "t.toml", "/");
   CHECK((warn || warn.error().message.find("log_level") == std::string::npos));
 }

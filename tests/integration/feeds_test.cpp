@@ -100,7 +100,7 @@ TEST_CASE("a sender may only submit to its own feeds") {
   CHECK(unknown->status == 404);
   auto admin = gw.admin();
   CHECK(eventually([&] {
-    auto audit = admin->request("GET", "/admin/v1/audit?n=50");
+    auto audit = gw.auditor()->request("GET", "/admin/v1/audit?n=50");
     return audit && audit->body.find("feed.refused") != std::string::npos;
   }));
 }
@@ -222,10 +222,10 @@ TEST_CASE("an invalid document is quarantined and can be corrected and resubmitt
   auto discarded = admin->request("POST", "/admin/v1/quarantine/" + qid2 + "/discard",
                                   R"({"reason":"test garbage"})", "application/json");
   CHECK(discarded->status == 200);
-  auto audit = admin->request("GET", "/admin/v1/audit?n=50")->body;
+  auto audit = gw.auditor()->request("GET", "/admin/v1/audit?n=50")->body;
   CHECK(audit.find("quarantine.resubmit") != std::string::npos);
   CHECK(audit.find("quarantine.discard") != std::string::npos);
-  auto verify = parse_object(admin->request("GET", "/admin/v1/audit/verify")->body);
+  auto verify = parse_object(gw.auditor()->request("GET", "/admin/v1/audit/verify")->body);
   CHECK(verify["intact"].as_bool());
 }
 

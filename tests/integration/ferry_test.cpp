@@ -191,8 +191,8 @@ TEST_CASE("documents cross the ferry both ways and arrive once") {
     for (auto at = body.find(what); at != std::string::npos; at = body.find(what, at + 1)) ++n;
     return n;
   };
-  auto inner_audit = h.inner->admin()->request("GET", "/admin/v1/audit?n=200");
-  auto outer_audit = h.outer->admin()->request("GET", "/admin/v1/audit?n=200");
+  auto inner_audit = h.inner->auditor()->request("GET", "/admin/v1/audit?n=200");
+  auto outer_audit = h.outer->auditor()->request("GET", "/admin/v1/audit?n=200");
   REQUIRE(inner_audit);
   REQUIRE(outer_audit);
   CHECK(count(inner_audit->body, "\"ferry.received\"") == in_ids.size());
@@ -231,14 +231,14 @@ TEST_CASE("a document the inner half refuses is dead at the outer with the inner
   CHECK(dead->body.find("auth.forbidden: sender 440604/approval may not send DocType case.fee") !=
         std::string::npos);
   // The inner half wrote the stop into its own audit trail.
-  auto audit = h.inner->admin()->request("GET", "/admin/v1/audit?n=50");
+  auto audit = h.inner->auditor()->request("GET", "/admin/v1/audit?n=50");
   REQUIRE(audit);
   INFO(audit->body);
   CHECK(audit->body.find("ferry.refused") != std::string::npos);
   CHECK(audit->body.find(refused) != std::string::npos);
   CHECK(json_field(ferry_status(*h.outer), "refused") == "1");
   // The sending half's trail says the other half refused it, and why.
-  auto sent = h.outer->admin()->request("GET", "/admin/v1/audit?n=50");
+  auto sent = h.outer->auditor()->request("GET", "/admin/v1/audit?n=50");
   REQUIRE(sent);
   INFO(sent->body);
   auto at = sent->body.find("\"ferry.refused-by-peer\"");
@@ -301,7 +301,7 @@ TEST_CASE("a damaged or wrong-way document from an admitted key is refused and a
   // nothing of them reached the outer's store or its receivers.
   std::string body;
   CHECK(eventually([&] {
-    auto audit = h.outer->admin()->request("GET", "/admin/v1/audit?n=50");
+    auto audit = h.outer->auditor()->request("GET", "/admin/v1/audit?n=50");
     body = audit ? audit->body : "";
     return body.find(damaged.message_id) != std::string::npos &&
            body.find(wrong_way.message_id) != std::string::npos;
@@ -388,7 +388,7 @@ TEST_CASE("the gate stops what may not cross on the half that finds it and loses
     CHECK(answer.find("Mobile") != std::string::npos);
     CHECK(answer.find("13703011234") == std::string::npos);  // masked, even here
     CHECK_FALSE(json_field(answer, "quarantineId").empty());
-    auto audit = h.inner->admin()->request("GET", "/admin/v1/audit?n=20");
+    auto audit = h.inner->auditor()->request("GET", "/admin/v1/audit?n=20");
     REQUIRE(audit);
     CHECK(audit->body.find("gate.personal-data") != std::string::npos);
     CHECK(h.outside.stats().requests == 0);

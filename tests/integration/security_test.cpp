@@ -403,7 +403,7 @@ TEST_CASE("refused admin requests cannot flood the audit trail", "[security]") {
   std::size_t counted = 0;
   bool summarised = eventually(
       [&] {
-        auto r = gw.admin()->request("GET", "/admin/v1/audit?n=1000");
+        auto r = gw.auditor()->request("GET", "/admin/v1/audit?n=1000");
         if (!r) return false;
         audit = r->body;
         written = occurrences(audit, "\"admin.refused\"");
@@ -467,7 +467,7 @@ TEST_CASE("personal numbers reach no log, answer, audit entry or quarantine prob
   auto admin = gw.admin();
   std::string audit;
   REQUIRE(eventually([&] {
-    auto r = admin->request("GET", "/admin/v1/audit?n=100");
+    auto r = gw.auditor()->request("GET", "/admin/v1/audit?n=100");
     if (!r) return false;
     audit = r->body;
     return audit.find("auth.sender-mismatch") != std::string::npos;

@@ -132,7 +132,7 @@ TEST_CASE("a refused sender is answered 403 and audited") {
                          sample("case.accept/valid-1.xml", "deny-2", "440605/tax"));
   CHECK(r2->status == 403);
   CHECK(r2->body.find("not configured") != std::string::npos);
-  auto audit = gw.admin()->request("GET", "/admin/v1/audit?n=20")->body;
+  auto audit = gw.auditor()->request("GET", "/admin/v1/audit?n=20")->body;
   CHECK(audit.find("ingest.refused") != std::string::npos);
 }
 
@@ -145,7 +145,7 @@ TEST_CASE("a new CRL is taken at run time by sluicectl tls reload") {
   SinkRunner sink;
   Gateway gw({.destinations = http_destination("sink", sink.port()),
               .data_extra = "crls = [\"" + (pki / "crl-chain.pem").string() + "\"]\n"});
-  auto admin = gw.admin();
+  auto admin = gw.client("admin-secadmin");  // the security admin's task
   // A reload with current CRLs works and is audited.
   auto ok = admin->request("POST", "/admin/v1/tls/reload", "", "application/json");
   CHECK(ok->status == 200);
@@ -156,7 +156,7 @@ TEST_CASE("a new CRL is taken at run time by sluicectl tls reload") {
   CHECK(refused->status == 400);
   CHECK(refused->body.find("expired") != std::string::npos);
   CHECK(gw.client("sender-440604-approval")->request("GET", "/v1/health")->status == 200);
-  CHECK(admin->request("GET", "/admin/v1/audit?n=10")->body.find("tls.reload") !=
+  CHECK(gw.auditor()->request("GET", "/admin/v1/audit?n=10")->body.find("tls.reload") !=
         std::string::npos);
 }
 

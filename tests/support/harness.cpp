@@ -200,6 +200,19 @@ key = ")" + pki + "/" +
 trust = ")" + pki + R"(/ca-bundle.pem"
 crls = [")" + pki + R"(/crl-chain.pem"]
 
+[[admin_role]]
+certificate = "admin/netadmin"
+role = "system"
+[[admin_role]]
+certificate = "admin/secadmin"
+role = "security"
+[[admin_role]]
+certificate = "admin/auditor"
+role = "audit"
+[[admin_role]]
+certificate = "monitor/prometheus"
+role = "monitor"
+
 [retry]
 )" + o.retry + "\n" + o.destinations +
                      "\n" + o.routes + "\n" + o.senders + "\n" + o.extra;
@@ -258,7 +271,7 @@ std::optional<std::uint64_t> Gateway::metric(const std::string& series) const {
 std::unique_ptr<net::HttpsClient> Gateway::client(const std::string& cert_name) const {
   net::ClientOptions o;
   o.host = "localhost";
-  bool admin = cert_name.starts_with("admin");
+  bool admin = cert_name.starts_with("admin") || cert_name.starts_with("monitor");
   o.port = std::to_string(admin ? admin_port_ : data_port_);
   o.ca = dev_pki() / "ca-bundle.pem";
   if (!cert_name.empty()) {

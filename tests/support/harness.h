@@ -132,6 +132,8 @@ class Gateway {
   // A client authenticated as the sender certificate `name` (e.g. "sender-440604-approval").
   std::unique_ptr<net::HttpsClient> client(const std::string& cert_name) const;
   std::unique_ptr<net::HttpsClient> admin() const { return client("admin-netadmin"); }
+  // The audit admin: the only role that reads the audit trail.
+  std::unique_ptr<net::HttpsClient> auditor() const { return client("admin-auditor"); }
   // The value of one series of /metrics, e.g. `sluice_body_bytes_in_flight` or
   // `sluice_destination_backoffs_total{destination="sink"}`; nullopt when it is not there.
   std::optional<std::uint64_t> metric(const std::string& series) const;

@@ -119,9 +119,13 @@ int main(int argc, char** argv) {
   cli.add_option("--host", host, "admin listener host (env SLUICE_ADMIN_HOST)");
   cli.add_option("--port", port, "admin listener port (env SLUICE_ADMIN_PORT)");
   cli.add_option("--pki", pki, "directory with the admin certificate (env SLUICE_PKI)");
-  cli.add_option("--cert", cert,
-                 "admin certificate chain (default <pki>/admin-netadmin.chain.pem)");
-  cli.add_option("--key", key, "admin private key (default <pki>/admin-netadmin.key.pem)");
+  std::string identity = env_or("SLUICE_ADMIN_IDENTITY", "admin-netadmin");
+  cli.add_option("--identity", identity,
+                 "which admin certificate of <pki> to use: admin-netadmin (system), "
+                 "admin-secadmin (security: tls reload), admin-auditor (audit: audit verify, "
+                 "audit tail), monitor-prometheus (env SLUICE_ADMIN_IDENTITY)");
+  cli.add_option("--cert", cert, "admin certificate chain (default <pki>/<identity>.chain.pem)");
+  cli.add_option("--key", key, "admin private key (default <pki>/<identity>.key.pem)");
   cli.add_option("--ca", ca, "CA bundle for the gateway certificate (default <pki>/ca-bundle.pem)");
 
   auto* health = cli.add_subcommand("health", "store state and queue totals");
@@ -247,8 +251,8 @@ int main(int argc, char** argv) {
   ClientOptions o;
   o.host = host;
   o.port = port;
-  o.cert = cert.empty() ? pki + "/admin-netadmin.chain.pem" : cert;
-  o.key = key.empty() ? pki + "/admin-netadmin.key.pem" : key;
+  o.cert = cert.empty() ? pki + "/" + identity + ".chain.pem" : cert;
+  o.key = key.empty() ? pki + "/" + identity + ".key.pem" : key;
   o.ca = ca.empty() ? pki + "/ca-bundle.pem" : ca;
   HttpsClient client(o);
   auto get = [&](const std::string& target) { return show(client.request("GET", target)); };
