@@ -205,7 +205,9 @@ void register_quarantine_api(AdminApi& admin, Quarantine& quarantine_ref, Ingest
             problems = r.error().problems;
           }
         } else {
-          FeedOutcome o = feeds.run(entry.feed, content, peer, source, entry.kind == "feed-record");
+          // Refused again: answered, not quarantined a second time (the entry stays).
+          FeedOutcome o = feeds.run(entry.feed, content, peer, source, entry.kind == "feed-record",
+                                    FeedIngest::kNoDeadline, false);
           for (const auto& a : o.accepted) {
             messages.push_back(json::object{
                 {"record", a.record}, {"messageId", a.message_id}, {"duplicate", a.duplicate}});

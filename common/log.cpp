@@ -4,9 +4,12 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 
+#include "common/encoding.h"
 #include "common/pii.h"
 
 namespace sluice {
@@ -36,6 +39,63 @@ class MaskingSink final : public spdlog::sinks::base_sink<std::mutex> {
   spdlog::sink_ptr inner_;
 };
 
+// One line per message: the time in China Standard Time (+08:00, as every time the API
+// gives), the level and the sanitised message; or the same as one JSON object. With a
+// journald priority prefix ("<3>" for an error, RFC 5424 severities) when stderr goes to the
+// journal, which then records the level.
+class LineFormatter final : public spdlog::formatter {
+ public:
+  LineFormatter(bool json, bool journal) : json_(json), journal_(journal) {}
+
+  void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
+    const auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(msg.time.time_since_epoch()).count();
+    std::string line;
+    if (journal_) line += "<" + std::to_string(severity(msg.level)) + ">";
+    const std::string time = format_time_cn(ms);
+    const auto level_view = spdlog::level::to_string_view(msg.level);
+    const std::string_view level(level_view.data(), level_view.size());
+    const std::string_view text(msg.payload.data(), msg.payload.size());
+    if (json_) {
+      line += R"({"time":")" + time + R"(","level":")" + std::string(level) + R"(","message":")";
+      for (char c : text) {
+        if (c == '"' || c == '\\') line += '\\';
+        line += c;  // control characters were escaped by the sanitising sink already
+      }
+      line += "\"}";
+    } else {
+      line += time;
+      line += ' ';
+      line += level;
+      line += ' ';
+      line += text;
+    }
+    line += '\n';
+    dest.append(line.data(), line.data() + line.size());
+  }
+  std::unique_ptr<spdlog::formatter> clone() const override {
+    return std::make_unique<LineFormatter>(json_, journal_);
+  }
+
+ private:
+  static int severity(spdlog::level::level_enum l) {
+    switch (l) {
+      case spdlog::level::critical:
+        return 2;
+      case spdlog::level::err:
+        return 3;
+      case spdlog::level::warn:
+        return 4;
+      case spdlog::level::info:
+        return 6;
+      default:
+        return 7;
+    }
+  }
+  bool json_;
+  bool journal_;
+};
+
 }  // namespace
 
 std::string sanitize_log_message(std::string_view message) {
@@ -55,11 +115,14 @@ std::string sanitize_log_message(std::string_view message) {
   return out;
 }
 
-void init_logging(const std::string& level) {
+void init_logging(const std::string& level, const std::string& format) {
   auto sink = std::make_shared<MaskingSink>(std::make_shared<spdlog::sinks::stderr_sink_mt>());
   auto logger = std::make_shared<spdlog::logger>("sluice", sink);
   logger->set_level(spdlog::level::from_str(level));
-  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
+  // systemd sets JOURNAL_STREAM when stderr is connected to the journal.
+  const char* journal = std::getenv("JOURNAL_STREAM");
+  logger->set_formatter(
+      std::make_unique<LineFormatter>(format == "json", journal != nullptr && *journal != 0));
   logger->flush_on(spdlog::level::warn);
   spdlog::set_default_logger(std::move(logger));
 }

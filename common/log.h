@@ -14,7 +14,9 @@ namespace sluice {
 // \xNN, so one message is always one line.
 std::string sanitize_log_message(std::string_view message);
 
-// level: trace, debug, info, warn, error, off. Writes to stderr.
-void init_logging(const std::string& level);
+// level: trace, debug, info, warn, error, off. format: "text" (time, level, message) or
+// "json" (one object per line). Writes to stderr, times in +08:00 like the API, with
+// journald priority prefixes when systemd connected stderr to the journal.
+void init_logging(const std::string& level, const std::string& format = "text");
 
 }  // namespace sluice

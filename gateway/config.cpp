@@ -393,6 +393,7 @@ Result<Config> parse_config(std::string_view text, const std::string& source,
       s.str("id", c.gateway_id);
       s.path("state_dir", c.state_dir);
       s.choice("log_level", c.log_level, {"trace", "debug", "info", "warn", "error", "off"});
+      s.choice("log_format", c.log_format, {"text", "json"});
       s.integer("threads", c.threads, 1, 64);
       s.path("schema_dir", c.schema_dir);
       s.strings("peers", c.peer_gateways);

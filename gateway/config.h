@@ -63,9 +63,10 @@ struct Config {
   std::string gateway_id = "sluice-outer";  // written into Trace hops
   std::filesystem::path state_dir = "var";
   std::string log_level = "info";
-  int threads = 2;          // io threads: they only move bytes
-  int workers = 2;          // threads for CPU work (parse, validate, sign, admin jobs)
-  int worker_queue = 4096;  // jobs waiting for a worker; beyond it requests get 503
+  std::string log_format = "text";  // or "json": one object per line
+  int threads = 2;                  // io threads: they only move bytes
+  int workers = 2;                  // threads for CPU work (parse, validate, sign, admin jobs)
+  int worker_queue = 4096;          // jobs waiting for a worker; beyond it requests get 503
   // Request-body bytes all listeners together may be reading at once; beyond it 503.
   std::size_t max_body_bytes_in_flight = 256u << 20;
   // Refusals written to the audit trail one by one, per actor and action and window; the rest

@@ -51,7 +51,7 @@ int main(int argc, char** argv) {
   if (!log_level.empty()) {
     config->log_level = log_level;
   }
-  init_logging(config->log_level);
+  init_logging(config->log_level, config->log_format);
   if (check_only) {
     auto problems = check_config_files(*config);
     if (!problems.empty()) {

@@ -52,7 +52,8 @@ class FeedIngest::Impl {
 
   FeedOutcome run(const std::string& feed, std::string_view input, const PeerIdentity& peer,
                   const std::string& source, bool single_record,
-                  std::chrono::steady_clock::time_point deadline) {
+                  std::chrono::steady_clock::time_point deadline, bool quarantine_failures) {
+    Quarantine* const quarantine = quarantine_failures ? quarantine_ : nullptr;
     FeedOutcome out;
     out.feed = feed;
     auto it = adapters.find(feed);
@@ -110,7 +111,7 @@ class FeedIngest::Impl {
                       (line > 0 ? " (line " + std::to_string(line) + ")" : std::string()) +
                       " cannot be translated: " + xml::describe(t.document.error(), 3);
         rej.problems = std::move(t.document.error());
-        if (quarantine_ == nullptr) {
+        if (quarantine == nullptr) {
           finished(record, line, std::unexpected(std::move(rej)));
           return;
         }
@@ -125,8 +126,8 @@ class FeedIngest::Impl {
         e.message = rej.message;
         e.problems = rej.problems;
         e.raw = std::move(t.raw);
-        quarantine_->put_async(std::move(e), [&finished, record, line, rej = std::move(rej)](
-                                                 Result<std::string> id) mutable {
+        quarantine->put_async(std::move(e), [&finished, record, line,
+                                             rej = std::move(rej)](Result<std::string> id) mutable {
           if (id) {
             rej.quarantine_id = *id;
           } else {
@@ -155,6 +156,7 @@ class FeedIngest::Impl {
       s.deadline = deadline;
       s.record = record;
       s.line = line;
+      s.quarantine_on_failure = quarantine_failures;
       ingest_.submit(std::move(s), [&finished, record, line](IngestResult r) {
         finished(record, line, std::move(r));
       });
@@ -173,7 +175,7 @@ class FeedIngest::Impl {
       rej.code = fatal->code;
       rej.message = "the input cannot be read by feed " + feed + ": " + fatal->message;
       rej.problems = {*fatal};
-      if (quarantine_ != nullptr) {
+      if (quarantine != nullptr) {
         QuarantineEntry e;
         e.sender = peer.sender();
         e.source = source;
@@ -184,7 +186,7 @@ class FeedIngest::Impl {
         e.message = rej.message;
         e.problems = rej.problems;
         e.raw.assign(input);
-        auto id = quarantine_->put(std::move(e));
+        auto id = quarantine->put(std::move(e));
         if (id) {
           rej.quarantine_id = *id;
         } else {
@@ -236,8 +238,9 @@ bool FeedIngest::has_feed(const std::string& name) const { return impl_->adapter
 
 FeedOutcome FeedIngest::run(const std::string& feed, std::string_view input,
                             const PeerIdentity& sender, const std::string& source,
-                            bool single_record, std::chrono::steady_clock::time_point deadline) {
-  return impl_->run(feed, input, sender, source, single_record, deadline);
+                            bool single_record, std::chrono::steady_clock::time_point deadline,
+                            bool quarantine_failures) {
+  return impl_->run(feed, input, sender, source, single_record, deadline, quarantine_failures);
 }
 
 void FeedIngest::submit(std::string feed, std::vector<std::string> inputs, PeerIdentity sender,
@@ -248,7 +251,7 @@ void FeedIngest::submit(std::string feed, std::vector<std::string> inputs, PeerI
                source = std::move(source), done = std::move(done), deadline]() mutable {
     std::vector<FeedOutcome> outcomes;
     for (const auto& input : inputs) {
-      outcomes.push_back(impl_->run(feed, input, sender, source, false, deadline));
+      outcomes.push_back(impl_->run(feed, input, sender, source, false, deadline, true));
     }
     done(std::move(outcomes));
   });

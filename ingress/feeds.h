@@ -71,9 +71,12 @@ class FeedIngest {
   // one record as kept in the quarantine.
   // A record not stored by `deadline` is refused (kDeadline) and not stored: each record is
   // either stored or refused, never half-done.
+  // `quarantine_failures` false: what is refused is answered but not kept again (a
+  // resubmission from the quarantine, whose entry stays until it succeeds).
   FeedOutcome run(const std::string& feed, std::string_view input, const PeerIdentity& sender,
                   const std::string& source, bool single_record = false,
-                  std::chrono::steady_clock::time_point deadline = kNoDeadline);
+                  std::chrono::steady_clock::time_point deadline = kNoDeadline,
+                  bool quarantine_failures = true);
   // Runs on the feed workers; `done` is called there.
   void submit(std::string feed, std::vector<std::string> inputs, PeerIdentity sender,
               std::string source, std::move_only_function<void(std::vector<FeedOutcome>)> done,

@@ -247,6 +247,16 @@ TEST_CASE("a quarantined CSV row is resubmitted through its feed once corrected"
   auto entry = parse_object(admin->request("GET", "/admin/v1/quarantine/" + qid)->body);
   CHECK(entry["kind"].as_string() == "feed-record");
   std::string raw(entry["raw"].as_string());
+  const auto entries = [&] {
+    return parse_object(admin->request("GET", "/admin/v1/quarantine")->body)["total"].as_int64();
+  };
+  const auto before = entries();
+  // Resubmitted as it is, it fails again: answered, and not kept a second time.
+  auto again =
+      admin->request("POST", "/admin/v1/quarantine/" + qid + "/resubmit", "{}", "application/json");
+  INFO(again->body);
+  CHECK(again->status == 422);
+  CHECK(entries() == before);
   // The row lost its SBLSH; put one back.
   std::string row = raw.substr(raw.find('\n') + 1);
   std::string corrected = raw.substr(0, raw.find('\n') + 1) + "44060520261123000099" + row;
@@ -256,6 +266,7 @@ TEST_CASE("a quarantined CSV row is resubmitted through its feed once corrected"
   INFO(fixed->body);
   CHECK(fixed->status == 202);
   CHECK(admin->request("GET", "/admin/v1/quarantine/" + qid)->status == 404);
+  CHECK(entries() == before - 1);  // nothing left behind by the failed attempt
 }
 
 TEST_CASE("a spool directory reads only regular files it was given, never through a link",

@@ -1,6 +1,8 @@
 // End to end through a real sluiced: HTTPS + client certificates in, LMDB, HTTP delivery out.
 #include <catch2/catch.hpp>
 
+#include <boost/json.hpp>
+
 #include <csignal>
 #include <set>
 #include <thread>
@@ -695,4 +697,52 @@ TEST_CASE("separated admin roles: every admin endpoint against every role", "[se
   auto denied = gw.admin()->request("GET", "/admin/v1/audit");
   CHECK(denied->body.find("needs the audit role; admin/netadmin has the system role") !=
         std::string::npos);
+}
+
+TEST_CASE("logs are one line per message in the API's time zone, as text or JSON") {
+  SinkRunner sink;
+  for (const std::string format : {"text", "json"}) {
+    Gateway gw({.destinations = http_destination("sink", sink.port()),
+                .gateway_extra = "log_format = \"" + format + "\"\n"});
+    unsigned status = 0;
+    std::string answer = post(*gw.client("sender-440604-approval"),
+                              sample("case.accept/valid-1.xml", "log-" + format), &status);
+    REQUIRE(status == 202);
+    // The API's time zone: every time it answers with ends in +08:00.
+    CHECK(answer.find("+08:00") != std::string::npos);
+    std::string access;
+    REQUIRE(eventually([&] {
+      std::istringstream lines(gw.log());
+      for (std::string line; std::getline(lines, line);) {
+        if (line.find("access data ") != std::string::npos) access = line;
+      }
+      return !access.empty();
+    }));
+    INFO(format << ": " << access);
+    if (format == "text") {
+      // 2026-12-02T23:17:47.057+08:00 info access data ...
+      REQUIRE(access.size() > 30);
+      CHECK(access.substr(23, 6) == "+08:00");
+      CHECK(access.substr(29, 12) == " info access");
+    } else {
+      auto v = boost::json::parse(access);
+      REQUIRE(v.is_object());
+      CHECK(std::string(v.at("level").as_string()) == "info");
+      CHECK(std::string(v.at("time").as_string()).ends_with("+08:00"));
+      CHECK(std::string(v.at("message").as_string()).starts_with("access data "));
+    }
+  }
+  // Started by systemd with stderr on the journal: each line carries its priority.
+  Gateway journal(
+      {.destinations = http_destination("sink", sink.port()), .env = {"JOURNAL_STREAM=8:12345"}});
+  std::istringstream lines(journal.log());
+  std::size_t prefixed = 0, total = 0;
+  for (std::string line; std::getline(lines, line);) {
+    ++total;
+    if (line.size() > 3 && line[0] == '<' && line[2] == '>' && line[1] >= '2' && line[1] <= '7') {
+      ++prefixed;
+    }
+  }
+  CHECK(total > 0);
+  CHECK(prefixed == total);
 }
