@@ -746,3 +746,42 @@ TEST_CASE("logs are one line per message in the API's time zone, as text or JSON
   CHECK(total > 0);
   CHECK(prefixed == total);
 }
+
+TEST_CASE(
+    "sluicectl reads its configuration file, prints JSON with --json and says how it "
+    "ended in its exit status") {
+  SinkRunner sink;
+  Gateway gw({.destinations = http_destination("sink", sink.port())});
+  TempDir home("sluicectl-home");
+  const auto dir = home.path() / ".config" / "sluice";
+  std::filesystem::create_directories(dir);
+  // The user's file: where the admin listener is and which certificate to use.
+  std::ofstream(dir / "sluicectl.toml")
+      << "host = \"localhost\"\nport = " << gw.admin_port() << "\npki = \"" << dev_pki().string()
+      << "\"\nidentity = \"admin-auditor\"\n";
+  auto run = [&](const std::string& args, std::string& said) {
+    const auto out = home.path() / "out.txt";
+    const int rc =
+        std::system(("env -u SLUICE_PKI -u SLUICE_ADMIN_PORT HOME=" + home.path().string() + " " +
+                     sluicectl_binary().string() + " " + args + " > " + out.string() + " 2>&1")
+                        .c_str());
+    std::ifstream in(out);
+    said.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  };
+  std::string said;
+  CHECK(run("--json audit verify", said) == 0);
+  INFO(said);
+  CHECK(said.find("\"intact\":true") != std::string::npos);
+  CHECK(std::count(said.begin(), said.end(), '\n') == 1);  // one line
+  // The gateway refuses (the system admin may not read the trail): exit 1, the answer shown.
+  CHECK(run("--identity admin-netadmin audit verify", said) == 1);
+  CHECK(said.find("auth.role") != std::string::npos);
+  // Bad usage: 2. Nothing listening: 3.
+  CHECK(run("no-such-command", said) == 2);
+  CHECK(run("--port 1 stats", said) == 3);
+  // A file with a key sluicectl does not know is refused, naming it.
+  std::ofstream(home.path() / "bad.toml") << "prot = 8444\n";
+  CHECK(run("--config " + (home.path() / "bad.toml").string() + " stats", said) == 2);
+  CHECK(said.find("unknown key prot") != std::string::npos);
+}

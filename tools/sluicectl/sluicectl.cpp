@@ -10,10 +10,24 @@
 //   sluicectl tls reload
 //   sluicectl backup <empty-dir>
 //   sluicectl verify <file>... [--trust ca-bundle.pem] [--crl crls.pem]   (offline)
+//
+// Where it connects and as whom: command-line options, then SLUICE_ADMIN_* environment
+// variables, then ~/.config/sluice/sluicectl.toml, then /etc/sluice/sluicectl.toml (or only
+// the file given with --config), then the development defaults. The file's keys: host, port,
+// pki, identity, cert, key, ca (paths relative to the file).
+//
+// Exit status: 0 done; 1 the gateway answered with an error (4xx/5xx, printed) or a
+// signature was refused; 2 bad usage or an unreadable configuration file; 3 the gateway
+// could not be reached (TLS, connection, timeout).
+#include <unistd.h>
+
+#include <toml++/toml.h>
 #include <CLI/CLI.hpp>
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 
 #include "common/fs.h"
@@ -73,6 +87,8 @@ void pretty(std::ostream& os, const json::value& v, int indent = 0) {
   }
 }
 
+bool g_json = false;  // --json: the gateway's JSON as it is, one line, for scripts
+
 int show(const sluice::Result<sluice::net::ClientResponse>& r) {
   if (!r) {
     std::cerr << "sluicectl: " << r.error().message << "\n";
@@ -83,11 +99,89 @@ int show(const sluice::Result<sluice::net::ClientResponse>& r) {
   if (ec) {
     std::cout << r->body;
     if (!r->body.empty() && r->body.back() != '\n') std::cout << "\n";
+  } else if (g_json) {
+    std::cout << json::serialize(v) << "\n";
   } else {
     pretty(std::cout, v);
     std::cout << "\n";
   }
   return r->status >= 200 && r->status < 300 ? 0 : 1;
+}
+
+// Settings from a sluicectl.toml: each key present replaces the value given.
+struct Settings {
+  std::string host, port, pki, identity, cert, key, ca;
+};
+
+// Reads `file` into `s`; false (with the reason on stderr) when it exists but cannot be used.
+bool read_settings(const std::filesystem::path& file, Settings& s) {
+  std::error_code ec;
+  if (!std::filesystem::exists(file, ec)) return true;
+  toml::table t;
+  try {
+    t = toml::parse_file(file.string());
+  } catch (const toml::parse_error& e) {
+    std::cerr << "sluicectl: " << file.string() << " (line " << e.source().begin.line
+              << "): " << e.description() << "\n";
+    return false;
+  }
+  const auto base = file.parent_path();
+  for (const auto& [k, v] : t) {
+    const std::string key(k.str());
+    static constexpr std::string_view kKeys[] = {"host", "port", "pki", "identity",
+                                                 "cert", "key",  "ca"};
+    if (std::find(std::begin(kKeys), std::end(kKeys), key) == std::end(kKeys)) {
+      std::cerr << "sluicectl: " << file.string() << ": unknown key " << key
+                << " (host, port, pki, identity, cert, key, ca)\n";
+      return false;
+    }
+    auto text = v.value<std::string>();
+    if (!text && key == "port") {
+      if (auto n = v.value<std::int64_t>()) text = std::to_string(*n);
+    }
+    if (!text) {
+      std::cerr << "sluicectl: " << file.string() << ": " << key << " must be a string\n";
+      return false;
+    }
+    auto path = [&] {
+      std::filesystem::path p(*text);
+      return (p.is_absolute() ? p : base / p).string();
+    };
+    if (key == "host") {
+      s.host = *text;
+    } else if (key == "port") {
+      s.port = *text;
+    } else if (key == "identity") {
+      s.identity = *text;
+    } else if (key == "pki") {
+      s.pki = path();
+    } else if (key == "cert") {
+      s.cert = path();
+    } else if (key == "key") {
+      s.key = path();
+    } else if (key == "ca") {
+      s.ca = path();
+    } else {
+      std::cerr << "sluicectl: " << file.string() << ": unknown key " << key
+                << " (host, port, pki, identity, cert, key, ca)\n";
+      return false;
+    }
+  }
+  return true;
+}
+
+// The configuration files in the order they apply (a later one overrides): the system's,
+// then the user's; or only the one named by --config / SLUICECTL_CONFIG.
+std::vector<std::filesystem::path> settings_files(int argc, char** argv) {
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::string_view(argv[i]) == "--config") return {argv[i + 1]};
+  }
+  if (const char* f = std::getenv("SLUICECTL_CONFIG"); f != nullptr && *f != 0) return {f};
+  std::vector<std::filesystem::path> files{"/etc/sluice/sluicectl.toml"};
+  if (const char* home = std::getenv("HOME"); home != nullptr && *home != 0) {
+    files.push_back(std::filesystem::path(home) / ".config" / "sluice" / "sluicectl.toml");
+  }
+  return files;
 }
 
 std::string url_encode(const std::string& s) {
@@ -112,14 +206,24 @@ int main(int argc, char** argv) {
   cli.require_subcommand(1);
   cli.set_version_flag("--version", "sluicectl " SLUICE_VERSION);
   cli.fallthrough();  // global options may also follow the subcommand
-  std::string pki = env_or("SLUICE_PKI", "var/pki");
-  std::string host = env_or("SLUICE_ADMIN_HOST", "localhost");
-  std::string port = env_or("SLUICE_ADMIN_PORT", "8444");
-  std::string cert, key, ca;
+  Settings settings{
+      .host = "localhost", .port = "8444", .pki = "var/pki", .identity = "admin-netadmin"};
+  std::string config_file;
+  for (const auto& f : settings_files(argc, argv)) {
+    if (!read_settings(f, settings)) return 2;
+  }
+  cli.add_option("--config", config_file,
+                 "read only this sluicectl.toml (default: /etc/sluice/sluicectl.toml, then "
+                 "~/.config/sluice/sluicectl.toml; env SLUICECTL_CONFIG)");
+  cli.add_flag("--json", g_json, "print the gateway's JSON answers as they are, one line each");
+  std::string pki = env_or("SLUICE_PKI", settings.pki);
+  std::string host = env_or("SLUICE_ADMIN_HOST", settings.host);
+  std::string port = env_or("SLUICE_ADMIN_PORT", settings.port);
+  std::string cert = settings.cert, key = settings.key, ca = settings.ca;
   cli.add_option("--host", host, "admin listener host (env SLUICE_ADMIN_HOST)");
   cli.add_option("--port", port, "admin listener port (env SLUICE_ADMIN_PORT)");
   cli.add_option("--pki", pki, "directory with the admin certificate (env SLUICE_PKI)");
-  std::string identity = env_or("SLUICE_ADMIN_IDENTITY", "admin-netadmin");
+  std::string identity = env_or("SLUICE_ADMIN_IDENTITY", settings.identity);
   cli.add_option("--identity", identity,
                  "which admin certificate of <pki> to use: admin-netadmin (system), "
                  "admin-secadmin (security: tls reload), admin-auditor (audit: audit verify, "
@@ -201,7 +305,12 @@ int main(int argc, char** argv) {
   std::string dir;
   backup->add_option("dir", dir, "empty directory on the gateway host")->required();
 
-  CLI11_PARSE(cli, argc, argv);
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version exit 0; every usage error exits 2 (documented at the top).
+    return cli.exit(e) == 0 ? 0 : 2;
+  }
 
   if (*f_keygen) {
     auto keys = sluice::ferry::generate_key_pair();
