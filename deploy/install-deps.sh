@@ -10,7 +10,7 @@ packages=(
   # libraries
   libboost1.81-all-dev libboost-json1.81-dev libssl-dev libxml2-dev libxslt1-dev libxmlsec1-dev
   liblmdb-dev lmdb-utils libzmq3-dev cppzmq-dev libjemalloc-dev
-  libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev catch2
+  libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev catch2 libsystemd-dev
   # tools used by scripts, tests and the demo
   openssl xmlsec1 libxml2-utils xsltproc curl ca-certificates python3 procps
   prometheus  # promtool, which checks the /metrics exposition in a test

@@ -1,6 +1,7 @@
 // sluiced: the Sluice gateway daemon. One process per half; everything it does is in its
 // TOML configuration (or the embedded defaults).
 #include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
@@ -73,6 +74,7 @@ int main(int argc, char** argv) {
   }
   // Before the ready file: whoever reads it may send SIGTERM at once, and that must drain,
   // not take the default action.
+  asio::steady_timer watchdog(io);  // systemd's watchdog pings (below), cancelled at the stop
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
@@ -80,7 +82,11 @@ int main(int argc, char** argv) {
         "signal {}: stopping (no new requests; answering those already read, for at "
         "most {} ms)",
         sig, config->shutdown_timeout_ms);
-    (*app)->begin_shutdown([&io] { io.stop(); });
+    sd_notify(0, "STOPPING=1");
+    (*app)->begin_shutdown([&io, &watchdog] {
+      watchdog.cancel();
+      io.stop();
+    });
   });
 
   // SIGHUP re-reads the TLS material and CRLs, as `sluicectl tls reload` does (the signal
@@ -105,6 +111,25 @@ int main(int argc, char** argv) {
       spdlog::critical("cannot write ready file: {}", r.error().message);
       return 1;
     }
+  }
+
+  // Under systemd (Type=notify): ready once listening, and a watchdog ping from an io thread
+  // every half WatchdogSec, so a process whose event loop is stuck is restarted. Without
+  // NOTIFY_SOCKET these are no-ops.
+  sd_notifyf(0, "READY=1\nSTATUS=serving: data port %u, admin port %u\nMAINPID=%d",
+             static_cast<unsigned>((*app)->data_port()),
+             static_cast<unsigned>((*app)->admin_port()), static_cast<int>(::getpid()));
+  std::uint64_t watchdog_usec = 0;
+  if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0) {
+    const auto every = std::chrono::microseconds(watchdog_usec / 2);
+    std::function<void()> ping = [&, every] {
+      sd_notify(0, "WATCHDOG=1");
+      watchdog.expires_after(every);
+      watchdog.async_wait([&](const boost::system::error_code& ec) {
+        if (!ec) ping();
+      });
+    };
+    ping();
   }
 
   std::vector<std::thread> threads;

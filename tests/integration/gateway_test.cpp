@@ -7,6 +7,9 @@
 #include <set>
 #include <thread>
 
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 
 #include <algorithm>
@@ -784,4 +787,40 @@ TEST_CASE(
   std::ofstream(home.path() / "bad.toml") << "prot = 8444\n";
   CHECK(run("--config " + (home.path() / "bad.toml").string() + " stats", said) == 2);
   CHECK(said.find("unknown key prot") != std::string::npos);
+}
+
+TEST_CASE("under systemd sluiced says when it is ready, pings the watchdog and says it stops") {
+  // What systemd does for Type=notify with WatchdogSec: a datagram socket in NOTIFY_SOCKET.
+  TempDir dir("notify");
+  const std::string path = (dir.path() / "notify.sock").string();
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  SinkRunner sink;
+  Gateway gw({.destinations = http_destination("sink", sink.port()),
+              .env = {"NOTIFY_SOCKET=" + path, "WATCHDOG_USEC=200000"}});
+  std::string seen;
+  auto receive_until = [&](const std::string& what) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (seen.find(what) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 200) == 1) {
+        char buf[512];
+        auto n = ::recv(fd, buf, sizeof buf, 0);
+        if (n > 0) seen.append(buf, static_cast<std::size_t>(n)).append("\n");
+      }
+    }
+    return seen.find(what) != std::string::npos;
+  };
+  CHECK(receive_until("READY=1"));
+  CHECK(seen.find("STATUS=serving: data port " + std::to_string(gw.data_port())) !=
+        std::string::npos);
+  // Every 100 ms (half of WatchdogSec) from an io thread.
+  CHECK(receive_until("WATCHDOG=1"));
+  CHECK(gw.stop() == 0);
+  CHECK(receive_until("STOPPING=1"));
+  ::close(fd);
 }
