@@ -241,13 +241,8 @@ TEST_CASE("a full queue answers 503 with Retry-After and keeps what it accepted"
       {.destinations = http_destination("sink", port), .store_extra = "max_queued_mb = 1\n"});
   auto client = gw.client("sender-440604-approval");
   // Health for a load balancer: any trusted certificate, no admin role, on either listener.
-  net::ClientOptions mo;
-  mo.host = "localhost";
-  mo.port = std::to_string(gw.admin_port());
-  mo.ca = dev_pki() / "ca-bundle.pem";
-  mo.cert = dev_pki() / "sender-440605-tax.chain.pem";
-  mo.key = dev_pki() / "sender-440605-tax.key.pem";
-  net::HttpsClient monitor(mo);
+  auto monitor_client = gw.admin_client("sender-440605-tax");
+  auto& monitor = *monitor_client;
   CHECK(client->request("GET", "/healthz")->status == 200);
   auto ready = client->request("GET", "/readyz");
   CHECK(ready->status == 200);
@@ -285,17 +280,8 @@ TEST_CASE("a full queue answers 503 with Retry-After and keeps what it accepted"
 TEST_CASE("the admin API refuses non-admin certificates and serves admins") {
   SinkRunner sink;
   Gateway gw({.destinations = http_destination("sink", sink.port())});
-  net::ClientOptions o;
-  auto as_sender = gw.client("sender-440604-approval");
   // A sender certificate on the admin port.
-  net::ClientOptions so;
-  so.host = "localhost";
-  so.port = std::to_string(gw.admin_port());
-  so.ca = dev_pki() / "ca-bundle.pem";
-  so.cert = dev_pki() / "sender-440604-approval.chain.pem";
-  so.key = dev_pki() / "sender-440604-approval.key.pem";
-  net::HttpsClient sender_on_admin(so);
-  auto refused = sender_on_admin.request("GET", "/admin/v1/stats");
+  auto refused = gw.admin_client("sender-440604-approval")->request("GET", "/admin/v1/stats");
   REQUIRE(refused);
   CHECK(refused->status == 403);
   auto ok = gw.admin()->request("GET", "/metrics");
@@ -667,13 +653,8 @@ TEST_CASE("separated admin roles: every admin endpoint against every role", "[se
       };
   std::size_t cells = 0;
   for (const auto& [cert, role] : certs) {
-    net::ClientOptions o;
-    o.host = "localhost";
-    o.port = std::to_string(gw.admin_port());
-    o.ca = dev_pki() / "ca-bundle.pem";
-    o.cert = dev_pki() / (cert + ".chain.pem");
-    o.key = dev_pki() / (cert + ".key.pem");
-    net::HttpsClient client(o);
+    auto on_admin = gw.admin_client(cert);
+    auto& client = *on_admin;
     for (const auto& e : endpoints) {
       const bool health = e.path == "/healthz" || e.path == "/readyz";
       const bool may = e.allowed.contains(role) || health;  // health: any trusted certificate
@@ -786,6 +767,8 @@ TEST_CASE(
   // A file with a key sluicectl does not know is refused, naming it.
   std::ofstream(home.path() / "bad.toml") << "prot = 8444\n";
   CHECK(run("--config " + (home.path() / "bad.toml").string() + " stats", said) == 2);
+  CHECK(said.find("unknown key prot") != std::string::npos);
+  CHECK(run("--config=" + (home.path() / "bad.toml").string() + " stats", said) == 2);
   CHECK(said.find("unknown key prot") != std::string::npos);
 }
 

@@ -269,10 +269,19 @@ std::optional<std::uint64_t> Gateway::metric(const std::string& series) const {
 }
 
 std::unique_ptr<net::HttpsClient> Gateway::client(const std::string& cert_name) const {
+  bool admin = cert_name.starts_with("admin") || cert_name.starts_with("monitor");
+  return client_on(admin ? admin_port_ : data_port_, cert_name);
+}
+
+std::unique_ptr<net::HttpsClient> Gateway::admin_client(const std::string& cert_name) const {
+  return client_on(admin_port_, cert_name);
+}
+
+std::unique_ptr<net::HttpsClient> Gateway::client_on(std::uint16_t port,
+                                                     const std::string& cert_name) const {
   net::ClientOptions o;
   o.host = "localhost";
-  bool admin = cert_name.starts_with("admin") || cert_name.starts_with("monitor");
-  o.port = std::to_string(admin ? admin_port_ : data_port_);
+  o.port = std::to_string(port);
   o.ca = dev_pki() / "ca-bundle.pem";
   if (!cert_name.empty()) {
     o.cert = dev_pki() / (cert_name + ".chain.pem");

@@ -131,6 +131,8 @@ class Gateway {
   void restart();
   // A client authenticated as the sender certificate `name` (e.g. "sender-440604-approval").
   std::unique_ptr<net::HttpsClient> client(const std::string& cert_name) const;
+  // Any certificate on the admin listener (a sender's, a monitor's: to see what it may do).
+  std::unique_ptr<net::HttpsClient> admin_client(const std::string& cert_name) const;
   std::unique_ptr<net::HttpsClient> admin() const { return client("admin-netadmin"); }
   // The audit admin: the only role that reads the audit trail.
   std::unique_ptr<net::HttpsClient> auditor() const { return client("admin-auditor"); }
@@ -140,6 +142,8 @@ class Gateway {
 
  private:
   void launch();
+  std::unique_ptr<net::HttpsClient> client_on(std::uint16_t port,
+                                              const std::string& cert_name) const;
   TempDir dir_;
   std::vector<std::string> env_;
   std::vector<std::string> wrapper_;

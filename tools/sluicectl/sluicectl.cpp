@@ -173,8 +173,10 @@ bool read_settings(const std::filesystem::path& file, Settings& s) {
 // The configuration files in the order they apply (a later one overrides): the system's,
 // then the user's; or only the one named by --config / SLUICECTL_CONFIG.
 std::vector<std::filesystem::path> settings_files(int argc, char** argv) {
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (std::string_view(argv[i]) == "--config") return {argv[i + 1]};
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg(argv[i]);
+    if (arg == "--config" && i + 1 < argc) return {argv[i + 1]};
+    if (arg.starts_with("--config=")) return {std::string(arg.substr(9))};
   }
   if (const char* f = std::getenv("SLUICECTL_CONFIG"); f != nullptr && *f != 0) return {f};
   std::vector<std::filesystem::path> files{"/etc/sluice/sluicectl.toml"};
