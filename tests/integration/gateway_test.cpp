@@ -548,8 +548,11 @@ TEST_CASE("SIGHUP reloads the TLS material and CRLs and sluiced keeps serving") 
   }));
   INFO(audit);
   CHECK(audit.find("tls.reload") != std::string::npos);
-  CHECK(gw.log().find("signal/SIGHUP: TLS certificates, keys and CRLs reloaded") !=
-        std::string::npos);
+  // The log line follows the audit entry's commit: wait for it too.
+  CHECK(eventually([&] {
+    return gw.log().find("signal/SIGHUP: TLS certificates, keys and CRLs reloaded") !=
+           std::string::npos;
+  }));
   // Still running and serving: a document is accepted and delivered after the reload.
   unsigned status = 0;
   post(*gw.client("sender-440604-approval"), sample("case.accept/valid-1.xml", "hup-1"), &status);
