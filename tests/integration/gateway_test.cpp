@@ -503,7 +503,10 @@ TEST_CASE(
   REQUIRE(eventually([&] {
     auto r = gw.admin()->request("GET", "/metrics");
     body = r ? r->body : "";
-    return body.find("sluice_dead_letters_total{destination=\"flaky\"} 1") != std::string::npos &&
+    // The accept histogram is observed just after each answer is written: wait for both.
+    return body.find("sluice_accept_duration_seconds_count{listener=\"data\"} 2") !=
+               std::string::npos &&
+           body.find("sluice_dead_letters_total{destination=\"flaky\"} 1") != std::string::npos &&
            body.find("sluice_delivery_latency_seconds_count{destination=\"sink\"} 1") !=
                std::string::npos;
   }));
@@ -516,7 +519,10 @@ TEST_CASE(
   CHECK(body.find("\nsluice_store_fill_ratio 0.") != std::string::npos);
   CHECK(body.find("not in the catalogue") == std::string::npos);
   // The dead delivery is in the log with its reason, the document's content is not.
-  CHECK(gw.log().find("to flaky is dead: attempt 1 of 1 failed") != std::string::npos);
+  // (The counter is raised just before the line is written: wait for the line.)
+  CHECK(eventually([&] {
+    return gw.log().find("to flaky is dead: attempt 1 of 1 failed") != std::string::npos;
+  }));
   // One access line per request, without the body.
   CHECK(gw.log().find("access data ") != std::string::npos);
   CHECK(gw.log().find(" POST /v1/messages 202 440604/approval ") != std::string::npos);
