@@ -735,8 +735,19 @@ std::uint16_t App::admin_port() const { return impl_->admin_port(); }
 std::string App::ferry_endpoint() const { return impl_->ferry_endpoint(); }
 std::vector<std::string> check_config_files(const Config& config) {
   std::vector<std::string> problems;
-  auto check = [&](const std::string& key, Result<void> r) {
-    if (!r) problems.push_back(key + ": " + r.error().message);
+  // Each problem names its key and, where the file says it, the line: of the file's own key,
+  // or of the section when the problem belongs to several files (a listener's TLS material).
+  auto check = [&](const std::string& key, const std::string& at, Result<void> r) {
+    if (r) return;
+    std::string line = key;
+    if (const int n = config.line_of(at); n > 0) {
+      line += " (line ";
+      line += std::to_string(n);
+      line += ")";
+    }
+    line += ": ";
+    line += r.error().message;
+    problems.push_back(std::move(line));
   };
   auto readable = [](const std::filesystem::path& p) -> Result<void> {
     std::ifstream in(p, std::ios::binary);
@@ -744,7 +755,7 @@ std::vector<std::string> check_config_files(const Config& config) {
     return {};
   };
   xml::initialize(config.schema_dir);
-  check("gateway.schema_dir", [&]() -> Result<void> {
+  check("gateway.schema_dir", "gateway.schema_dir", [&]() -> Result<void> {
     auto v = xml::Validator::load(config.schema_dir);
     if (!v) return fail(v.error());
     return {};
@@ -753,48 +764,54 @@ std::vector<std::string> check_config_files(const Config& config) {
        {std::pair<std::string, const net::ListenerConfig*>{"listen.data", &config.data},
         std::pair<std::string, const net::ListenerConfig*>{"listen.admin", &config.admin}}) {
     if (!listener->enabled) continue;
-    check(key, [&]() -> Result<void> {
+    check(key, key, [&]() -> Result<void> {
       auto tls = ServerTls::create(listener->tls);
       if (!tls) return fail(tls.error());
       return {};
     }());
   }
   if (config.signing.enabled) {
-    check("signing.trust", [&]() -> Result<void> {
+    check("signing.trust", "signing.trust", [&]() -> Result<void> {
       auto t = trust::TrustStore::load(config.signing.trust, config.signing.crls);
       if (!t) return fail(t.error());
       return {};
     }());
-    check("signing.cert", [&]() -> Result<void> {
+    check("signing.cert", "signing.cert", [&]() -> Result<void> {
       auto sg =
           trust::DocumentSigner::create(config.signing.cert, config.signing.key, config.gateway_id);
       if (!sg) return fail(sg.error());
       return {};
     }());
   }
-  for (const auto& f : config.feeds) {
-    check("feed " + f.name + " mapping", [&]() -> Result<void> {
+  for (std::size_t i = 0; i < config.feeds.size(); ++i) {
+    const auto& f = config.feeds[i];
+    const auto at = "feed[" + std::to_string(i) + "].mapping";
+    check("feed " + f.name + " mapping", at, [&]() -> Result<void> {
       auto m = adapters::load_mapping(f.mapping);
       if (!m) return fail(m.error());
       return {};
     }());
   }
-  for (const auto& d : config.destinations) {
+  for (std::size_t i = 0; i < config.destinations.size(); ++i) {
+    const auto& d = config.destinations[i];
     for (const auto& [what, file] :
          {std::pair<const char*, const std::filesystem::path*>{"ca", &d.ca},
           {"client_cert", &d.client_cert},
           {"client_key", &d.client_key}}) {
-      if (!file->empty()) check("destination " + d.name + " " + what, readable(*file));
+      if (!file->empty()) {
+        check("destination " + d.name + " " + what,
+              "destination[" + std::to_string(i) + "]." + what, readable(*file));
+      }
     }
   }
   if (config.ferry.enabled()) {
-    check("ferry.secret_key", [&]() -> Result<void> {
+    check("ferry.secret_key", "ferry.secret_key", [&]() -> Result<void> {
       auto k = ferry::load_secret_key(config.ferry.secret_key);
       if (!k) return fail(k.error());
       return {};
     }());
     auto pub = [&](const std::string& key, const std::filesystem::path& file) {
-      check(key, [&]() -> Result<void> {
+      check(key, key, [&]() -> Result<void> {
         auto k = ferry::load_public_key(file);
         if (!k) return fail(k.error());
         return {};
@@ -805,7 +822,7 @@ std::vector<std::string> check_config_files(const Config& config) {
   }
   // The store's directory, or the nearest ancestor that exists (sluiced creates the rest),
   // must be writable by this user; the check itself creates nothing.
-  check("store.path", [&]() -> Result<void> {
+  check("store.path", "store.path", [&]() -> Result<void> {
     std::filesystem::path p = std::filesystem::absolute(config.store.path);
     std::error_code ec;
     while (!std::filesystem::exists(p, ec) && p.has_parent_path() && p != p.parent_path()) {

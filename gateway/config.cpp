@@ -3,6 +3,7 @@
 #include <toml++/toml.h>
 #include <algorithm>
 
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -22,8 +23,21 @@ std::string where(const toml::node& node) {
 class Section {
  public:
   Section(const toml::table& table, std::string name, std::vector<std::string>& errors,
-          const std::filesystem::path& base)
-      : table_(table), name_(std::move(name)), errors_(errors), base_(base) {}
+          const std::filesystem::path& base, std::map<std::string, int>& lines)
+      : table_(table),
+        name_(std::move(name)),
+        scope_(name_),
+        errors_(errors),
+        base_(base),
+        lines_(lines) {
+    remember(scope_, table_);
+  }
+
+  // One of several [[name]] tables: its lines are remembered as "name[i]" ("destination[0]").
+  void scope(std::string s) {
+    scope_ = std::move(s);
+    remember(scope_, table_);
+  }
 
   ~Section() {
     for (const auto& [key, node] : table_) {
@@ -67,6 +81,7 @@ class Section {
     str(key, s);
     if (had && !s.empty()) {
       out = resolve(s);
+      remember(scoped(key), *table_.get(key));
     } else if (had) {
       out.clear();
     }
@@ -83,6 +98,7 @@ class Section {
       for (const auto& item : *arr) {
         if (auto v = item.value<std::string>()) {
           out.push_back(resolve(*v));
+          remember(scoped(key), *n);
         } else {
           bad(key, item, "an array of strings");
         }
@@ -158,6 +174,14 @@ class Section {
   std::vector<std::string>& errors() { return errors_; }
 
  private:
+  // The line each section began and each file was named on, for --check-config
+  // (Config::file_lines).
+  void remember(const std::string& what, const toml::node& n) {
+    if (!what.empty() && n.source().begin.line != 0) {
+      lines_[what] = static_cast<int>(n.source().begin.line);
+    }
+  }
+  std::string scoped(const char* key) const { return scope_.empty() ? key : scope_ + "." + key; }
   std::filesystem::path resolve(const std::string& s) const {
     std::filesystem::path p(s);
     return p.is_absolute() ? p : base_ / p;
@@ -168,8 +192,10 @@ class Section {
 
   const toml::table& table_;
   std::string name_;
+  std::string scope_;
   std::vector<std::string>& errors_;
   const std::filesystem::path& base_;
+  std::map<std::string, int>& lines_;
   std::set<std::string> used_;
 };
 
@@ -186,8 +212,9 @@ const toml::table* subtable(Section& parent, const char* key, std::vector<std::s
 }
 
 void read_listener(const toml::table& t, const std::string& name, ListenerConfig& l,
-                   std::vector<std::string>& errors, const std::filesystem::path& base) {
-  Section s(t, name, errors, base);
+                   std::vector<std::string>& errors, const std::filesystem::path& base,
+                   std::map<std::string, int>& lines) {
+  Section s(t, name, errors, base, lines);
   s.boolean("enabled", l.enabled);
   s.str("address", l.address);
   s.integer("port", l.port, 0, 65535);
@@ -370,6 +397,11 @@ Result<Config> finish(Config c, std::vector<std::string> errors) {
 
 }  // namespace
 
+int Config::line_of(const std::string& section_or_file) const {
+  auto it = file_lines.find(section_or_file);
+  return it == file_lines.end() ? 0 : it->second;
+}
+
 Result<Config> parse_config(std::string_view text, const std::string& source,
                             const std::filesystem::path& base_dir) {
   toml::table root;
@@ -386,9 +418,9 @@ Result<Config> parse_config(std::string_view text, const std::string& source,
   c.admin.max_body_bytes = 64u << 20;
   std::vector<std::string> errors;
   {
-    Section top(root, "", errors, base_dir);
+    Section top(root, "", errors, base_dir, c.file_lines);
     if (const toml::table* t = subtable(top, "gateway", errors)) {
-      Section s(*t, "gateway", errors, base_dir);
+      Section s(*t, "gateway", errors, base_dir, c.file_lines);
       s.str("role", c.role);
       s.str("id", c.gateway_id);
       s.path("state_dir", c.state_dir);
@@ -405,16 +437,16 @@ Result<Config> parse_config(std::string_view text, const std::string& source,
       s.integer("shutdown_timeout_ms", c.shutdown_timeout_ms, 100, 600'000);
     }
     if (const toml::table* t = subtable(top, "listen", errors)) {
-      Section listen(*t, "listen", errors, base_dir);
+      Section listen(*t, "listen", errors, base_dir, c.file_lines);
       if (const toml::table* d = subtable(listen, "data", errors)) {
-        read_listener(*d, "listen.data", c.data, errors, base_dir);
+        read_listener(*d, "listen.data", c.data, errors, base_dir, c.file_lines);
       }
       if (const toml::table* a = subtable(listen, "admin", errors)) {
-        read_listener(*a, "listen.admin", c.admin, errors, base_dir);
+        read_listener(*a, "listen.admin", c.admin, errors, base_dir, c.file_lines);
       }
     }
     if (const toml::table* t = subtable(top, "store", errors)) {
-      Section s(*t, "store", errors, base_dir);
+      Section s(*t, "store", errors, base_dir, c.file_lines);
       s.path("path", c.store.path);
       s.integer("map_size_mb", c.store.map_size_bytes, 16, 1 << 24, 1 << 20);
       s.integer("max_queued_mb", c.store.max_queued_bytes, 1, 1 << 24, 1 << 20);
@@ -434,7 +466,7 @@ Result<Config> parse_config(std::string_view text, const std::string& source,
       s.integer("purge_interval_ms", c.purge_interval_ms, 1000, 86'400'000);
     }
     if (const toml::table* t = subtable(top, "retry", errors)) {
-      Section s(*t, "retry", errors, base_dir);
+      Section s(*t, "retry", errors, base_dir, c.file_lines);
       s.integer("max_attempts", c.store.retry.max_attempts, 1, 1000);
       s.integer("initial_backoff_ms", c.store.retry.initial_backoff_ms, 1, 86'400'000);
       s.integer("max_backoff_ms", c.store.retry.max_backoff_ms, 1, 86'400'000);
@@ -442,7 +474,7 @@ Result<Config> parse_config(std::string_view text, const std::string& source,
       s.real("jitter", c.store.retry.jitter, 0.0, 1.0);
     }
     if (const toml::table* t = subtable(top, "ferry", errors)) {
-      Section s(*t, "ferry", errors, base_dir);
+      Section s(*t, "ferry", errors, base_dir, c.file_lines);
       FerryConfig& f = c.ferry;
       s.str("listen", f.listen);
       s.str("connect", f.connect);
@@ -459,7 +491,7 @@ Result<Config> parse_config(std::string_view text, const std::string& source,
       s.integer("reconnect_max_ms", f.reconnect_max_ms, 10, 3'600'000);
     }
     if (const toml::table* t = subtable(top, "xml", errors)) {
-      Section s(*t, "xml", errors, base_dir);
+      Section s(*t, "xml", errors, base_dir, c.file_lines);
       s.integer("max_depth", c.xml.max_depth, 4, 256);
       s.integer("max_elements", c.xml.max_elements, 16, 10'000'000);
       s.integer("max_attributes", c.xml.max_attributes, 0, 10'000'000);
@@ -473,20 +505,22 @@ Result<Config> parse_config(std::string_view text, const std::string& source,
           errors.push_back(name + " must be an array of tables ([[" + name + "]])");
           return;
         }
+        std::size_t index = 0;
         for (const auto& item : *arr) {
           const toml::table* t = item.as_table();
           if (t == nullptr) {
             errors.push_back("each [[" + name + "]] must be a table (" + where(item) + ")");
             continue;
           }
-          Section sec(*t, name, errors, base_dir);
+          Section sec(*t, name, errors, base_dir, c.file_lines);
+          sec.scope(name + "[" + std::to_string(index++) + "]");
           read(sec);
         }
       }
     };
     auto tables = [&](const char* key, auto&& read) { tables_in(top, key, key, read); };
     if (const toml::table* t = subtable(top, "gate", errors)) {
-      Section g(*t, "gate", errors, base_dir);
+      Section g(*t, "gate", errors, base_dir, c.file_lines);
       auto rules = [&](const char* key, std::vector<pipeline::GateRule>& out) {
         tables_in(g, key, std::string("gate.") + key, [&](Section& s) {
           pipeline::GateRule r;
@@ -581,7 +615,7 @@ Result<Config> parse_config(std::string_view text, const std::string& source,
       c.spool_in.push_back(std::move(sp));
     });
     if (const toml::table* t = subtable(top, "signing", errors)) {
-      Section s(*t, "signing", errors, base_dir);
+      Section s(*t, "signing", errors, base_dir, c.file_lines);
       s.boolean("enabled", c.signing.enabled);
       s.path("cert", c.signing.cert);
       s.path("key", c.signing.key);
@@ -591,11 +625,11 @@ Result<Config> parse_config(std::string_view text, const std::string& source,
       c.signing.enabled = false;
     }
     if (const toml::table* t = subtable(top, "quarantine", errors)) {
-      Section s(*t, "quarantine", errors, base_dir);
+      Section s(*t, "quarantine", errors, base_dir, c.file_lines);
       s.integer("max_mb", c.quarantine_max_bytes, 1, 1 << 20, 1 << 20);
     }
     if (const toml::table* t = subtable(top, "feeds", errors)) {
-      Section s(*t, "feeds", errors, base_dir);
+      Section s(*t, "feeds", errors, base_dir, c.file_lines);
       s.integer("max_records", c.max_batch_records, 1, 10'000'000);
       s.integer("threads", c.feed_threads, 1, 16);
     }

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -99,6 +100,11 @@ struct Config {
   // None configured: every OU=admin certificate has the system role only, and nobody the
   // security or audit role (sluiced warns at start).
   std::vector<api::RoleRule> admin_roles;
+  // The line where each section began and each file was named, by key: "listen.data",
+  // "signing.trust", "destination[0].ca" (the first [[destination]]), so that --check-config
+  // can say the line of every problem it reports.
+  std::map<std::string, int> file_lines;
+  int line_of(const std::string& key) const;
 
   pipeline::IngestOptions ingest_options() const;
   ingress::FeedOptions feed_options() const;

@@ -597,11 +597,15 @@ TEST_CASE(
   std::string said;
   CHECK(run(source_dir().string(), "--check-config -c deploy/outer.toml", said) == 2);
   INFO(said);
-  CHECK(said.find("listen.data: ") != std::string::npos);
-  CHECK(said.find("listen.admin: ") != std::string::npos);
-  CHECK(said.find("signing.trust: ") != std::string::npos);
-  CHECK(said.find("ferry.secret_key: ") != std::string::npos);
-  CHECK(said.find("ferry.allowed_keys: ") != std::string::npos);
+  // Each with the line of deploy/outer.toml it comes from: the section for a listener's TLS
+  // files, the key itself for a single file.
+  CHECK(said.find("listen.data (line 12): ") != std::string::npos);
+  CHECK(said.find("listen.admin (line 21): ") != std::string::npos);
+  CHECK(said.find("signing.trust (line 121): ") != std::string::npos);
+  CHECK(said.find("ferry.secret_key (line 39): ") != std::string::npos);
+  CHECK(said.find("ferry.allowed_keys (line 40): ") != std::string::npos);
+  // The second [[destination]]'s own line, although the first names files too.
+  CHECK(said.find("destination public-portal ca (line 86): ") != std::string::npos);
   // The embedded defaults where their files are (the development PKI, schemas, mappings).
   TempDir here("check-config-ok");
   std::filesystem::create_directories(here.path() / "var");
@@ -620,7 +624,7 @@ TEST_CASE(
                                std::filesystem::perms::others_read,
                                std::filesystem::perm_options::add);
   CHECK(run(here.path().string(), "--check-config", said) == 2);
-  CHECK(said.find("listen.data: ") != std::string::npos);
+  CHECK(said.find("listen.data (line ") != std::string::npos);
 }
 
 TEST_CASE("separated admin roles: every admin endpoint against every role", "[security]") {
@@ -754,10 +758,11 @@ TEST_CASE(
       << "\"\nidentity = \"admin-auditor\"\n";
   auto run = [&](const std::string& args, std::string& said) {
     const auto out = home.path() / "out.txt";
-    const int rc =
-        std::system(("env -u SLUICE_PKI -u SLUICE_ADMIN_PORT HOME=" + home.path().string() + " " +
-                     sluicectl_binary().string() + " " + args + " > " + out.string() + " 2>&1")
-                        .c_str());
+    const int rc = std::system(
+        ("env -u SLUICE_PKI -u SLUICE_ADMIN_PORT HOME=" + home.path().string() + " " +
+         (args.starts_with("-- ") ? args.substr(3) : sluicectl_binary().string() + " " + args) +
+         " > " + out.string() + " 2>&1")
+            .c_str());
     std::ifstream in(out);
     said.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
@@ -767,6 +772,21 @@ TEST_CASE(
   INFO(said);
   CHECK(said.find("\"intact\":true") != std::string::npos);
   CHECK(std::count(said.begin(), said.end(), '\n') == 1);  // one line
+  // For a person: a table, the columns named in the first line, a row per entry.
+  CHECK(run("--table audit tail -n 1", said) == 0);
+  CHECK(said.starts_with("seq  "));
+  CHECK(said.find("actor") != std::string::npos);
+  CHECK(said.find("outcome") != std::string::npos);
+  CHECK(std::count(said.begin(), said.end(), '\n') == 2);  // heading and the entry
+  CHECK(said.find('{') == std::string::npos);              // no JSON left
+  // On a terminal that is the default (script(1) gives sluicectl one); --json still wins.
+  CHECK(run("-- script -qec '" + sluicectl_binary().string() + " audit verify' /dev/null", said) ==
+        0);
+  CHECK(said.find("intact ") != std::string::npos);
+  CHECK(said.find("\"intact\"") == std::string::npos);
+  CHECK(run("-- script -qec '" + sluicectl_binary().string() + " --json audit verify' /dev/null",
+            said) == 0);
+  CHECK(said.find("\"intact\":true") != std::string::npos);
   // The gateway refuses (the system admin may not read the trail): exit 1, the answer shown.
   CHECK(run("--identity admin-netadmin audit verify", said) == 1);
   CHECK(said.find("auth.role") != std::string::npos);

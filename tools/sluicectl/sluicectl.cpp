@@ -16,6 +16,9 @@
 // the file given with --config), then the development defaults. The file's keys: host, port,
 // pki, identity, cert, key, ca (paths relative to the file).
 //
+// Answers are tables on a terminal (or with --table), indented JSON otherwise, and the
+// gateway's JSON as it is, one line each, with --json.
+//
 // Exit status: 0 done; 1 the gateway answered with an error (4xx/5xx, printed) or a
 // signature was refused; 2 bad usage or an unreadable configuration file; 3 the gateway
 // could not be reached (TLS, connection, timeout).
@@ -29,6 +32,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include "common/fs.h"
 #include "ferry/keys.h"
@@ -87,7 +92,100 @@ void pretty(std::ostream& os, const json::value& v, int indent = 0) {
   }
 }
 
-bool g_json = false;  // --json: the gateway's JSON as it is, one line, for scripts
+bool g_json = false;   // --json: the gateway's JSON as it is, one line, for scripts
+bool g_table = false;  // tables and "key  value" lines, for a person (default on a terminal)
+
+// A value in one cell: strings as they are, the rest as compact JSON, cut at 60 characters.
+std::string cell(const json::value& v) {
+  std::string s = v.is_string() ? std::string(v.get_string()) : json::serialize(v);
+  for (auto& c : s) {
+    if (c == '\n' || c == '\t') c = ' ';
+  }
+  if (s.size() > 60) {
+    std::size_t cut = 57;
+    while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;  // UTF-8
+    s = s.substr(0, cut) + "...";
+  }
+  return s;
+}
+
+// Display width of UTF-8 text, counting CJK characters (three bytes, here) as two columns.
+std::size_t width(const std::string& s) {
+  std::size_t w = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto b = static_cast<unsigned char>(s[i]);
+    if ((b & 0xC0) == 0x80) continue;
+    w += (b >= 0xE0) ? 2 : 1;
+  }
+  return w;
+}
+
+void pad_to(std::ostream& os, const std::string& s, std::size_t w) {
+  os << s << std::string(w > width(s) ? w - width(s) : 0, ' ');
+}
+
+// Rows of objects as aligned columns: the columns are every key, in the order first seen.
+void table(std::ostream& os, const json::array& rows) {
+  std::vector<std::string> columns;
+  for (const auto& r : rows) {
+    if (!r.is_object()) continue;
+    for (const auto& [k, v] : r.get_object()) {
+      if (std::find(columns.begin(), columns.end(), k) == columns.end()) columns.emplace_back(k);
+    }
+  }
+  std::vector<std::vector<std::string>> cells;
+  std::vector<std::size_t> widths;
+  for (const auto& c : columns) widths.push_back(width(c));
+  for (const auto& r : rows) {
+    auto& line = cells.emplace_back();
+    for (std::size_t i = 0; i < columns.size(); ++i) {
+      const json::value* v = r.is_object() ? r.get_object().if_contains(columns[i]) : nullptr;
+      line.push_back(v != nullptr ? cell(*v) : "");
+      widths[i] = std::max(widths[i], width(line.back()));
+    }
+  }
+  auto print = [&](const std::vector<std::string>& line) {
+    for (std::size_t i = 0; i < line.size(); ++i) {
+      if (i + 1 < line.size()) {
+        pad_to(os, line[i], widths[i] + 2);
+      } else {
+        os << line[i];
+      }
+    }
+    os << "\n";
+  };
+  print(columns);
+  for (const auto& line : cells) print(line);
+  if (rows.empty()) os << "(none)\n";
+}
+
+// An answer for a person: scalars and small objects as "key  value" lines, each list of
+// objects as a table under its key.
+void human(std::ostream& os, const json::value& v) {
+  if (v.is_array()) {
+    table(os, v.get_array());
+    return;
+  }
+  if (!v.is_object()) {
+    os << cell(v) << "\n";
+    return;
+  }
+  std::size_t w = 0;
+  for (const auto& [k, val] : v.get_object()) w = std::max(w, width(std::string(k)));
+  std::vector<std::pair<std::string, const json::array*>> lists;
+  for (const auto& [k, val] : v.get_object()) {
+    if (val.is_array() && !val.get_array().empty() && val.get_array()[0].is_object()) {
+      lists.emplace_back(std::string(k), &val.get_array());
+      continue;
+    }
+    pad_to(os, std::string(k), w + 2);
+    os << cell(val) << "\n";
+  }
+  for (const auto& [k, rows] : lists) {
+    os << "\n" << k << " (" << rows->size() << ")\n";
+    table(os, *rows);
+  }
+}
 
 int show(const sluice::Result<sluice::net::ClientResponse>& r) {
   if (!r) {
@@ -101,6 +199,8 @@ int show(const sluice::Result<sluice::net::ClientResponse>& r) {
     if (!r->body.empty() && r->body.back() != '\n') std::cout << "\n";
   } else if (g_json) {
     std::cout << json::serialize(v) << "\n";
+  } else if (g_table) {
+    human(std::cout, v);
   } else {
     pretty(std::cout, v);
     std::cout << "\n";
@@ -218,6 +318,10 @@ int main(int argc, char** argv) {
                  "read only this sluicectl.toml (default: /etc/sluice/sluicectl.toml, then "
                  "~/.config/sluice/sluicectl.toml; env SLUICECTL_CONFIG)");
   cli.add_flag("--json", g_json, "print the gateway's JSON answers as they are, one line each");
+  bool want_table = false;
+  cli.add_flag("--table", want_table,
+               "print answers as tables and \"key  value\" lines (the default on a terminal; "
+               "otherwise indented JSON)");
   std::string pki = env_or("SLUICE_PKI", settings.pki);
   std::string host = env_or("SLUICE_ADMIN_HOST", settings.host);
   std::string port = env_or("SLUICE_ADMIN_PORT", settings.port);
@@ -313,6 +417,7 @@ int main(int argc, char** argv) {
     // --help and --version exit 0; every usage error exits 2 (documented at the top).
     return cli.exit(e) == 0 ? 0 : 2;
   }
+  g_table = !g_json && (want_table || ::isatty(STDOUT_FILENO) == 1);
 
   if (*f_keygen) {
     auto keys = sluice::ferry::generate_key_pair();
