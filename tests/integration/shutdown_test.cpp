@@ -164,7 +164,16 @@ TEST_CASE("SIGTERM under load answers every request it read and exits within 5 s
                << " feed uploads answered (" << feeds_closing.load() << " with Connection: close)");
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
-  CHECK(exit_ms < 5'000);
+  // The drain ended because its last session did, not because gateway.shutdown_timeout_ms cut
+  // it; and within 5 s. Under a sanitizer every request is several times slower (ASan took
+  // 5.2 s once on 2 busy cores), so there the bound is the configured 10 s.
+  CHECK(gw.log().find("not drained after") == std::string::npos);
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  constexpr long kExitBoundMs = 10'000;
+#else
+  constexpr long kExitBoundMs = 5'000;
+#endif
+  CHECK(exit_ms < kExitBoundMs);
   CHECK(acked >= kPosters * 4);
   CHECK(failed_before_stop == 0);
   CHECK(feeds_failed_before_stop.load() == 0);
