@@ -112,7 +112,7 @@ net::RequestPlan AdminApi::plan(const net::RequestHead& head) const {
     p.refuse = std::move(*refused);
     return p;
   }
-  p.body_limit = head.method == "POST" ? kMaxAdminBody : 0;
+  p.body_limit = head.method == "POST" || head.method == "PUT" ? kMaxAdminBody : 0;
   // Metrics, health and stats are cheap reads; everything else (backups, audit checks,
   // redrives, resubmissions) runs on the worker pool.
   p.on_worker =

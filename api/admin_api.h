@@ -29,6 +29,7 @@ class AdminApi final : public HttpHandler {
   AdminApi(queue::Store& store, Metrics& metrics, ops::AuditLog* audit, RoleMap roles)
       : store_(store), metrics_(metrics), audit_(audit), roles_(std::move(roles)) {}
   void add_route(Route route) { routes_.push_back(std::move(route)); }
+  const RoleMap& roles() const { return roles_; }
   // Before the listener starts.
   void set_readiness(Readiness readiness) { readiness_ = std::move(readiness); }
   void handle(HttpRequest request, Respond respond) override;

@@ -46,6 +46,17 @@ std::vector<Role> roles_for(std::string_view method, std::string_view path) {
   }
   if (path == "/admin/v1/audit" || path.starts_with("/admin/v1/audit/")) return {kAudit};
   if (path == "/admin/v1/tls/reload") return {kSecurity};
+  // Run-time configuration: everyone but the monitor reads it; the gate's rules are the
+  // security admin's, the rest the system admin's. An import or a rollback is either's, and
+  // may change only what its role owns (checked where it is applied, gateway/config_api).
+  if (path == "/admin/v1/config" || path.starts_with("/admin/v1/config/")) {
+    if (method == "GET") return {kSystem, kSecurity, kAudit};
+    if (path.starts_with("/admin/v1/config/gate.")) return {kSecurity};
+    if (path == "/admin/v1/config/import" || path == "/admin/v1/config/rollback") {
+      return {kSystem, kSecurity};
+    }
+    return {kSystem};
+  }
   if (method == "GET" && path == "/admin/v1/ferry") return {kSystem, kSecurity, kMonitor};
   return {kSystem};
 }

@@ -1,5 +1,6 @@
 // Separated admin roles (三员分立): which admin certificate may do what on the admin API.
-//   system    routes, destinations, senders, feeds, queues, dead letters, quarantine, backup
+//   system    routes, destinations, senders, feeds, spool directories (run-time configuration),
+//             queues, dead letters, quarantine, backup
 //   security  trust store, CRLs and TLS material (reload), the gate's rules
 //   audit     reads and verifies the audit trail and changes nothing; the only role that can
 //   monitor   metrics and health only

@@ -29,6 +29,7 @@ struct DestinationConfig {
   std::filesystem::path ca;           // https: trust store for the destination's certificate
   std::filesystem::path client_cert;  // https: our certificate, when the destination asks
   std::filesystem::path client_key;
+  bool operator==(const DestinationConfig&) const = default;
 };
 
 }  // namespace sluice::delivery

@@ -172,6 +172,7 @@ struct Destination {
   std::unique_ptr<Sink> sink;
   Waker waker;
   Breaker breaker;
+  std::atomic<bool> retired{false};  // removed or replaced: its workers end
 };
 
 // Bridges a Channel's callback into the worker's coroutine, resuming on its strand.
@@ -192,13 +193,17 @@ auto async_deliver(Channel& channel, std::vector<queue::Lease> leases, Token&& t
 
 }  // namespace
 
+struct Egress::Plan {
+  std::vector<std::shared_ptr<Destination>> destinations;
+};
+
 class Egress::Impl : public std::enable_shared_from_this<Egress::Impl> {
  public:
   Impl(asio::io_context& io, queue::Store& store, Metrics& metrics, const Clock& clock)
       : io_(io), store_(store), metrics_(metrics), clock_(clock) {}
 
-  Result<void> add(const DestinationConfig& config, ferry::Link* ferry) {
-    auto d = std::make_unique<Destination>(config);
+  Result<std::shared_ptr<Destination>> make(const DestinationConfig& config) const {
+    auto d = std::make_shared<Destination>(config);
     Result<std::unique_ptr<Sink>> sink = fail(Errc::kInvalidArgument, "no sink");
     switch (config.kind) {
       case SinkKind::kHttp:
@@ -208,10 +213,10 @@ class Egress::Impl : public std::enable_shared_from_this<Egress::Impl> {
         sink = make_spool_sink(config.path);
         break;
       case SinkKind::kFerry:
-        if (ferry == nullptr) {
+        if (ferry_ == nullptr) {
           sink = fail(Errc::kInvalidArgument, "kind = \"ferry\" needs the [ferry] link");
         } else {
-          sink = make_ferry_sink(*ferry);
+          sink = make_ferry_sink(*ferry_);
         }
         break;
     }
@@ -220,8 +225,51 @@ class Egress::Impl : public std::enable_shared_from_this<Egress::Impl> {
           Error(sink.error().code, "destination " + config.name + ": " + sink.error().message));
     }
     d->sink = std::move(*sink);
-    destinations_.push_back(std::move(d));
-    return {};
+    return d;
+  }
+
+  Result<std::shared_ptr<Plan>> prepare(const std::vector<DestinationConfig>& configs) const {
+    auto plan = std::make_shared<Plan>();
+    std::lock_guard lock(mutex_);
+    for (const auto& c : configs) {
+      auto same = std::find_if(destinations_.begin(), destinations_.end(),
+                               [&](const auto& d) { return d->config == c; });
+      if (same != destinations_.end()) {
+        plan->destinations.push_back(*same);
+        continue;
+      }
+      auto d = make(c);
+      if (!d) {
+        return fail(d.error());
+      }
+      plan->destinations.push_back(std::move(*d));
+    }
+    return plan;
+  }
+
+  void commit(const Plan& plan) {
+    std::vector<std::shared_ptr<Destination>> retired, started;
+    {
+      std::lock_guard lock(mutex_);
+      for (const auto& d : destinations_) {
+        if (std::find(plan.destinations.begin(), plan.destinations.end(), d) ==
+            plan.destinations.end()) {
+          retired.push_back(d);
+        }
+      }
+      for (const auto& d : plan.destinations) {
+        if (std::find(destinations_.begin(), destinations_.end(), d) == destinations_.end()) {
+          started.push_back(d);
+        }
+      }
+      destinations_ = plan.destinations;
+    }
+    for (const auto& d : retired) {
+      d->retired.store(true);
+      d->waker.notify_all();
+    }
+    if (stopping_.load()) return;
+    for (const auto& d : started) spawn(d);
   }
 
   void start() {
@@ -230,27 +278,21 @@ class Egress::Impl : public std::enable_shared_from_this<Egress::Impl> {
         s->wake(dest);
       }
     });
-    for (auto& d : destinations_) {
-      for (int i = 0; i < d->config.concurrency; ++i) {
-        IoStrand strand = asio::make_strand(io_.get_executor());
-        asio::co_spawn(strand, worker(*d, d->sink->open_channel()),
-                       [name = d->config.name](std::exception_ptr e) {
-                         if (e)
-                           spdlog::error("a delivery worker of {} ended by an exception", name);
-                       });
-      }
-    }
+    std::lock_guard lock(mutex_);
+    for (const auto& d : destinations_) spawn(d);
   }
 
   void stop() {
     stopping_.store(true);
     store_.set_ready_listener(nullptr);
+    std::lock_guard lock(mutex_);
     for (auto& d : destinations_) {
       d->waker.notify_all();
     }
   }
 
   void wake(const std::string& dest) {
+    std::lock_guard lock(mutex_);
     for (auto& d : destinations_) {
       if (d->config.name == dest) {
         d->waker.notify_one();
@@ -258,7 +300,20 @@ class Egress::Impl : public std::enable_shared_from_this<Egress::Impl> {
     }
   }
 
+  ferry::Link* ferry_ = nullptr;
+  std::vector<std::shared_ptr<Destination>> destinations_;  // Guarded by mutex_.
+
  private:
+  void spawn(const std::shared_ptr<Destination>& d) {
+    for (int i = 0; i < d->config.concurrency; ++i) {
+      IoStrand strand = asio::make_strand(io_.get_executor());
+      asio::co_spawn(strand, worker(d, d->sink->open_channel()),
+                     [name = d->config.name](std::exception_ptr e) {
+                       if (e) spdlog::error("a delivery worker of {} ended by an exception", name);
+                     });
+    }
+  }
+
   // Waits until the store may have due work for `d`, or at most until its next due time.
   template <class Ex>
   awaitable<void, Ex> idle(Destination& d, std::uint64_t generation) {
@@ -338,10 +393,12 @@ class Egress::Impl : public std::enable_shared_from_this<Egress::Impl> {
   // One delivery worker: leases what is due (one case at a time), hands it to its channel,
   // settles every outcome with the store, and leases nothing while the destination's breaker
   // has it backed off, instead of spending every queued message's attempts.
-  awaitable<void, IoStrand> worker(Destination& d, std::unique_ptr<Channel> channel) {
+  awaitable<void, IoStrand> worker(std::shared_ptr<Destination> held,
+                                   std::unique_ptr<Channel> channel) {
     auto self = shared_from_this();
+    Destination& d = *held;
     const std::size_t batch = std::max<std::size_t>(d.sink->batch(), 1);
-    while (!stopping_.load()) {
+    while (!stopping_.load() && !d.retired.load()) {
       std::uint64_t generation = d.waker.generation();
       if (store_.read_only()) {
         // Nothing delivered now could be acked: stop until the process restarts (the store
@@ -391,7 +448,7 @@ class Egress::Impl : public std::enable_shared_from_this<Egress::Impl> {
   queue::Store& store_;
   Metrics& metrics_;
   const Clock& clock_;
-  std::vector<std::unique_ptr<Destination>> destinations_;
+  mutable std::mutex mutex_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> read_only_logged_{false};
 };
@@ -404,13 +461,23 @@ Result<std::unique_ptr<Egress>> Egress::start(asio::io_context& io, queue::Store
                                               Metrics& metrics, const Clock& clock,
                                               ferry::Link* ferry) {
   auto impl = std::make_shared<Impl>(io, store, metrics, clock);
-  for (const auto& d : destinations) {
-    if (auto r = impl->add(d, ferry); !r) {
-      return fail(r.error());
-    }
+  impl->ferry_ = ferry;
+  auto plan = impl->prepare(destinations);
+  if (!plan) {
+    return fail(plan.error());
   }
+  impl->destinations_ = (*plan)->destinations;
   impl->start();
   return std::unique_ptr<Egress>(new Egress(std::move(impl)));
+}
+
+Result<std::shared_ptr<Egress::Plan>> Egress::prepare(
+    const std::vector<DestinationConfig>& destinations) const {
+  return impl_->prepare(destinations);
+}
+
+void Egress::commit(std::shared_ptr<Plan> plan) {
+  if (plan) impl_->commit(*plan);
 }
 
 void Egress::stop() {

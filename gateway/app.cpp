@@ -29,6 +29,9 @@
 #include "delivery/egress.h"
 #include "ferry/keys.h"
 #include "ferry/link.h"
+#include "gateway/config_api.h"
+#include "gateway/config_versions.h"
+#include "gateway/run_config.h"
 #include "ingress/feeds.h"
 #include "ingress/spool_in.h"
 #include "net/admission.h"
@@ -80,7 +83,7 @@ class App::Impl {
     workers_ = std::make_unique<WorkerPool>("request", static_cast<std::size_t>(config_.workers),
                                             static_cast<std::size_t>(config_.worker_queue));
     queue::Options so = config_.store;
-    so.extension_tables = {AuditLog::kTable, "quarantine"};
+    so.extension_tables = {AuditLog::kTable, "quarantine", ConfigVersions::kTable};
     auto store = queue::Store::open(so);
     if (!store) {
       return fail(store.error());
@@ -89,6 +92,16 @@ class App::Impl {
     audit_ = std::make_unique<AuditLog>(*store_, SystemClock::instance());
     audit_->set_refusal_bound(
         {.burst = config_.audit_refusal_burst, .window_ms = config_.audit_refusal_window_ms});
+    // The run-time configuration in use is the store's newest version (the file seeds it).
+    versions_ = std::make_unique<ConfigVersions>(*store_, SystemClock::instance());
+    run_config_ = std::make_unique<RunConfigService>(
+        config_, *versions_, *audit_,
+        [this](const RunConfig& from, const RunConfig& to) { return prepare_change(from, to); });
+    auto opened = run_config_->open();
+    if (!opened) {
+      return fail(opened.error());
+    }
+    config_ = std::move(*opened);
     routes_ = std::make_unique<RouteTable>(config_.routes);
     auto validator = xml::Validator::load(config_.schema_dir);
     if (!validator) {
@@ -152,6 +165,7 @@ class App::Impl {
     data_api_->set_readiness([this] { return not_ready(); });
     admin_api_->set_readiness([this] { return not_ready(); });
     register_quarantine_api(*admin_api_, *quarantine_, *ingest_, *feeds_, *audit_);
+    run_config_->register_routes(*admin_api_);
     // Before the listeners: the data API asks the other half about messages that crossed.
     if (config_.ferry.enabled()) {
       if (auto r = start_ferry(); !r) {
@@ -218,7 +232,7 @@ class App::Impl {
       if (!w) {
         return fail(w.error());
       }
-      spool_watchers_.push_back(std::move(*w));
+      spool_watchers_.emplace_back(sp, std::move(*w));
     }
     maintenance_ = std::jthread([this](std::stop_token stop) { maintenance(stop); });
     audit_->record("system", "gateway.start", config_.gateway_id,
@@ -287,14 +301,20 @@ class App::Impl {
     { std::lock_guard lock(maintenance_mutex_); }
     maintenance_cv_.notify_all();
     if (maintenance_.joinable()) maintenance_.join();
-    for (auto& w : spool_watchers_) w->stop();
+    {
+      std::lock_guard lock(spool_mutex_);
+      for (auto& [sp, w] : spool_watchers_) w->stop();
+    }
     if (egress_) egress_->stop();
     // Before the workers stop: no document received after this is handed to them.
     if (ferry_) ferry_->stop();
     data_server_.reset();
     admin_server_.reset();
     if (workers_) workers_->stop();  // answers every request already taken, then joins
-    spool_watchers_.clear();
+    {
+      std::lock_guard lock(spool_mutex_);
+      spool_watchers_.clear();
+    }
     feeds_.reset();  // joins the feed workers: no more writes after this
     if (store_) {
       audit_->flush_refusals(true);
@@ -304,6 +324,85 @@ class App::Impl {
   }
 
  private:
+  // What only the running half can check of a change to its run-time configuration, and the
+  // parts built for it; the function returned puts them in use (RunConfigService, after the
+  // new version and its audit entry are on disk).
+  Result<std::function<void()>> prepare_change(const RunConfig& from, const RunConfig& to) {
+    for (const auto& d : store_->stats().destinations) {
+      bool kept = std::any_of(to.destinations.begin(), to.destinations.end(),
+                              [&](const DestinationConfig& c) { return c.name == d.destination; });
+      if (!kept && d.pending > 0) {
+        return fail(Errc::kInvalidArgument,
+                    "destination \"" + d.destination + "\" still has " + std::to_string(d.pending) +
+                        " message(s) to deliver: they keep the routing they were stored with, so "
+                        "remove it once they are delivered (or dead, and discarded)");
+      }
+    }
+    auto plan = egress_->prepare(to.destinations);
+    if (!plan) {
+      return fail(plan.error());
+    }
+    std::shared_ptr<const ingress::FeedSet> feeds;
+    if (to_toml(RunConfig{.feeds = from.feeds}) != to_toml(RunConfig{.feeds = to.feeds})) {
+      auto loaded = FeedIngest::load(to.feeds, registry_);
+      if (!loaded) {
+        return fail(loaded.error());
+      }
+      feeds = std::move(*loaded);
+    }
+    for (const auto& sp : to.spool_in) {
+      std::error_code ec;
+      if (!std::filesystem::is_directory(sp.path, ec)) {
+        return fail(Errc::kInvalidArgument,
+                    "spool_in \"" + sp.name + "\": " + sp.path.string() + " is not a directory");
+      }
+    }
+    Config next = with_run_config(config_, to);
+    return [this, next = std::move(next), plan = std::move(*plan), feeds = std::move(feeds),
+            feeds_changed = feeds != nullptr]() mutable {
+      routes_->replace(next.routes);
+      authorizer_->replace(next.senders);
+      ingest_->set_gate(next.ingest_options().gate);
+      if (feeds) feeds_->use(std::move(feeds));
+      egress_->commit(std::move(plan));
+      restart_spools(next.spool_in, feeds_changed);
+    };
+  }
+
+  // Stops the spool watchers that are no longer configured the same (or all, when the feeds
+  // changed under them) and starts the new ones.
+  void restart_spools(const std::vector<ingress::SpoolInConfig>& wanted, bool all) {
+    std::lock_guard lock(spool_mutex_);
+    if (stopping_.load()) return;
+    auto same = [](const ingress::SpoolInConfig& a, const ingress::SpoolInConfig& b) {
+      return a.name == b.name && a.path == b.path && a.feed == b.feed && a.sender == b.sender &&
+             a.owner == b.owner;
+    };
+    std::vector<std::pair<ingress::SpoolInConfig, std::unique_ptr<SpoolWatcher>>> kept;
+    for (auto& [sp, w] : spool_watchers_) {
+      bool wanted_as_is = !all && std::any_of(wanted.begin(), wanted.end(),
+                                              [&](const auto& x) { return same(x, sp); });
+      if (wanted_as_is) {
+        kept.emplace_back(sp, std::move(w));
+      } else {
+        w->stop();
+      }
+    }
+    for (const auto& sp : wanted) {
+      bool running =
+          std::any_of(kept.begin(), kept.end(), [&](const auto& k) { return same(k.first, sp); });
+      if (running) continue;
+      auto w = SpoolWatcher::start(sp, *feeds_, metrics_, config_.data.max_batch_bytes);
+      if (!w) {
+        spdlog::critical("spool_in {} of the new run-time configuration did not start: {}", sp.name,
+                         w.error().describe());
+        continue;
+      }
+      kept.emplace_back(sp, std::move(*w));
+    }
+    spool_watchers_ = std::move(kept);
+  }
+
   // The link to the other half (docs/ferry.md). What arrives on it runs through this half's
   // own pipeline as a document forwarded by the configured peer gateway — parsed, validated,
   // its signatures checked against this half's trust store, authorized, routed — and is
@@ -513,8 +612,9 @@ class App::Impl {
         {"lastError", s.last_error},
     };
     boost::json::object backlog;
+    const auto run = run_config_->current();
     for (const auto& d : store_->stats().destinations) {
-      for (const auto& dc : config_.destinations) {
+      for (const auto& dc : run->destinations) {
         if (dc.name == d.destination && dc.kind == delivery::SinkKind::kFerry) {
           backlog[d.destination] = d.pending;
         }
@@ -697,7 +797,11 @@ class App::Impl {
   std::unique_ptr<Quarantine> quarantine_;
   adapters::Registry registry_;
   std::unique_ptr<FeedIngest> feeds_;
-  std::vector<std::unique_ptr<SpoolWatcher>> spool_watchers_;
+  std::mutex spool_mutex_;  // run-time changes and close()
+  std::vector<std::pair<ingress::SpoolInConfig, std::unique_ptr<SpoolWatcher>>>
+      spool_watchers_;  // Guarded by spool_mutex_.
+  std::unique_ptr<ConfigVersions> versions_;
+  std::unique_ptr<RunConfigService> run_config_;
   Metrics metrics_;
   std::unique_ptr<Ingest> ingest_;
   std::unique_ptr<DataApi> data_api_;

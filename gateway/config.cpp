@@ -9,6 +9,7 @@
 
 #include "common/fs.h"
 #include "gateway/default_toml.h"
+#include "gateway/run_config.h"
 
 namespace sluice::gateway {
 namespace {
@@ -236,6 +237,118 @@ void read_listener(const toml::table& t, const std::string& name, ListenerConfig
   s.integer("batch_timeout_ms", l.batch_timeout_ms, 100, 24 * 3'600'000);
 }
 
+// [[key]] under `parent` ("name" says it in messages: "gate.inbound").
+template <class Read>
+void tables_in(Section& parent, const char* key, const std::string& name,
+               std::vector<std::string>& errors, const std::filesystem::path& base_dir,
+               std::map<std::string, int>& lines, Read&& read) {
+  const toml::node* n = parent.node(key);
+  if (n == nullptr) return;
+  const toml::array* arr = n->as_array();
+  if (arr == nullptr) {
+    errors.push_back(name + " must be an array of tables ([[" + name + "]])");
+    return;
+  }
+  std::size_t index = 0;
+  for (const auto& item : *arr) {
+    const toml::table* t = item.as_table();
+    if (t == nullptr) {
+      errors.push_back("each [[" + name + "]] must be a table (" + where(item) + ")");
+      continue;
+    }
+    Section sec(*t, name, errors, base_dir, lines);
+    sec.scope(name + "[" + std::to_string(index++) + "]");
+    read(sec);
+  }
+}
+
+// The run-time configuration's sections ([[destination]], [[route]], [[sender]], [[feed]],
+// [[spool_in]], [gate]): read from sluiced's file and from every version in the store.
+void read_run_config(Section& top, Config& c, std::vector<std::string>& errors,
+                     const std::filesystem::path& base_dir) {
+  auto tables = [&](const char* key, auto&& read) {
+    tables_in(top, key, key, errors, base_dir, c.file_lines, read);
+  };
+  if (const toml::table* t = subtable(top, "gate", errors)) {
+    Section g(*t, "gate", errors, base_dir, c.file_lines);
+    auto rules = [&](const char* key, std::vector<pipeline::GateRule>& out) {
+      tables_in(g, key, std::string("gate.") + key, errors, base_dir, c.file_lines,
+                [&](Section& s) {
+                  pipeline::GateRule r;
+                  s.strings("doc_types", r.doc_types);
+                  s.integer("max_kb", r.max_bytes, 1, 1 << 20, 1024);
+                  s.strings("personal_data_fields", r.personal_data_fields);
+                  if (r.doc_types.empty()) {
+                    errors.push_back(std::string("each [[gate.") + key + "]] needs doc_types");
+                  }
+                  out.push_back(std::move(r));
+                });
+    };
+    rules("inbound", c.gate.inbound);
+    rules("outbound", c.gate.outbound);
+  }
+  tables("destination", [&](Section& s) {
+    DestinationConfig d;
+    s.str("name", d.name);
+    std::string kind = "http";
+    s.str("kind", kind);
+    if (kind == "spool") {
+      d.kind = SinkKind::kSpool;
+    } else if (kind == "ferry") {
+      d.kind = SinkKind::kFerry;
+    } else if (kind != "http") {
+      errors.push_back("destination \"" + d.name + "\": kind = \"" + kind +
+                       "\" must be \"http\" or \"spool\"");
+    }
+    s.str("url", d.url);
+    s.path("path", d.path);
+    s.integer("concurrency", d.concurrency, 1, 256);
+    s.integer("pipeline", d.pipeline, 1, 64);
+    s.integer("timeout_ms", d.timeout_ms, 100, 600'000);
+    s.integer("breaker_failures", d.breaker_failures, 1, 1'000);
+    s.integer("breaker_min_ms", d.breaker_min_ms, 10, 3'600'000);
+    s.integer("breaker_max_ms", d.breaker_max_ms, 10, 24 * 3'600'000);
+    if (d.breaker_max_ms < d.breaker_min_ms) {
+      errors.push_back("destination " + d.name + ": breaker_max_ms must be >= breaker_min_ms");
+    }
+    s.path("ca", d.ca);
+    s.path("client_cert", d.client_cert);
+    s.path("client_key", d.client_key);
+    c.destinations.push_back(std::move(d));
+  });
+  tables("route", [&](Section& s) {
+    RouteConfig r;
+    s.str("doc_type", r.doc_type);
+    s.str("sender", r.sender);
+    s.str("receiver", r.receiver);
+    s.strings("destinations", r.destinations);
+    c.routes.push_back(std::move(r));
+  });
+  tables("feed", [&](Section& s) {
+    FeedConfig f;
+    s.str("name", f.name);
+    s.path("mapping", f.mapping);
+    c.feeds.push_back(std::move(f));
+  });
+  tables("sender", [&](Section& s) {
+    SenderConfig sd;
+    s.str("id", sd.id);
+    s.strings("doc_types", sd.doc_types);
+    s.strings("receivers", sd.receivers);
+    s.strings("feeds", sd.feeds);
+    c.senders.push_back(std::move(sd));
+  });
+  tables("spool_in", [&](Section& s) {
+    SpoolInConfig sp;
+    s.str("name", sp.name);
+    s.path("path", sp.path);
+    s.str("feed", sp.feed);
+    s.str("sender", sp.sender);
+    s.str("owner", sp.owner);
+    c.spool_in.push_back(std::move(sp));
+  });
+}
+
 // The two halves and their link: the outer listens, the inner connects and never listens
 // toward the outer network; a ferry destination needs the link.
 void check_ferry(Config& c, std::vector<std::string>& errors) {
@@ -293,28 +406,9 @@ void check_ferry(Config& c, std::vector<std::string>& errors) {
   }
 }
 
-Result<Config> finish(Config c, std::vector<std::string> errors) {
-  // The largest body a sender's request may bring (a batch or a document) must fit the
-  // process-wide budget; a larger admin upload is refused with 413 naming the budget.
-  if (std::size_t largest = std::max(c.data.max_body_bytes, c.data.max_batch_bytes);
-      largest > c.max_body_bytes_in_flight) {
-    errors.push_back("gateway.max_body_bytes_in_flight (" +
-                     std::to_string(c.max_body_bytes_in_flight) +
-                     ") must hold at least the largest request the data listener accepts (" +
-                     std::to_string(largest) + " bytes)");
-  }
-  if (c.role != "outer" && c.role != "inner") {
-    errors.push_back("gateway.role must be \"outer\" or \"inner\"");
-  }
-  check_ferry(c, errors);
-  // History must leave the map room for the queue. (The store also purges history when the
-  // map fills, and logs at start-up what the bounds hold.)
-  if (c.store.retention_max_bytes >= c.store.map_size_bytes) {
-    errors.push_back("store.retention_max_mb (" +
-                     std::to_string(c.store.retention_max_bytes >> 20) +
-                     ") must be less than store.map_size_mb (" +
-                     std::to_string(c.store.map_size_bytes >> 20) + ")");
-  }
+// What every version of the run-time configuration must hold together: unique names, routes
+// to known destinations, feeds that senders and spool directories name.
+void check_run_config(const Config& c, std::vector<std::string>& errors) {
   std::set<std::string> names;
   for (const auto& d : c.destinations) {
     if (d.name.empty()) {
@@ -372,6 +466,31 @@ Result<Config> finish(Config c, std::vector<std::string> errors) {
       errors.push_back("spool_in \"" + sp.name + "\": sender must be node/system");
     }
   }
+}
+
+Result<Config> finish(Config c, std::vector<std::string> errors) {
+  // The largest body a sender's request may bring (a batch or a document) must fit the
+  // process-wide budget; a larger admin upload is refused with 413 naming the budget.
+  if (std::size_t largest = std::max(c.data.max_body_bytes, c.data.max_batch_bytes);
+      largest > c.max_body_bytes_in_flight) {
+    errors.push_back("gateway.max_body_bytes_in_flight (" +
+                     std::to_string(c.max_body_bytes_in_flight) +
+                     ") must hold at least the largest request the data listener accepts (" +
+                     std::to_string(largest) + " bytes)");
+  }
+  if (c.role != "outer" && c.role != "inner") {
+    errors.push_back("gateway.role must be \"outer\" or \"inner\"");
+  }
+  check_ferry(c, errors);
+  // History must leave the map room for the queue. (The store also purges history when the
+  // map fills, and logs at start-up what the bounds hold.)
+  if (c.store.retention_max_bytes >= c.store.map_size_bytes) {
+    errors.push_back("store.retention_max_mb (" +
+                     std::to_string(c.store.retention_max_bytes >> 20) +
+                     ") must be less than store.map_size_mb (" +
+                     std::to_string(c.store.map_size_bytes >> 20) + ")");
+  }
+  check_run_config(c, errors);
   if (c.signing.enabled && (c.signing.cert.empty() || c.signing.key.empty() ||
                             c.signing.trust.empty() || c.signing.crls.empty())) {
     errors.push_back("[signing] needs cert, key, trust and crls (or enabled = false)");
@@ -497,96 +616,10 @@ Result<Config> parse_config(std::string_view text, const std::string& source,
       s.integer("max_attributes", c.xml.max_attributes, 0, 10'000'000);
       s.integer("max_attributes_per_element", c.xml.max_attributes_per_element, 1, 100'000);
     }
-    // [[key]] under `parent` ("name" says it in messages: "gate.inbound").
-    auto tables_in = [&](Section& parent, const char* key, const std::string& name, auto&& read) {
-      if (const toml::node* n = parent.node(key)) {
-        const toml::array* arr = n->as_array();
-        if (arr == nullptr) {
-          errors.push_back(name + " must be an array of tables ([[" + name + "]])");
-          return;
-        }
-        std::size_t index = 0;
-        for (const auto& item : *arr) {
-          const toml::table* t = item.as_table();
-          if (t == nullptr) {
-            errors.push_back("each [[" + name + "]] must be a table (" + where(item) + ")");
-            continue;
-          }
-          Section sec(*t, name, errors, base_dir, c.file_lines);
-          sec.scope(name + "[" + std::to_string(index++) + "]");
-          read(sec);
-        }
-      }
+    read_run_config(top, c, errors, base_dir);
+    auto tables = [&](const char* key, auto&& read) {
+      tables_in(top, key, key, errors, base_dir, c.file_lines, read);
     };
-    auto tables = [&](const char* key, auto&& read) { tables_in(top, key, key, read); };
-    if (const toml::table* t = subtable(top, "gate", errors)) {
-      Section g(*t, "gate", errors, base_dir, c.file_lines);
-      auto rules = [&](const char* key, std::vector<pipeline::GateRule>& out) {
-        tables_in(g, key, std::string("gate.") + key, [&](Section& s) {
-          pipeline::GateRule r;
-          s.strings("doc_types", r.doc_types);
-          s.integer("max_kb", r.max_bytes, 1, 1 << 20, 1024);
-          s.strings("personal_data_fields", r.personal_data_fields);
-          if (r.doc_types.empty()) {
-            errors.push_back(std::string("each [[gate.") + key + "]] needs doc_types");
-          }
-          out.push_back(std::move(r));
-        });
-      };
-      rules("inbound", c.gate.inbound);
-      rules("outbound", c.gate.outbound);
-    }
-    tables("destination", [&](Section& s) {
-      DestinationConfig d;
-      s.str("name", d.name);
-      std::string kind = "http";
-      s.str("kind", kind);
-      if (kind == "spool") {
-        d.kind = SinkKind::kSpool;
-      } else if (kind == "ferry") {
-        d.kind = SinkKind::kFerry;
-      } else if (kind != "http") {
-        errors.push_back("destination \"" + d.name + "\": kind = \"" + kind +
-                         "\" must be \"http\" or \"spool\"");
-      }
-      s.str("url", d.url);
-      s.path("path", d.path);
-      s.integer("concurrency", d.concurrency, 1, 256);
-      s.integer("pipeline", d.pipeline, 1, 64);
-      s.integer("timeout_ms", d.timeout_ms, 100, 600'000);
-      s.integer("breaker_failures", d.breaker_failures, 1, 1'000);
-      s.integer("breaker_min_ms", d.breaker_min_ms, 10, 3'600'000);
-      s.integer("breaker_max_ms", d.breaker_max_ms, 10, 24 * 3'600'000);
-      if (d.breaker_max_ms < d.breaker_min_ms) {
-        errors.push_back("destination " + d.name + ": breaker_max_ms must be >= breaker_min_ms");
-      }
-      s.path("ca", d.ca);
-      s.path("client_cert", d.client_cert);
-      s.path("client_key", d.client_key);
-      c.destinations.push_back(std::move(d));
-    });
-    tables("route", [&](Section& s) {
-      RouteConfig r;
-      s.str("doc_type", r.doc_type);
-      s.str("sender", r.sender);
-      s.str("receiver", r.receiver);
-      s.strings("destinations", r.destinations);
-      c.routes.push_back(std::move(r));
-    });
-    tables("feed", [&](Section& s) {
-      FeedConfig f;
-      s.str("name", f.name);
-      s.path("mapping", f.mapping);
-      c.feeds.push_back(std::move(f));
-    });
-    tables("sender", [&](Section& s) {
-      SenderConfig sd;
-      s.str("id", sd.id);
-      s.strings("doc_types", sd.doc_types);
-      s.strings("receivers", sd.receivers);
-      s.strings("feeds", sd.feeds);
-      c.senders.push_back(std::move(sd));
-    });
     tables("admin_role", [&](Section& s) {
       api::RoleRule r;
       std::string role;
@@ -604,15 +637,6 @@ Result<Config> parse_config(std::string_view text, const std::string& source,
                          " is not one of system, security, audit, monitor");
       }
       c.admin_roles.push_back(std::move(r));
-    });
-    tables("spool_in", [&](Section& s) {
-      SpoolInConfig sp;
-      s.str("name", sp.name);
-      s.path("path", sp.path);
-      s.str("feed", sp.feed);
-      s.str("sender", sp.sender);
-      s.str("owner", sp.owner);
-      c.spool_in.push_back(std::move(sp));
     });
     if (const toml::table* t = subtable(top, "signing", errors)) {
       Section s(*t, "signing", errors, base_dir, c.file_lines);
@@ -645,6 +669,56 @@ Result<Config> load_config(const std::filesystem::path& file) {
   std::error_code ec;
   auto base = std::filesystem::absolute(file, ec).parent_path();
   return parse_config(*text, file.string(), base);
+}
+
+Result<RunConfig> parse_run_config(std::string_view text, const std::string& source,
+                                   const std::filesystem::path& base_dir) {
+  toml::table root;
+  try {
+    root = toml::parse(text, source);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream msg;
+    msg << "cannot parse " << source << " (line " << e.source().begin.line << ", column "
+        << e.source().begin.column << "): " << e.description();
+    return fail(Errc::kInvalidArgument, msg.str());
+  }
+  Config c;
+  std::vector<std::string> errors;
+  {
+    static const std::set<std::string, std::less<>> kRunTime{"destination", "route",    "sender",
+                                                             "feed",        "spool_in", "gate"};
+    for (const auto& [key, node] : root) {
+      if (!kRunTime.contains(key.str())) {
+        errors.push_back(std::string(key.str()) + " (" + where(node) +
+                         ") is not run-time configuration: it is read from sluiced's file at "
+                         "start; run-time configuration holds [[destination]], [[route]], "
+                         "[[sender]], [[feed]], [[spool_in]] and [gate] only");
+      }
+    }
+    toml::table run = root;
+    std::vector<std::string> others;
+    for (const auto& [key, node] : run) {
+      if (!kRunTime.contains(key.str())) others.emplace_back(key.str());
+    }
+    for (const auto& k : others) run.erase(k);
+    Section top(run, "", errors, base_dir, c.file_lines);
+    read_run_config(top, c, errors, base_dir);
+  }
+  check_run_config(c, errors);
+  if (!errors.empty()) {
+    std::string msg = "invalid run-time configuration " + source + ":";
+    for (const auto& e : errors) msg += "\n  - " + e;
+    return fail(Errc::kInvalidArgument, msg);
+  }
+  return run_config_of(c);
+}
+
+std::vector<std::string> check_run_config_of(const Config& c) {
+  std::vector<std::string> errors;
+  Config copy = c;  // check_ferry adds the ferry's peer to the peer gateways
+  check_ferry(copy, errors);
+  check_run_config(copy, errors);
+  return errors;
 }
 
 std::string_view embedded_default_toml() { return kDefaultToml; }

@@ -5,6 +5,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 
@@ -29,6 +30,10 @@ namespace {
 constexpr int kWindow = 512;  // records in flight (validated, waiting for their commit)
 }
 
+struct FeedSet {
+  std::map<std::string, std::unique_ptr<adapters::Adapter>> adapters;
+};
+
 bool FeedOutcome::retry_later() const {
   if (fatal && fatal->kind == RefusalKind::kBusy) return true;
   return std::any_of(rejected.begin(), rejected.end(),
@@ -48,7 +53,7 @@ class FeedIngest::Impl {
 
   ~Impl() { pool_.join(); }
 
-  std::map<std::string, std::unique_ptr<adapters::Adapter>> adapters;
+  std::atomic<std::shared_ptr<const FeedSet>> feeds;
 
   FeedOutcome run(const std::string& feed, std::string_view input, const PeerIdentity& peer,
                   const std::string& source, bool single_record,
@@ -56,8 +61,9 @@ class FeedIngest::Impl {
     Quarantine* const quarantine = quarantine_failures ? quarantine_ : nullptr;
     FeedOutcome out;
     out.feed = feed;
-    auto it = adapters.find(feed);
-    if (it == adapters.end()) {
+    const auto set = feeds.load();  // a run keeps the adapter it started with
+    auto it = set->adapters.find(feed);
+    if (it == set->adapters.end()) {
       out.fatal = Rejection{.kind = RefusalKind::kNotFound,
                             .code = "feed.unknown",
                             .message = "no feed named " + feed};
@@ -223,18 +229,33 @@ Result<std::unique_ptr<FeedIngest>> FeedIngest::create(FeedOptions options,
                                                        Ingest& ingest, Quarantine* quarantine,
                                                        const Authorizer* authorizer,
                                                        AuditLog* audit) {
+  auto set = load(options.feeds, registry);
+  if (!set) {
+    return fail(set.error());
+  }
   auto impl = std::make_unique<Impl>(options, ingest, quarantine, authorizer, audit);
-  for (const auto& f : options.feeds) {
+  impl->feeds.store(std::move(*set));
+  return std::unique_ptr<FeedIngest>(new FeedIngest(std::move(impl)));
+}
+
+Result<std::shared_ptr<const FeedSet>> FeedIngest::load(const std::vector<FeedConfig>& feeds,
+                                                        const adapters::Registry& registry) {
+  auto set = std::make_shared<FeedSet>();
+  for (const auto& f : feeds) {
     auto adapter = registry.create(f.mapping);
     if (!adapter) {
       return fail(Errc::kInvalidArgument, "feed " + f.name + ": " + adapter.error().message);
     }
-    impl->adapters.emplace(f.name, std::move(*adapter));
+    set->adapters.emplace(f.name, std::move(*adapter));
   }
-  return std::unique_ptr<FeedIngest>(new FeedIngest(std::move(impl)));
+  return std::shared_ptr<const FeedSet>(std::move(set));
 }
 
-bool FeedIngest::has_feed(const std::string& name) const { return impl_->adapters.contains(name); }
+void FeedIngest::use(std::shared_ptr<const FeedSet> feeds) { impl_->feeds.store(std::move(feeds)); }
+
+bool FeedIngest::has_feed(const std::string& name) const {
+  return impl_->feeds.load()->adapters.contains(name);
+}
 
 FeedOutcome FeedIngest::run(const std::string& feed, std::string_view input,
                             const PeerIdentity& sender, const std::string& source,

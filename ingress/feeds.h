@@ -36,6 +36,8 @@ namespace sluice::ingress {
 using pipeline::Ingest;
 using pipeline::Rejection;
 
+struct FeedSet;  // the feeds in use, each with its adapter
+
 struct FeedOutcome {
   struct Ok {
     std::int64_t record;
@@ -65,6 +67,13 @@ class FeedIngest {
                                                     const pipeline::Authorizer* authorizer,
                                                     ops::AuditLog* audit);
   ~FeedIngest();
+
+  // The feeds' adapters, each loaded from its mapping file (an error names the feed), to be put
+  // in use by use(): a new run-time configuration is checked with load() before it is
+  // committed. A run already going keeps the adapter it started with.
+  static Result<std::shared_ptr<const FeedSet>> load(const std::vector<FeedConfig>& feeds,
+                                                     const adapters::Registry& registry);
+  void use(std::shared_ptr<const FeedSet> feeds);
 
   bool has_feed(const std::string& name) const;
   // Runs the feed on the calling thread (not a network thread). `single_record`: `input` is

@@ -201,6 +201,24 @@ Result<void> AuditLog::record_sync(const std::string& actor, const std::string& 
   return r;
 }
 
+Result<void> AuditLog::record_with(const std::string& actor, const std::string& action,
+                                   const std::string& object, const std::string& outcome,
+                                   std::function<Result<void>(queue::TableWriter&)> change,
+                                   std::size_t bytes) {
+  queue::WriteFn append = append_fn(make_entry(clock_, actor, action, object, outcome));
+  auto r = store_.write(
+      [change = std::move(change), append = std::move(append)](queue::TableWriter& w) {
+        if (auto c = change(w); !c) return c;
+        return append(w);
+      },
+      bytes + 512);
+  if (!r) {
+    spdlog::error("{} {} not written: {}", action, mask_personal_data(object),
+                  r.error().describe());
+  }
+  return r;
+}
+
 Result<AuditReport> AuditLog::verify() const {
   AuditReport report;
   std::string prev = kGenesis;

@@ -19,7 +19,8 @@
 
 namespace sluice::queue {
 class Store;
-}
+class TableWriter;
+}  // namespace sluice::queue
 
 namespace sluice::ops {
 
@@ -64,6 +65,12 @@ class AuditLog {
   // Appends and waits until it is on disk.
   Result<void> record_sync(const std::string& actor, const std::string& action,
                            const std::string& object, const std::string& outcome);
+  // Appends the entry in the transaction that makes `change` (run first, with the same
+  // writer), so that the entry is on disk exactly when the change is; waits for the commit.
+  Result<void> record_with(const std::string& actor, const std::string& action,
+                           const std::string& object, const std::string& outcome,
+                           std::function<Result<void>(queue::TableWriter&)> change,
+                           std::size_t bytes);
   // A refusal, audited within the RefusalBound so that a client refused in a loop cannot grow
   // the trail without bound. `done` (optional) is called once the entry is on disk, or at
   // once when the refusal was only counted. Ended windows are summarised here and by

@@ -6,9 +6,10 @@
 
 namespace sluice::pipeline {
 
-const SenderConfig* Authorizer::find(const std::string& sender) const {
-  for (const auto& s : senders_) {
-    if (s.id == sender) return &s;
+std::shared_ptr<const SenderConfig> Authorizer::find(const std::string& sender) const {
+  auto senders = senders_.load();
+  for (const auto& s : *senders) {
+    if (s.id == sender) return {senders, &s};  // aliases the table: it stays alive
   }
   return nullptr;
 }
@@ -16,7 +17,7 @@ const SenderConfig* Authorizer::find(const std::string& sender) const {
 std::optional<std::string> Authorizer::check_document(const std::string& sender,
                                                       const std::string& doc_type,
                                                       const std::string& receiver) const {
-  const SenderConfig* s = find(sender);
+  auto s = find(sender);
   if (s == nullptr) {
     return "sender " + sender + " is not configured on this gateway";
   }
@@ -35,7 +36,7 @@ std::optional<std::string> Authorizer::check_document(const std::string& sender,
 
 std::optional<std::string> Authorizer::check_feed(const std::string& sender,
                                                   const std::string& feed) const {
-  const SenderConfig* s = find(sender);
+  auto s = find(sender);
   if (s == nullptr) {
     return "sender " + sender + " is not configured on this gateway";
   }

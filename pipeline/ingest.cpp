@@ -131,7 +131,8 @@ std::optional<Rejection> Ingest::take_peer_signature(const Submission& s, xml::E
 std::optional<Rejection> Ingest::gate_stop(const Submission& s,
                                            const std::vector<std::string>& destinations,
                                            const xml::Envelope& env, std::size_t bytes) const {
-  const GateConfig& gate = deps_.options.gate;
+  const auto gate_rules = gate_.load();
+  const GateConfig& gate = *gate_rules;
   std::optional<Crossing> crossing = s.arrived;
   if (!crossing && !gate.ferry_destination.empty() &&
       std::find(destinations.begin(), destinations.end(), gate.ferry_destination) !=

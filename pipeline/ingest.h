@@ -5,6 +5,7 @@
 // (api/ alone turns a kind into an HTTP status).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <expected>
@@ -116,7 +117,14 @@ struct IngestDeps {
 
 class Ingest {
  public:
-  explicit Ingest(IngestDeps deps) : deps_(std::move(deps)) {}
+  explicit Ingest(IngestDeps deps)
+      : deps_(std::move(deps)), gate_(std::make_shared<const GateConfig>(deps_.options.gate)) {}
+
+  // Replaces the gate's rules at run time; a document being prepared keeps the rules it
+  // started with.
+  void set_gate(GateConfig gate) {
+    gate_.store(std::make_shared<const GateConfig>(std::move(gate)));
+  }
 
   // Runs the pipeline; `done` is called once, possibly on the store's writer thread.
   void submit(Submission submission, IngestCallback done);
@@ -150,6 +158,7 @@ class Ingest {
                                                std::string& signer_subject) const;
 
   IngestDeps deps_;
+  std::atomic<std::shared_ptr<const GateConfig>> gate_;
 };
 
 }  // namespace sluice::pipeline

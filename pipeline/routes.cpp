@@ -18,7 +18,8 @@ std::vector<std::string> RouteTable::destinations(std::string_view doc_type,
                                                   std::string_view sender,
                                                   std::string_view receiver) const {
   std::vector<std::string> out;
-  for (const auto& r : routes_) {
+  auto routes = routes_.load();
+  for (const auto& r : *routes) {
     if (!pattern_matches(r.doc_type, doc_type) || !pattern_matches(r.sender, sender) ||
         !pattern_matches(r.receiver, receiver)) {
       continue;

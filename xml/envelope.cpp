@@ -68,6 +68,12 @@ xmlNs* envelope_ns(Envelope& env) { return env.root->ns; }
 
 }  // namespace
 
+std::vector<std::string_view> doc_types() {
+  std::vector<std::string_view> out;
+  for (const auto& d : kDocTypes) out.emplace_back(d.doc_type);
+  return out;
+}
+
 const char* body_element_for(std::string_view doc_type, const char** ns) {
   for (const auto& info : kDocTypes) {
     if (info.doc_type == doc_type) {

@@ -67,5 +67,7 @@ void add_trace_hop(Envelope& env, const std::string& gateway, const std::string&
 // Body element local name for a DocType ("case.accept" -> "CaseAccept") and its namespace;
 // nullptr for an unknown DocType.
 const char* body_element_for(std::string_view doc_type, const char** ns);
+// Every DocType of the exchange standard, in its order ("case.register", ..., "receipt").
+std::vector<std::string_view> doc_types();
 
 }  // namespace sluice::xml

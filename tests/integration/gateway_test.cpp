@@ -656,6 +656,21 @@ TEST_CASE("separated admin roles: every admin endpoint against every role", "[se
       {"POST", "/admin/v1/tls/reload", {"security"}},
       {"GET", "/admin/v1/audit", {"audit"}},
       {"GET", "/admin/v1/audit/verify", {"audit"}},
+      // Run-time configuration: read by all but the monitor; the gate's rules are the security
+      // admin's, the rest the system admin's; import and rollback either's (each may change
+      // only its own part, tests/integration/config_test.cpp). None of these bodies is a
+      // change that could be made.
+      {"GET", "/admin/v1/config", {"system", "security", "audit"}},
+      {"GET", "/admin/v1/config/history", {"system", "security", "audit"}},
+      {"GET", "/admin/v1/config/diff?from=1&to=1", {"system", "security", "audit"}},
+      {"GET", "/admin/v1/config/route", {"system", "security", "audit"}},
+      {"POST", "/admin/v1/config/route", {"system"}},
+      {"PUT", "/admin/v1/config/destination/nowhere", {"system"}},
+      {"DELETE", "/admin/v1/config/sender/440604%2Fnobody", {"system"}},
+      {"POST", "/admin/v1/config/gate.inbound", {"security"}},
+      {"DELETE", "/admin/v1/config/gate.outbound/1", {"security"}},
+      {"POST", "/admin/v1/config/import", {"system", "security"}},
+      {"POST", "/admin/v1/config/rollback", {"system", "security"}},
       {"GET", "/admin/v1/no-such-thing", {"system"}},
   };
   const std::vector<std::pair<std::string, std::string>>
@@ -671,7 +686,8 @@ TEST_CASE("separated admin roles: every admin endpoint against every role", "[se
     for (const auto& e : endpoints) {
       const bool health = e.path == "/healthz" || e.path == "/readyz";
       const bool may = e.allowed.contains(role) || health;  // health: any trusted certificate
-      auto r = client.request(e.method, e.path, e.method == std::string("POST") ? "{}" : "",
+      const std::string method = e.method;
+      auto r = client.request(method, e.path, method == "POST" || method == "PUT" ? "{}" : "",
                               "application/json");
       REQUIRE(r);
       INFO(cert << " " << e.method << " " << e.path << " -> " << r->status << " " << r->body);
@@ -684,7 +700,7 @@ TEST_CASE("separated admin roles: every admin endpoint against every role", "[se
       ++cells;
     }
   }
-  CHECK(cells == certs.size() * endpoints.size());  // 5 x 18
+  CHECK(cells == certs.size() * endpoints.size());  // 5 x 29
   // A role that tried what it may not is in the trail, which only the audit admin reads.
   auto trail = gw.auditor()->request("GET", "/admin/v1/audit?n=200");
   REQUIRE(trail);

@@ -8,6 +8,9 @@
 //   sluicectl quarantine list|show <id>|resubmit <id> [--file F]|discard <id> --reason R
 //   sluicectl audit verify | audit tail [-n N]
 //   sluicectl tls reload
+//   sluicectl config list|show|add|update|remove KIND [KEY] ['field = value'...] [--dry-run]
+//   sluicectl config history | diff A B | rollback V [--dry-run] | export [--version V]
+//   sluicectl config import FILE [--dry-run]
 //   sluicectl backup <empty-dir>
 //   sluicectl verify <file>... [--trust ca-bundle.pem] [--crl crls.pem]   (offline)
 //
@@ -407,6 +410,64 @@ int main(int argc, char** argv) {
   f_keygen->add_option("--dir", key_dir, "where to write the two files (default .)");
   f_keygen->add_option("name", key_name, "e.g. outer or inner")->required();
 
+  auto* config = cli.add_subcommand(
+      "config",
+      "run-time configuration: destinations, routes, senders, feeds, spool directories and "
+      "the gate's rules, changed without a restart (each change a version, audited)");
+  config->require_subcommand(1);
+  const std::string kinds_help =
+      "destination, route, sender, feed, spool_in, gate.inbound or gate.outbound";
+  std::string c_kind, c_key, c_file;
+  std::vector<std::string> c_fields;
+  bool dry_run = false;
+  std::uint64_t c_version = 0, c_from = 0, c_to = 0;
+  auto* c_list = config->add_subcommand("list", "the objects of one kind, with their keys");
+  c_list->add_option("kind", c_kind, kinds_help)->required();
+  auto* c_show = config->add_subcommand("show", "one object");
+  c_show->add_option("kind", c_kind, kinds_help)->required();
+  c_show
+      ->add_option("key", c_key,
+                   "its name (destination, feed, spool_in), id (sender) or place "
+                   "(route, gate rule: 1, 2, ...)")
+      ->required();
+  auto* c_add =
+      config->add_subcommand("add",
+                             "add an object: sluicectl config add route 'doc_type = \"case.*\"' "
+                             "'destinations = [\"district\"]'");
+  c_add->add_option("kind", c_kind, kinds_help)->required();
+  c_add->add_option("fields", c_fields, "TOML lines 'key = value', one per argument")->required();
+  auto* c_update = config->add_subcommand("update", "change the keys given of one object");
+  c_update->add_option("kind", c_kind, kinds_help)->required();
+  c_update->add_option("key", c_key, "name, id or place")->required();
+  c_update->add_option("fields", c_fields, "TOML lines 'key = value', one per argument")
+      ->required();
+  auto* c_remove = config->add_subcommand("remove", "remove one object");
+  c_remove->add_option("kind", c_kind, kinds_help)->required();
+  c_remove->add_option("key", c_key, "name, id or place")->required();
+  auto* c_history =
+      config->add_subcommand("history", "the versions, newest first: who, when, what");
+  c_history->add_option("-n", n, "how many (default 20)");
+  auto* c_diff = config->add_subcommand("diff", "what changed from version A to version B");
+  c_diff->add_option("from", c_from, "version A")->required();
+  c_diff->add_option("to", c_to, "version B")->required();
+  auto* c_rollback =
+      config->add_subcommand("rollback", "make a new version with an earlier version's content");
+  c_rollback->add_option("version", c_version, "the version to go back to")->required();
+  auto* c_export = config->add_subcommand(
+      "export", "print a version (default: the one in use) as TOML that import takes back");
+  c_export->add_option("--version", c_version, "which version");
+  auto* c_import = config->add_subcommand(
+      "import", "replace the run-time configuration with a TOML file's sections");
+  c_import
+      ->add_option("file", c_file,
+                   "TOML with [[destination]], [[route]], [[sender]], "
+                   "[[feed]], [[spool_in]] and [gate] only")
+      ->required()
+      ->check(CLI::ExistingFile);
+  for (auto* sub : {c_add, c_update, c_remove, c_rollback, c_import}) {
+    sub->add_flag("--dry-run", dry_run, "check the change and print its diff; change nothing");
+  }
+
   auto* backup = cli.add_subcommand("backup", "online compacting copy of the store");
   std::string dir;
   backup->add_option("dir", dir, "empty directory on the gateway host")->required();
@@ -512,5 +573,54 @@ int main(int argc, char** argv) {
   if (*a_tail) return get("/admin/v1/audit?n=" + std::to_string(n));
   if (*tls_reload) return post("/admin/v1/tls/reload", "");
   if (*backup) return post("/admin/v1/backup", json::serialize(json::object{{"dir", dir}}));
+  if (*config) {
+    const std::string base = "/admin/v1/config";
+    const std::string dry = dry_run ? "?dry_run=1" : "";
+    std::string fields;
+    for (const auto& f : c_fields) fields += f + "\n";
+    auto send = [&](const char* method, const std::string& target, const std::string& body) {
+      return show(client.request(method, target, body, "application/toml"));
+    };
+    const std::string object = base + "/" + url_encode(c_kind);
+    // A key may hold '/' (a sender's node/system): the gateway takes the rest of the path.
+    const std::string key = url_encode(c_key);
+    if (*c_list) return get(object);
+    if (*c_show) return get(object + "/" + key);
+    if (*c_add) return send("POST", object + dry, fields);
+    if (*c_update) return send("PUT", object + "/" + key + dry, fields);
+    if (*c_remove) return send("DELETE", object + "/" + key + dry, "");
+    if (*c_history) return get(base + "/history?limit=" + std::to_string(n == 0 ? 20 : n));
+    if (*c_diff) {
+      return get(base + "/diff?from=" + std::to_string(c_from) + "&to=" + std::to_string(c_to));
+    }
+    if (*c_rollback) {
+      return send(
+          "POST",
+          base + "/rollback?version=" + std::to_string(c_version) + (dry_run ? "&dry_run=1" : ""),
+          "");
+    }
+    if (*c_export) {
+      auto r =
+          client.request("GET", base + (c_version ? "?version=" + std::to_string(c_version) : ""));
+      if (!r || r->status != 200) return show(r);
+      boost::system::error_code ec;
+      auto v = json::parse(r->body, ec);
+      const json::value* toml = !ec && v.is_object() ? v.as_object().if_contains("toml") : nullptr;
+      if (toml == nullptr || !toml->is_string()) {
+        std::cerr << "sluicectl: the gateway's answer holds no configuration\n";
+        return 1;
+      }
+      std::cout << toml->as_string().c_str();
+      return 0;
+    }
+    if (*c_import) {
+      auto content = sluice::read_file(c_file);
+      if (!content) {
+        std::cerr << "sluicectl: " << content.error().message << "\n";
+        return 2;
+      }
+      return send("POST", base + "/import" + dry, *content);
+    }
+  }
   return 2;
 }
