@@ -178,7 +178,8 @@ crls = ["$pki/crl-chain.pem"]
 [ferry]
 $5
 [[gate.inbound]]
-doc_types = ["case.*", "public.complaint"]
+doc_types = ["case.register", "case.accept", "case.undertake", "case.review", "case.approve",
+             "case.supplement-*", "case.special-procedure", "case.reject", "case.fee", "case.rating"]
 [[gate.outbound]]
 doc_types = ["case.conclude", "public.*"]
 personal_data_fields = []

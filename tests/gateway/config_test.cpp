@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "gateway/config.h"
+#include "gateway/run_config.h"
 #include "pipeline/routes.h"
 #include "tests/support/harness.h"
 
@@ -138,4 +139,122 @@ TEST_CASE("every matching route adds its destinations once, in order") {
   CHECK(t.destinations("public.reply", "440600/supervision", "440600/supervision").empty());
   CHECK(pattern_matches("*", "anything"));
   CHECK_FALSE(pattern_matches("case.accept", "case.accepted"));
+}
+
+namespace {
+
+RunConfig run_of(const std::filesystem::path& file) {
+  auto c = load_config(file);
+  INFO((c ? std::string() : c.error().message));
+  REQUIRE(c);
+  return run_config_of(*c);
+}
+
+}  // namespace
+
+TEST_CASE("run-time configuration: TOML that reads back the same, for every shipped file") {
+  for (const char* name : {"sluiced.toml", "outer.toml", "inner.toml"}) {
+    const auto file = test::source_dir() / "deploy" / name;
+    auto config = load_config(file);
+    REQUIRE(config);
+    const RunConfig r = run_config_of(*config);
+    const std::string text = to_toml(r);
+    auto back = parse_run_config(text, name, "/nowhere");
+    INFO(name << ":\n" << text << (back ? std::string() : back.error().message));
+    REQUIRE(back);
+    CHECK(to_toml(*back) == text);
+    CHECK(diff(r, *back).empty());
+    CHECK(back->destinations == r.destinations);
+    // The shipped files open no DocType both ways, and every pattern matches something.
+    CHECK(check_change(RunConfig{}, r, *config).empty());
+    for (const auto& p : check_change(RunConfig{}, r, *config)) UNSCOPED_INFO(p);
+  }
+}
+
+TEST_CASE("run-time configuration holds only its own sections and names what else it was given") {
+  auto r = parse_run_config("[store]\nmap_size_mb = 16\n[[route]]\ndestinations = [\"x\"]\n",
+                            "import", "/");
+  REQUIRE_FALSE(r);
+  CHECK(r.error().message.find("store (line 1) is not run-time configuration") !=
+        std::string::npos);
+  CHECK(r.error().message.find("route 1 names unknown destination \"x\"") != std::string::npos);
+  auto empty = parse_run_config("", "import", "/");
+  REQUIRE(empty);
+  CHECK(empty->routes.empty());
+}
+
+TEST_CASE("run-time configuration edits: add, update and remove one object, checked whole") {
+  const RunConfig start = run_of(test::source_dir() / "deploy" / "sluiced.toml");
+  REQUIRE(!start.destinations.empty());
+  const std::string first = start.destinations.front().name;
+  auto added = edit(start, Edit::kAdd, "destination", "",
+                    "name = \"county\"\nurl = \"https://10.1.2.3/inbox\"\nca = \"pki/ca.pem\"\n",
+                    "/etc/sluice");
+  INFO((added ? std::string() : added.error().message));
+  REQUIRE(added);
+  REQUIRE(added->destinations.size() == start.destinations.size() + 1);
+  CHECK(added->destinations.back().ca == "/etc/sluice/pki/ca.pem");  // relative to the file
+  auto lines = diff(start, *added);
+  REQUIRE(lines.size() == 1);
+  CHECK(lines[0].starts_with("+ destination county: { "));
+  // Update changes only the keys given; a route keeps its place when another is removed.
+  auto updated = edit(*added, Edit::kUpdate, "destination", "county", "concurrency = 9\n", "/");
+  REQUIRE(updated);
+  CHECK(updated->destinations.back().concurrency == 9);
+  CHECK(updated->destinations.back().url == "https://10.1.2.3/inbox");
+  lines = diff(*added, *updated);
+  REQUIRE(lines.size() == 2);
+  CHECK(lines[0].starts_with("- destination county: "));
+  CHECK(lines[1].starts_with("+ destination county: "));
+  auto removed = edit(*updated, Edit::kRemove, "destination", "county", "", "/");
+  REQUIRE(removed);
+  CHECK(to_toml(*removed) == to_toml(start));
+  // Errors name the object and what is wrong with it, without lines of a generated document.
+  auto twice = edit(start, Edit::kAdd, "destination", "",
+                    "name = \"" + first + "\"\nurl = \"http://a/\"\n", "/");
+  REQUIRE_FALSE(twice);
+  CHECK(twice.error().message.find("destination \"" + first + "\" is defined twice") !=
+        std::string::npos);
+  CHECK(twice.error().message.find("(line") == std::string::npos);
+  auto unknown = edit(start, Edit::kUpdate, "route", "99", "sender = \"*\"\n", "/");
+  REQUIRE_FALSE(unknown);
+  CHECK(unknown.error().message.find("name it by its place, 1 to") != std::string::npos);
+  auto kind = edit(start, Edit::kAdd, "routes", "", "x = 1\n", "/");
+  REQUIRE_FALSE(kind);
+  CHECK(kind.error().message.find("is not a kind of run-time configuration") != std::string::npos);
+  auto typo = edit(start, Edit::kAdd, "route", "", "doctype = \"case.*\"\n", "/");
+  REQUIRE_FALSE(typo);
+  CHECK(typo.error().message.find("unknown key route.doctype") != std::string::npos);
+}
+
+TEST_CASE("a change may not open a DocType both ways or add patterns that match nothing") {
+  auto base = parse_config(embedded_default_toml(), "(embedded)", test::source_dir());
+  REQUIRE(base);
+  const RunConfig from = run_config_of(*base);
+  RunConfig to = from;
+  to.gate_inbound.push_back({.doc_types = {"case.*"}});
+  CHECK(check_change(from, to, *base).empty());
+  RunConfig both = to;
+  both.gate_outbound.push_back({.doc_types = {"public.*", "case.conclude"}});
+  auto problems = check_change(to, both, *base);
+  REQUIRE(problems.size() == 1);
+  CHECK(problems[0] ==
+        "the gate would let case.conclude cross inbound (gate.inbound (\"case.*\")) and "
+        "outbound (gate.outbound (\"case.conclude\")) at once; a DocType crosses one way only");
+  // What was so before the change is not the change's doing: another change goes ahead.
+  RunConfig later = both;
+  later.routes.push_back({.doc_type = "case.accept", .destinations = {from.destinations[0].name}});
+  CHECK(check_change(both, later, *base).empty());
+  RunConfig nothing = from;
+  nothing.senders.push_back({.id = "440699/new", .doc_types = {"cases.*"}});
+  problems = check_change(from, nothing, *base);
+  REQUIRE(problems.size() == 1);
+  CHECK(problems[0].find("sender 440699/new: DocType pattern \"cases.*\" matches no DocType") == 0);
+  RunConfig nobody = from;
+  nobody.routes.push_back(
+      {.doc_type = "case.*", .sender = "449999/*", .destinations = {from.destinations[0].name}});
+  problems = check_change(from, nobody, *base);
+  REQUIRE(problems.size() == 1);
+  CHECK(problems[0].find("sender pattern \"449999/*\" matches no configured [[sender]]") !=
+        std::string::npos);
 }

@@ -168,3 +168,48 @@ TEST_CASE(
   CHECK(said.find("\"action\":\"config.rollback\"") != std::string::npos);
   CHECK(said.find("\"actor\":\"admin/netadmin\"") != std::string::npos);
 }
+
+TEST_CASE(
+    "a destination changed at run time takes the next deliveries and a feed and spool "
+    "directory added at run time take files",
+    "[config]") {
+  SinkRunner sink, moved;
+  TempDir spool("spool-run-time");
+  Gateway gw({.destinations = http_destination("sink", sink.port())});
+  std::string said;
+  REQUIRE(post(gw, "sender-440604-approval", sample("case.accept/valid-1.xml", "move-1")) == 202);
+  REQUIRE(sink.wait_for(1).distinct == 1);
+  // The receiver moved: its destination's url changes, and the next document goes there.
+  REQUIRE(ctl(gw,
+              "config update destination sink 'url = \"http://127.0.0.1:" +
+                  std::to_string(moved.port()) + "/inbox\"'",
+              said) == 0);
+  CHECK(said.find("- destination sink: ") != std::string::npos);
+  REQUIRE(post(gw, "sender-440604-approval", sample("case.accept/valid-1.xml", "move-2")) == 202);
+  CHECK(moved.wait_for(1).distinct == 1);
+  CHECK(sink.stats().distinct == 1);
+
+  // A feed whose mapping does not load, and a spool directory that is not one, are refused.
+  const std::string maps = (source_dir() / "adapters" / "mappings").string();
+  CHECK(ctl(gw, "config add feed 'name = \"psb-drop\"' 'mapping = \"/nowhere/psb.toml\"'", said) ==
+        1);
+  CHECK(said.find("feed psb-drop: ") != std::string::npos);
+  REQUIRE(ctl(gw,
+              "config add feed 'name = \"psb-drop\"' 'mapping = \"" + maps +
+                  "/public-security-xslt.toml\"'",
+              said) == 0);
+  REQUIRE(ctl(gw, "config update sender 440600/psb 'feeds = [\"psb-drop\"]'", said) == 0);
+  const std::string add_spool =
+      "config add spool_in 'name = \"psb\"' 'feed = \"psb-drop\"' "
+      "'sender = \"440600/psb\"' 'path = \"";
+  CHECK(ctl(gw, add_spool + (spool.path() / "missing").string() + "\"'", said) == 1);
+  CHECK(said.find("is not a directory") != std::string::npos);
+  REQUIRE(ctl(gw, add_spool + spool.path().string() + "\"'", said) == 0);
+  const auto incoming = spool.path() / "incoming";
+  REQUIRE(eventually([&] { return std::filesystem::exists(incoming); }));
+  std::ofstream(spool.path() / "tmp-1.xml")
+      << read_text(source_dir() / "adapters" / "samples" / "public-security.xml");
+  std::filesystem::rename(spool.path() / "tmp-1.xml", incoming / "GA-1.xml");
+  REQUIRE(eventually([&] { return std::filesystem::exists(spool.path() / "done" / "GA-1.xml"); }));
+  CHECK(moved.wait_for(3).distinct == 3);  // its two records, at the moved receiver
+}

@@ -601,11 +601,11 @@ TEST_CASE(
   // files, the key itself for a single file.
   CHECK(said.find("listen.data (line 12): ") != std::string::npos);
   CHECK(said.find("listen.admin (line 21): ") != std::string::npos);
-  CHECK(said.find("signing.trust (line 121): ") != std::string::npos);
+  CHECK(said.find("signing.trust (line 125): ") != std::string::npos);
   CHECK(said.find("ferry.secret_key (line 39): ") != std::string::npos);
   CHECK(said.find("ferry.allowed_keys (line 40): ") != std::string::npos);
   // The second [[destination]]'s own line, although the first names files too.
-  CHECK(said.find("destination public-portal ca (line 86): ") != std::string::npos);
+  CHECK(said.find("destination public-portal ca (line 90): ") != std::string::npos);
   // The embedded defaults where their files are (the development PKI, schemas, mappings).
   TempDir here("check-config-ok");
   std::filesystem::create_directories(here.path() / "var");
