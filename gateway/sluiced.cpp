@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "gateway/app.h"
 #include "gateway/config.h"
+#include "gateway/restore.h"
 
 namespace asio = boost::asio;
 using namespace sluice;
@@ -38,6 +39,10 @@ int main(int argc, char** argv) {
   cli.set_version_flag("--version", "sluiced " SLUICE_VERSION);
   cli.add_flag("--print-default-config", print_defaults, "print the embedded defaults and exit");
   cli.add_flag("--check-config", check_only, "validate the configuration and exit");
+  std::string restore_from;
+  cli.add_option("--restore-from", restore_from,
+                 "restore the store from a backup directory (sluicectl backup made it) and exit; "
+                 "sluiced must not be running on it");
   CLI11_PARSE(cli, argc, argv);
 
   if (print_defaults) {
@@ -63,6 +68,16 @@ int main(int argc, char** argv) {
     }
     std::cout << "configuration " << config->source.string()
               << " is valid, and every file it names loads\n";
+    return 0;
+  }
+
+  if (!restore_from.empty()) {
+    auto restored = restore_store(*config, restore_from);
+    if (!restored) {
+      std::cerr << "sluiced: not restored: " << restored.error().message << "\n";
+      return 1;
+    }
+    std::cout << *restored << "\n";
     return 0;
   }
 
