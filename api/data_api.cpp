@@ -184,7 +184,10 @@ boost::json::object crossing_json(const queue::MessageStatus& s, const std::stri
         break;
       case queue::DeliveryState::kDead:
       case queue::DeliveryState::kExpired:
-        c["state"] = d.state == queue::DeliveryState::kDead ? "refused" : "expired";
+      case queue::DeliveryState::kDiscarded:
+        c["state"] = d.state == queue::DeliveryState::kDead
+                         ? "refused"
+                         : std::string(queue::to_string(d.state));
         if (!d.last_error.empty()) c["reason"] = d.last_error;
         break;
     }

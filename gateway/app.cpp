@@ -22,6 +22,7 @@
 #include "api/data_api.h"
 #include "api/json.h"
 #include "api/quarantine_api.h"
+#include "api/search_api.h"
 #include "common/clock.h"
 #include "common/metrics.h"
 #include "common/random.h"
@@ -165,6 +166,7 @@ class App::Impl {
     data_api_->set_readiness([this] { return not_ready(); });
     admin_api_->set_readiness([this] { return not_ready(); });
     register_quarantine_api(*admin_api_, *quarantine_, *ingest_, *feeds_, *audit_);
+    api::register_search_api(*admin_api_, *store_, audit_.get());
     run_config_->register_routes(*admin_api_);
     // Before the listeners: the data API asks the other half about messages that crossed.
     if (config_.ferry.enabled()) {

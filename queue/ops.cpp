@@ -351,7 +351,8 @@ class SettleOp final : public WriteOp {
     next_ = std::move(*next);
     ctx.queued(*dest_id, -1, -static_cast<std::int64_t>(dl->payload_bytes));
     if (dl->state == static_cast<std::uint8_t>(DeliveryState::kDead)) {
-      return {};
+      // A dead letter: indexed for the operator (dead_letters, find), payload kept.
+      return lmdb::put(ctx.txn(), d.dead, record::dead_key(*dest_id, dl->done_ms, seq_), "");
     }
     // The last delivery to end makes the message history: what status, receipts and
     // idempotency need stays, the payload goes.
@@ -452,6 +453,9 @@ class RedriveOp final : public WriteOp {
       if (auto r = lmdb::del(ctx.txn(), d.dlv, old_key); !r) {
         return fail(r.error());
       }
+      if (auto r = lmdb::del(ctx.txn(), d.dead, record::dead_key(did, dl->done_ms, seq)); !r) {
+        return fail(r.error());
+      }
       std::int64_t now = store_.clock().now_ms();
       std::uint64_t new_seq = ctx.allocate_seq();
       dl->state = static_cast<std::uint8_t>(DeliveryState::kPending);
@@ -499,6 +503,86 @@ class RedriveOp final : public WriteOp {
   Store::DoneCallback done_;
   DeliveryIndex::Item item_;
   bool scheduled_ = false;  // heads its key's chain (else it waits behind earlier ones)
+};
+
+// Ends a dead delivery for good without delivering it: the operator gave up on it (state
+// discarded, with who and why as its last error). Its dead-letter entry goes; once nothing of
+// the message is pending or dead, it enters history like a delivered one (payload dropped).
+class DiscardOp final : public WriteOp {
+ public:
+  DiscardOp(Store::Impl& store, std::string id, std::string dest, std::string reason,
+            Store::DoneCallback done)
+      : store_(store),
+        id_(std::move(id)),
+        dest_(std::move(dest)),
+        reason_(std::move(reason)),
+        done_(std::move(done)) {}
+
+  Result<void> apply(TxnCtx& ctx) override {
+    const Dbis& d = store_.dbis();
+    std::string id16 = raw_id(id_);
+    auto found = lmdb::get(ctx.txn(), d.msg, id16);
+    if (!found) {
+      return fail(found.error());
+    }
+    if (!found->has_value()) {
+      return fail(Errc::kNotFound, "message " + id_ + " not found");
+    }
+    const std::size_t record_bytes = (*found)->size();
+    auto m = record::decode_message(**found);
+    if (!m) {
+      return fail(Errc::kInternal, "corrupt message record " + id_);
+    }
+    auto dest_id = store_.committed_dest_id(dest_);
+    if (!dest_id) {
+      return fail(dest_id.error());
+    }
+    for (const auto& [did, seq] : m->deliveries) {
+      if (did != *dest_id) {
+        continue;
+      }
+      std::string key = record::delivery_key(did, seq);
+      auto old = lmdb::get(ctx.txn(), d.dlv, key);
+      if (!old) {
+        return fail(old.error());
+      }
+      auto dl = old->has_value() ? record::decode_delivery(**old) : std::nullopt;
+      if (!dl || dl->state != static_cast<std::uint8_t>(DeliveryState::kDead)) {
+        return fail(Errc::kInvalidArgument,
+                    "message " + id_ + " is not dead at destination " + dest_);
+      }
+      if (auto r = lmdb::del(ctx.txn(), d.dead, record::dead_key(did, dl->done_ms, seq)); !r) {
+        return fail(r.error());
+      }
+      dl->state = static_cast<std::uint8_t>(DeliveryState::kDiscarded);
+      dl->done_ms = store_.clock().now_ms();
+      dl->last_error = reason_.substr(0, 1024);
+      if (auto r = lmdb::put(ctx.txn(), d.dlv, key, record::encode(*dl)); !r) {
+        return r;
+      }
+      auto ended = ended_message(store_, ctx.txn(), record_bytes, *m);
+      if (!ended) {
+        return fail(ended.error());
+      }
+      if (ended->has_value()) {
+        if (auto r = enter_history(store_, ctx.txn(), id16, **ended); !r) {
+          return r;
+        }
+        ctx.history_entered((*ended)->bytes);
+      }
+      return {};
+    }
+    return fail(Errc::kNotFound, "message " + id_ + " has no delivery to " + dest_);
+  }
+
+  void finish(Result<void> outcome) override { done_(std::move(outcome)); }
+
+ private:
+  Store::Impl& store_;
+  std::string id_;
+  std::string dest_;
+  std::string reason_;
+  Store::DoneCallback done_;
 };
 
 // The maintenance purge: history older than the retention period or beyond the history
@@ -895,6 +979,19 @@ Result<void> Store::redrive(std::string_view message_id, const std::string& dest
   auto future = promise.get_future();
   impl_->submit(
       std::make_unique<RedriveOp>(*impl_, std::string(message_id), destination,
+                                  [&promise](Result<void> r) { promise.set_value(std::move(r)); }));
+  return future.get();
+}
+
+Result<void> Store::discard(std::string_view message_id, const std::string& destination,
+                            const std::string& reason) {
+  if (!is_uuid(message_id)) {
+    return fail(Errc::kInvalidArgument, "message id must be a lowercase UUID");
+  }
+  std::promise<Result<void>> promise;
+  auto future = promise.get_future();
+  impl_->submit(
+      std::make_unique<DiscardOp>(*impl_, std::string(message_id), destination, reason,
                                   [&promise](Result<void> r) { promise.set_value(std::move(r)); }));
   return future.get();
 }

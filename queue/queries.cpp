@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <limits>
 
 #include "queue/store_impl.h"
 
@@ -22,6 +23,8 @@ std::string_view to_string(DeliveryState s) {
       return "dead";
     case DeliveryState::kExpired:
       return "expired";
+    case DeliveryState::kDiscarded:
+      return "discarded";
   }
   return "unknown";
 }
@@ -40,8 +43,19 @@ std::string_view to_string(MessageState s) {
       return "expired";
     case MessageState::kPartial:
       return "partial";
+    case MessageState::kDiscarded:
+      return "discarded";
   }
   return "unknown";
+}
+
+std::optional<MessageState> parse_message_state(std::string_view name) {
+  for (auto s : {MessageState::kQueued, MessageState::kDelivering, MessageState::kDelivered,
+                 MessageState::kDead, MessageState::kExpired, MessageState::kPartial,
+                 MessageState::kDiscarded}) {
+    if (to_string(s) == name) return s;
+  }
+  return std::nullopt;
 }
 
 Stats Store::Impl::stats() const {
@@ -97,7 +111,7 @@ Result<MessageStatus> Store::Impl::status_raw(MDB_txn* txn, std::string_view id1
   s.payload_bytes = m->payload_bytes;
   s.attributes = m->attributes;
   bool any_attempt = false, any_pending = false, any_dead = false, any_expired = false,
-       any_delivered = false;
+       any_delivered = false, any_discarded = false;
   for (const auto& [did, seq] : m->deliveries) {
     auto dv = lmdb::get(txn, dbis_.dlv, record::delivery_key(did, seq));
     if (!dv) {
@@ -124,18 +138,23 @@ Result<MessageStatus> Store::Impl::status_raw(MDB_txn* txn, std::string_view id1
     any_dead |= d.state == DeliveryState::kDead;
     any_expired |= d.state == DeliveryState::kExpired;
     any_delivered |= d.state == DeliveryState::kDelivered;
+    any_discarded |= d.state == DeliveryState::kDiscarded;
     s.deliveries.push_back(std::move(d));
   }
+  const int ended_kinds =
+      int(any_delivered) + int(any_dead) + int(any_expired) + int(any_discarded);
   if (any_pending) {
     s.state_kind = any_attempt ? MessageState::kDelivering : MessageState::kQueued;
-  } else if (any_delivered && !any_dead && !any_expired) {
+  } else if (ended_kinds != 1) {
+    s.state_kind = MessageState::kPartial;
+  } else if (any_delivered) {
     s.state_kind = MessageState::kDelivered;
-  } else if (any_dead && !any_delivered && !any_expired) {
+  } else if (any_dead) {
     s.state_kind = MessageState::kDead;
-  } else if (any_expired && !any_delivered && !any_dead) {
+  } else if (any_expired) {
     s.state_kind = MessageState::kExpired;
   } else {
-    s.state_kind = MessageState::kPartial;
+    s.state_kind = MessageState::kDiscarded;
   }
   s.state = std::string(to_string(s.state_kind));
   return s;
@@ -196,42 +215,157 @@ Result<std::string> Store::payload(std::string_view message_id) const {
 
 Result<std::vector<MessageStatus>> Store::dead_letters(const std::string& destination,
                                                        std::size_t limit) const {
+  MessageFilter f;
+  f.destination = destination;
+  f.state = MessageState::kDead;
+  auto page = find(f, "", limit, std::numeric_limits<std::size_t>::max());
+  if (!page) {
+    return fail(page.error());
+  }
+  return std::move(page->messages);
+}
+
+namespace {
+
+bool matches_pattern(std::string_view pattern, std::string_view value) {
+  if (pattern.empty() || pattern == "*") return true;
+  if (pattern.ends_with("*")) return value.starts_with(pattern.substr(0, pattern.size() - 1));
+  return pattern == value;
+}
+
+// The checks of a filter that the message record answers.
+bool record_matches(const MessageFilter& f, const record::Message& m) {
+  if (!matches_pattern(f.doc_type, m.doc_type) || !matches_pattern(f.sender, m.sender)) {
+    return false;
+  }
+  if (!f.case_id.empty()) {
+    const std::string_view key = m.ordering_key;
+    const bool whole = f.case_id.find('/') != std::string::npos;
+    const auto slash = key.find('/');
+    const std::string_view case_id = slash == std::string_view::npos ? key : key.substr(slash + 1);
+    if ((whole ? key : case_id) != f.case_id) return false;
+  }
+  if (f.from_ms != 0 && m.received_ms < f.from_ms) return false;
+  if (f.to_ms != 0 && m.received_ms >= f.to_ms) return false;
+  return true;
+}
+
+std::optional<std::string> hex_decode(std::string_view hex) {
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  if (hex.size() % 2 != 0 || hex.size() > 64) return std::nullopt;
+  std::string out;
+  for (std::size_t i = 0; i < hex.size(); i += 2) {
+    int hi = nibble(hex[i]), lo = nibble(hex[i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out.push_back(static_cast<char>(hi << 4 | lo));
+  }
+  return out;
+}
+
+// The first 16 bytes of a UUIDv7 at `ms`: every MessageId accepted from then on sorts after.
+std::string id_floor(std::int64_t ms) {
+  std::string k(16, '\0');
+  auto v = static_cast<std::uint64_t>(std::max<std::int64_t>(ms, 0));
+  for (int i = 5; i >= 0; --i) {
+    k[static_cast<std::size_t>(i)] = static_cast<char>(v & 0xff);
+    v >>= 8;
+  }
+  return k;
+}
+
+}  // namespace
+
+Result<MessagePage> Store::find(const MessageFilter& f, std::string_view cursor, std::size_t limit,
+                                std::size_t max_scan) const {
   std::optional<std::uint32_t> only;
-  if (!destination.empty()) {
-    auto id = impl_->committed_dest_id(destination);
+  if (!f.destination.empty()) {
+    auto id = impl_->committed_dest_id(f.destination);
     if (!id) {
+      if (id.error().is(Errc::kNotFound)) return MessagePage{};  // nothing was sent there
       return fail(id.error());
     }
     only = *id;
+  }
+  std::string after;
+  if (!cursor.empty()) {
+    auto raw = hex_decode(cursor);
+    if (!raw) {
+      return fail(Errc::kInvalidArgument, "the cursor is not one a previous page gave");
+    }
+    after = std::move(*raw);
   }
   auto txn = impl_->read_txn();
   if (!txn) {
     return fail(txn.error());
   }
-  auto cur = lmdb::Cursor::open(txn->get(), impl_->dbis().dlv);
+  const Dbis& d = impl_->dbis();
+  const bool dead_index = f.state == MessageState::kDead;
+  auto cur = lmdb::Cursor::open(txn->get(), dead_index ? d.dead : d.msg);
   if (!cur) {
     return fail(cur.error());
   }
-  std::vector<MessageStatus> out;
-  std::string start = only ? record::delivery_key(*only, 0) : std::string();
+  MessagePage page;
+  std::string start = after;
+  if (start.empty()) {
+    if (dead_index) {
+      if (only) record::put_u32be(start, *only);
+    } else if (f.from_ms != 0) {
+      start = id_floor(f.from_ms);
+    }
+  }
   MDB_val k = lmdb::val(start), v;
-  int rc = mdb_cursor_get(cur->get(), &k, &v, only ? MDB_SET_RANGE : MDB_FIRST);
-  while (rc == 0 && out.size() < limit) {
-    std::uint32_t dest;
-    std::uint64_t seq;
-    if (!record::parse_delivery_key(lmdb::view(k), dest, seq) || (only && dest != *only)) {
+  int rc = mdb_cursor_get(cur->get(), &k, &v, start.empty() ? MDB_FIRST : MDB_SET_RANGE);
+  if (rc == 0 && !after.empty() && lmdb::view(k) == after) {
+    rc = mdb_cursor_get(cur->get(), &k, &v, MDB_NEXT);  // the cursor names the last one seen
+  }
+  std::string last;
+  for (; rc == 0; rc = mdb_cursor_get(cur->get(), &k, &v, MDB_NEXT)) {
+    if (page.messages.size() >= limit || page.scanned >= max_scan) {
+      page.next = hex_encode(last);
       break;
     }
-    auto dl = record::decode_delivery(lmdb::view(v));
-    if (dl && dl->state == static_cast<std::uint8_t>(DeliveryState::kDead)) {
-      auto s = impl_->status_raw(txn->get(), dl->message_id);
-      if (s) {
-        out.push_back(std::move(*s));
-      }
+    const std::string_view key = lmdb::view(k);
+    std::string id16;
+    if (dead_index) {
+      std::uint32_t dest = 0;
+      std::int64_t done_ms = 0;
+      std::uint64_t seq = 0;
+      if (!record::parse_dead_key(key, dest, done_ms, seq)) continue;
+      if (only && dest != *only) break;  // past the destination's entries
+      auto dv = lmdb::get(txn->get(), d.dlv, record::delivery_key(dest, seq));
+      if (!dv) return fail(dv.error());
+      auto dl = dv->has_value() ? record::decode_delivery(**dv) : std::nullopt;
+      if (!dl) continue;
+      id16 = dl->message_id;
+    } else {
+      if (f.to_ms != 0 && key.size() == 16 && key >= id_floor(f.to_ms)) break;
+      id16.assign(key);
     }
-    rc = mdb_cursor_get(cur->get(), &k, &v, MDB_NEXT);
+    last.assign(key);
+    page.scanned += 1;
+    auto mv = lmdb::get(txn->get(), d.msg, id16);
+    if (!mv) return fail(mv.error());
+    if (!mv->has_value()) continue;
+    auto m = record::decode_message(**mv);
+    if (!m) return fail(Errc::kInternal, "corrupt message record " + text_id(id16));
+    if (!record_matches(f, *m)) continue;
+    if (only && std::none_of(m->deliveries.begin(), m->deliveries.end(),
+                             [&](const auto& dl) { return dl.first == *only; })) {
+      continue;
+    }
+    auto s = impl_->status_raw(txn->get(), id16);
+    if (!s) return fail(s.error());
+    if (f.state && !dead_index && s->state_kind != *f.state) continue;
+    page.messages.push_back(std::move(*s));
   }
-  return out;
+  if (rc != 0 && rc != MDB_NOTFOUND) {
+    return fail(lmdb::error(rc, "find messages"));
+  }
+  return page;
 }
 
 Stats Store::stats() const { return impl_->stats(); }

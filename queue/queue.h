@@ -105,7 +105,14 @@ struct Appended {
   bool duplicate = false;  // true: nothing new was stored
 };
 
-enum class DeliveryState : std::uint8_t { kPending = 0, kDelivered = 1, kDead = 2, kExpired = 3 };
+// kDiscarded: a dead delivery an operator ended without delivering it (Store::discard).
+enum class DeliveryState : std::uint8_t {
+  kPending = 0,
+  kDelivered = 1,
+  kDead = 2,
+  kExpired = 3,
+  kDiscarded = 4
+};
 std::string_view to_string(DeliveryState s);
 
 struct DeliveryStatus {
@@ -127,8 +134,10 @@ enum class MessageState : std::uint8_t {
   kDead,        // every delivery ended dead
   kExpired,     // every delivery ended expired
   kPartial,     // every delivery ended, not all the same way
+  kDiscarded,   // every delivery ended discarded (dead, then given up by an operator)
 };
-// "queued", "delivering", "delivered", "dead", "expired", "partial".
+// "queued", "delivering", "delivered", "dead", "expired", "partial", "discarded".
+std::optional<MessageState> parse_message_state(std::string_view name);
 std::string_view to_string(MessageState s);
 
 struct MessageStatus {
@@ -144,6 +153,24 @@ struct MessageStatus {
   std::string state;  // to_string(state_kind), kept for existing callers
   std::map<std::string, std::string> attributes;
   std::vector<DeliveryStatus> deliveries;
+};
+
+// What Store::find looks for; every field set must match.
+struct MessageFilter {
+  std::string destination;  // has a delivery to it
+  std::string doc_type;     // exact, or a prefix pattern: "case.*"
+  std::string sender;       // exact, or a prefix pattern: "440604/*"
+  std::string case_id;      // the CaseId, or "Region/CaseId" (the ordering key)
+  std::optional<MessageState> state;
+  // With state kDead and a destination: only the deliveries to it that are dead count.
+  std::int64_t from_ms = 0;  // accepted at or after (0: no bound)
+  std::int64_t to_ms = 0;    // accepted before (0: no bound)
+};
+
+struct MessagePage {
+  std::vector<MessageStatus> messages;
+  std::string next;           // cursor of the next page; empty when nothing more matches
+  std::uint64_t scanned = 0;  // records looked at
 };
 
 struct Lease {
@@ -300,6 +327,17 @@ class Store {
                                                   std::size_t limit) const;
   // Queues a dead delivery again with a fresh attempt count (at the end of its queue).
   Result<void> redrive(std::string_view message_id, const std::string& destination);
+  // Ends a dead delivery without delivering it (kDiscarded, `reason` as its last error).
+  Result<void> discard(std::string_view message_id, const std::string& destination,
+                       const std::string& reason);
+  // Messages matching `filter`, oldest first, at most `limit` of them, continuing after
+  // `cursor` (the previous page's `next`). Dead letters are read from their index (by
+  // destination, in the order they went dead), everything else in MessageId order, which is
+  // the order of acceptance (UUIDv7), so a time range reads only its own messages; the other
+  // filters are checked on the way, and a page ends early (with a cursor) after `max_scan`
+  // records looked at.
+  Result<MessagePage> find(const MessageFilter& filter, std::string_view cursor, std::size_t limit,
+                           std::size_t max_scan = 100'000) const;
   // Purges history, oldest first: what ended before now - retention, and what exceeds the
   // history bounds (bounded per call). Returns how many messages it purged.
   Result<std::size_t> purge_expired_history(std::size_t max_messages = 10'000);

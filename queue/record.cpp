@@ -224,6 +224,15 @@ bool parse_schedule_key(std::string_view key, std::uint32_t& dest, std::int64_t&
   return true;
 }
 
+std::string dead_key(std::uint32_t dest, std::int64_t done_ms, std::uint64_t seq) {
+  return schedule_key(dest, done_ms, seq);  // the same layout
+}
+
+bool parse_dead_key(std::string_view key, std::uint32_t& dest, std::int64_t& done_ms,
+                    std::uint64_t& seq) {
+  return parse_schedule_key(key, dest, done_ms, seq);
+}
+
 std::string chain_prefix(std::uint32_t dest, std::string_view ordering_key) {
   std::string k;
   k.reserve(6 + ordering_key.size() + 8);

@@ -64,6 +64,13 @@ bool parse_history_key(std::string_view key, std::int64_t& ended_ms, std::string
 std::string history_value(std::uint64_t bytes);
 std::uint64_t parse_history_value(std::string_view value);
 
+// The dead letters (FORMAT.md, `dead`): destination u32 BE, when the delivery went dead
+// (done_ms u64 BE, clamped at 0), seq u64 BE, with an empty value.
+inline constexpr std::size_t kDeadKeyBytes = 20;
+std::string dead_key(std::uint32_t dest, std::int64_t done_ms, std::uint64_t seq);
+bool parse_dead_key(std::string_view key, std::uint32_t& dest, std::int64_t& done_ms,
+                    std::uint64_t& seq);
+
 // The schedule (FORMAT.md). `sched`: destination u32 BE, next attempt ms u64 BE (clamped at
 // 0), seq u64 BE, with an empty value; `ktail`: chain_prefix (destination u32 BE, ordering
 // key as u16 BE length + bytes) -> the seq (u64 BE) of the key's last pending delivery;

@@ -72,7 +72,7 @@ Result<void> Store::Impl::open() {
                            std::pair{"dlv", &dbis_.dlv}, std::pair{"dest", &dbis_.dest},
                            std::pair{"hist", &dbis_.hist}, std::pair{"sched", &dbis_.sched},
                            std::pair{"ktail", &dbis_.ktail}, std::pair{"next", &dbis_.next},
-                           std::pair{"qlen", &dbis_.qlen}}) {
+                           std::pair{"qlen", &dbis_.qlen}, std::pair{"dead", &dbis_.dead}}) {
     if (auto r = open_db(name, *dbi); !r) {
       return r;
     }
@@ -88,15 +88,17 @@ Result<void> Store::Impl::open() {
   if (!format) {
     return fail(format.error());
   }
-  bool upgrade_1 = false, upgrade_2 = false;
+  bool upgrade_1 = false, upgrade_2 = false, upgrade_3 = false;
   if (!format->has_value()) {
     if (auto r = lmdb::put(txn->get(), dbis_.meta, "format", kFormatVersion); !r) {
       return r;
     }
   } else if (**format == kFormatVersionWithoutHistory) {
-    upgrade_1 = upgrade_2 = true;
+    upgrade_1 = upgrade_2 = upgrade_3 = true;
   } else if (**format == kFormatVersionWithoutSchedule) {
-    upgrade_2 = true;
+    upgrade_2 = upgrade_3 = true;
+  } else if (**format == kFormatVersionWithoutDeadIndex) {
+    upgrade_3 = true;
   } else if (**format != kFormatVersion) {
     return fail(Errc::kInvalidArgument, "store format " + std::string(**format) +
                                             " is not supported (this build reads format " +
@@ -136,6 +138,11 @@ Result<void> Store::Impl::open() {
   }
   if (upgrade_2) {
     if (auto r = upgrade_format_2(); !r) {
+      return r;
+    }
+  }
+  if (upgrade_3) {
+    if (auto r = upgrade_format_3(); !r) {
       return r;
     }
   }
@@ -209,7 +216,7 @@ Result<void> Store::Impl::upgrade_format_1() {
       ++moved;
     }
     if (done) {
-      if (auto r = lmdb::put(txn->get(), dbis_.meta, "format", kFormatVersion); !r) {
+      if (auto r = lmdb::put(txn->get(), dbis_.meta, "format", kFormatVersionWithoutSchedule); !r) {
         return r;
       }
     }
@@ -314,7 +321,8 @@ Result<void> Store::Impl::upgrade_format_2() {
           !r) {
         return r;
       }
-      if (auto r = lmdb::put(txn->get(), dbis_.meta, "format", kFormatVersion); !r) {
+      if (auto r = lmdb::put(txn->get(), dbis_.meta, "format", kFormatVersionWithoutDeadIndex);
+          !r) {
         return r;
       }
     }
@@ -400,6 +408,68 @@ Result<std::unique_ptr<Store>> Store::open(Options options) {
     return fail(r.error());
   }
   return std::unique_ptr<Store>(new Store(std::move(impl)));
+}
+
+// Format 3 found dead letters by reading every delivery of a destination. Format 4 indexes
+// them (`dead`: destination, when it went dead, seq). The upgrade scans `dlv` in transactions
+// of a bounded size and marks the store format 4 in the last one; a crash part-way leaves
+// format 3 and the upgrade starts again (its puts are idempotent).
+Result<void> Store::Impl::upgrade_format_3() {
+  constexpr std::size_t kPerTransaction = 4096;
+  std::string from;
+  std::uint64_t dead = 0;
+  for (bool done = false; !done;) {
+    auto txn = lmdb::Txn::begin(env_.get(), 0);
+    if (!txn) {
+      return fail(txn.error());
+    }
+    std::vector<std::string> keys;
+    {
+      auto cur = lmdb::Cursor::open(txn->get(), dbis_.dlv);
+      if (!cur) {
+        return fail(cur.error());
+      }
+      MDB_val k = lmdb::val(from), v;
+      int rc = mdb_cursor_get(cur->get(), &k, &v, from.empty() ? MDB_FIRST : MDB_SET_RANGE);
+      std::size_t seen = 0;
+      for (; rc == 0 && seen < kPerTransaction; rc = mdb_cursor_get(cur->get(), &k, &v, MDB_NEXT)) {
+        ++seen;
+        auto dl = record::decode_delivery(lmdb::view(v));
+        std::uint32_t dest = 0;
+        std::uint64_t seq = 0;
+        if (!dl || !record::parse_delivery_key(lmdb::view(k), dest, seq)) {
+          return fail(Errc::kInternal, "corrupt delivery record during the format upgrade");
+        }
+        if (dl->state == static_cast<std::uint8_t>(DeliveryState::kDead)) {
+          keys.push_back(record::dead_key(dest, dl->done_ms, seq));
+        }
+      }
+      if (rc == 0) {
+        from.assign(lmdb::view(k));
+      } else if (rc == MDB_NOTFOUND) {
+        done = true;
+      } else {
+        return fail(lmdb::error(rc, "scan deliveries during the format upgrade"));
+      }
+    }
+    for (const auto& key : keys) {
+      if (auto r = lmdb::put(txn->get(), dbis_.dead, key, ""); !r) {
+        return r;
+      }
+    }
+    dead += keys.size();
+    if (done) {
+      if (auto r = lmdb::put(txn->get(), dbis_.meta, "format", kFormatVersion); !r) {
+        return r;
+      }
+    }
+    if (int rc = txn->commit(); rc != 0) {
+      return fail(lmdb::error(rc, "commit the format upgrade"));
+    }
+  }
+  spdlog::info("store {} upgraded from format 3 to 4: {} dead deliveries indexed",
+               options_.path.string(), dead);
+  return {};
 }
 
 }  // namespace sluice::queue

@@ -33,9 +33,10 @@ inline std::string unknown_dest_name(std::uint32_t id) {
   return name;
 }
 
-inline constexpr std::string_view kFormatVersion = "3";
-inline constexpr std::string_view kFormatVersionWithoutHistory = "1";   // upgraded on open
-inline constexpr std::string_view kFormatVersionWithoutSchedule = "2";  // upgraded on open
+inline constexpr std::string_view kFormatVersion = "4";
+inline constexpr std::string_view kFormatVersionWithoutDeadIndex = "3";  // upgraded on open
+inline constexpr std::string_view kFormatVersionWithoutHistory = "1";    // upgraded on open
+inline constexpr std::string_view kFormatVersionWithoutSchedule = "2";   // upgraded on open
 inline constexpr std::size_t kMaxIdempotencyKey = 480;  // LMDB keys are limited to 511 bytes
 inline constexpr std::size_t kMaxDestinations = 64;
 inline constexpr std::size_t kMaxBatchRetries = 4;
@@ -66,7 +67,7 @@ inline std::string text_id(std::string_view raw16) {
 
 struct Dbis {
   MDB_dbi meta = 0, msg = 0, body = 0, idem = 0, dlv = 0, dest = 0, hist = 0;
-  MDB_dbi sched = 0, ktail = 0, next = 0, qlen = 0;
+  MDB_dbi sched = 0, ktail = 0, next = 0, qlen = 0, dead = 0;
   std::unordered_map<std::string, MDB_dbi> tables;
 };
 
@@ -302,6 +303,7 @@ class Store::Impl {
   void completion_loop();
   Result<void> upgrade_format_1();
   Result<void> upgrade_format_2();
+  Result<void> upgrade_format_3();
   // Reads the counters open needs (history, pending per destination): no scan, whatever the
   // backlog or history.
   Result<void> read_counters();

@@ -648,6 +648,10 @@ TEST_CASE("separated admin roles: every admin endpoint against every role", "[se
       {"GET", "/admin/v1/messages/" + id, {"system"}},
       {"POST", "/admin/v1/messages/" + id + "/redrive?destination=sink", {"system"}},
       {"POST", "/admin/v1/backup", {"system"}},
+      {"GET", "/admin/v1/messages?state=dead", {"system"}},
+      {"POST", "/admin/v1/messages/" + id + "/discard?destination=sink&reason=x", {"system"}},
+      {"POST", "/admin/v1/dead-letters/redrive?dry_run=1", {"system"}},
+      {"POST", "/admin/v1/dead-letters/discard?dry_run=1&reason=x", {"system"}},
       {"GET", "/admin/v1/quarantine", {"system"}},
       {"GET", "/admin/v1/quarantine/" + id, {"system"}},
       {"POST", "/admin/v1/quarantine/" + id + "/resubmit", {"system"}},
@@ -700,7 +704,7 @@ TEST_CASE("separated admin roles: every admin endpoint against every role", "[se
       ++cells;
     }
   }
-  CHECK(cells == certs.size() * endpoints.size());  // 5 x 29
+  CHECK(cells == certs.size() * endpoints.size());  // 5 x 33
   // A role that tried what it may not is in the trail, which only the audit admin reads.
   auto trail = gw.auditor()->request("GET", "/admin/v1/audit?n=200");
   REQUIRE(trail);

@@ -3,8 +3,12 @@
 //
 //   sluicectl health | stats | metrics
 //   sluicectl status <message-id>
-//   sluicectl dead list [--destination D] [--limit N]
-//   sluicectl dead redrive <message-id> --destination D
+//   sluicectl messages [FILTERS] [--limit N] [--cursor C]
+//   sluicectl dead list [FILTERS] [--limit N] [--cursor C]
+//   sluicectl dead redrive <message-id> --destination D | dead redrive --all [FILTERS] [--dry-run]
+//   sluicectl dead discard <message-id> --destination D --reason R
+//   sluicectl dead discard --all [FILTERS] --reason R [--dry-run]
+//     FILTERS: --destination D --doc-type T --sender S --state S --case C --from T --to T
 //   sluicectl quarantine list|show <id>|resubmit <id> [--file F]|discard <id> --reason R
 //   sluicectl audit verify | audit tail [-n N]
 //   sluicectl tls reload
@@ -348,16 +352,49 @@ int main(int argc, char** argv) {
   std::string id;
   status->add_option("id", id, "MessageId")->required();
 
-  auto* dead = cli.add_subcommand("dead", "dead letters");
-  dead->require_subcommand(1);
   std::string destination;
   std::size_t limit = 100;
-  auto* dead_list = dead->add_subcommand("list", "list dead deliveries");
-  dead_list->add_option("--destination", destination, "only this destination");
+  std::string f_doc_type, f_sender, f_state, f_case, f_from, f_to, cursor, discard_reason;
+  bool all = false, dry_run_bulk = false;
+  auto filters = [&](CLI::App* sub, bool with_state) {
+    sub->add_option("--destination", destination, "with a delivery to this destination");
+    sub->add_option("--doc-type", f_doc_type, "DocType, or a pattern like case.*");
+    sub->add_option("--sender", f_sender, "sender node/system, or a pattern like 440604/*");
+    if (with_state) {
+      sub->add_option("--state", f_state,
+                      "queued, delivering, delivered, dead, expired, partial or discarded");
+    }
+    sub->add_option("--case", f_case, "CaseId (or Region/CaseId)");
+    sub->add_option("--from", f_from,
+                    "accepted at or after: 2026-12-03T08:00:00+08:00 or epoch milliseconds");
+    sub->add_option("--to", f_to, "accepted before (as --from)");
+  };
+  auto* messages = cli.add_subcommand(
+      "messages", "find stored messages: one page, oldest first, and the cursor of the next");
+  filters(messages, true);
+  messages->add_option("--limit", limit, "at most this many (default 100, up to 1000)");
+  messages->add_option("--cursor", cursor, "the \"next\" of the previous page");
+
+  auto* dead = cli.add_subcommand("dead", "dead letters");
+  dead->require_subcommand(1);
+  auto* dead_list = dead->add_subcommand("list", "list dead deliveries (paged as messages)");
+  filters(dead_list, false);
   dead_list->add_option("--limit", limit, "at most this many");
-  auto* dead_redrive = dead->add_subcommand("redrive", "queue a dead delivery again");
-  dead_redrive->add_option("id", id, "MessageId")->required();
-  dead_redrive->add_option("--destination", destination, "destination")->required();
+  dead_list->add_option("--cursor", cursor, "the \"next\" of the previous page");
+  auto* dead_redrive = dead->add_subcommand(
+      "redrive", "queue a dead delivery again; --all: every one the filters match");
+  dead_redrive->add_option("id", id, "MessageId");
+  auto* dead_discard = dead->add_subcommand(
+      "discard", "give up a dead delivery (audited with the reason); --all: every one matched");
+  dead_discard->add_option("id", id, "MessageId");
+  dead_discard->add_option("--reason", discard_reason, "why (kept with the delivery and audited)")
+      ->required();
+  for (auto* sub : {dead_redrive, dead_discard}) {
+    filters(sub, false);
+    sub->add_flag("--all", all, "every dead delivery the filters match, instead of one message");
+    sub->add_flag("--dry-run", dry_run_bulk, "with --all: count them, change nothing");
+    sub->add_option("--limit", limit, "with --all: at most this many (default 10000)");
+  }
 
   auto* quarantine =
       cli.add_subcommand("quarantine", "inputs that failed translation or validation");
@@ -542,14 +579,49 @@ int main(int argc, char** argv) {
   if (*stats) return get("/admin/v1/stats");
   if (*metrics) return get("/metrics");
   if (*status) return get("/admin/v1/messages/" + url_encode(id));
-  if (*dead_list) {
-    return get("/admin/v1/dead-letters?limit=" + std::to_string(limit) +
-               (destination.empty() ? "" : "&destination=" + url_encode(destination)));
+  // The filters as a query ("&destination=...&doc_type=..."); --state only when given.
+  auto filter_query = [&](const std::string& state) {
+    std::string q;
+    auto add = [&](const char* k, const std::string& v) {
+      if (!v.empty()) q += std::string("&") + k + "=" + url_encode(v);
+    };
+    add("destination", destination);
+    add("doc_type", f_doc_type);
+    add("sender", f_sender);
+    add("state", state);
+    add("case_id", f_case);
+    add("from", f_from);
+    add("to", f_to);
+    add("cursor", cursor);
+    return q;
+  };
+  if (*messages) {
+    return get("/admin/v1/messages?limit=" + std::to_string(limit) + filter_query(f_state));
   }
-  if (*dead_redrive) {
-    return post(
-        "/admin/v1/messages/" + url_encode(id) + "/redrive?destination=" + url_encode(destination),
-        "");
+  if (*dead_list) {
+    return get("/admin/v1/messages?limit=" + std::to_string(limit) + filter_query("dead"));
+  }
+  if (*dead_redrive || *dead_discard) {
+    const bool redrive = dead_redrive->parsed();
+    if (all == !id.empty()) {
+      std::cerr << "sluicectl: name one message (and --destination), or --all with filters\n";
+      return 2;
+    }
+    if (all) {
+      return post(std::string("/admin/v1/dead-letters/") + (redrive ? "redrive" : "discard") +
+                      "?limit=" + std::to_string(limit == 100 ? 10'000 : limit) +
+                      (dry_run_bulk ? "&dry_run=1" : "") + filter_query("") +
+                      (redrive ? "" : "&reason=" + url_encode(discard_reason)),
+                  "");
+    }
+    if (destination.empty()) {
+      std::cerr << "sluicectl: --destination is required with a message id\n";
+      return 2;
+    }
+    return post("/admin/v1/messages/" + url_encode(id) + (redrive ? "/redrive" : "/discard") +
+                    "?destination=" + url_encode(destination) +
+                    (redrive ? "" : "&reason=" + url_encode(discard_reason)),
+                "");
   }
   if (*q_list) return get("/admin/v1/quarantine?limit=" + std::to_string(limit));
   if (*q_show) return get("/admin/v1/quarantine/" + url_encode(id));
