@@ -360,20 +360,20 @@ class App::Impl {
       }
     }
     Config next = with_run_config(config_, to);
-    return [this, next = std::move(next), plan = std::move(*plan), feeds = std::move(feeds),
-            feeds_changed = feeds != nullptr]() mutable {
+    return [this, next = std::move(next), plan = std::move(*plan),
+            feeds = std::move(feeds)]() mutable {
       routes_->replace(next.routes);
       authorizer_->replace(next.senders);
       ingest_->set_gate(next.ingest_options().gate);
       if (feeds) feeds_->use(std::move(feeds));
       egress_->commit(std::move(plan));
-      restart_spools(next.spool_in, feeds_changed);
+      restart_spools(next.spool_in);
     };
   }
 
-  // Stops the spool watchers that are no longer configured the same (or all, when the feeds
-  // changed under them) and starts the new ones.
-  void restart_spools(const std::vector<ingress::SpoolInConfig>& wanted, bool all) {
+  // Stops the spool watchers that are no longer configured the same and starts the new ones
+  // (a watcher looks its feed up for every file, so a changed feed needs no restart).
+  void restart_spools(const std::vector<ingress::SpoolInConfig>& wanted) {
     std::lock_guard lock(spool_mutex_);
     if (stopping_.load()) return;
     auto same = [](const ingress::SpoolInConfig& a, const ingress::SpoolInConfig& b) {
@@ -382,8 +382,8 @@ class App::Impl {
     };
     std::vector<std::pair<ingress::SpoolInConfig, std::unique_ptr<SpoolWatcher>>> kept;
     for (auto& [sp, w] : spool_watchers_) {
-      bool wanted_as_is = !all && std::any_of(wanted.begin(), wanted.end(),
-                                              [&](const auto& x) { return same(x, sp); });
+      bool wanted_as_is =
+          std::any_of(wanted.begin(), wanted.end(), [&](const auto& x) { return same(x, sp); });
       if (wanted_as_is) {
         kept.emplace_back(sp, std::move(w));
       } else {
