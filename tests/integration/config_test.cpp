@@ -4,11 +4,7 @@
 // goes back.
 #include <catch2/catch.hpp>
 
-#include <sys/wait.h>
-
-#include <cstdlib>
 #include <fstream>
-#include <iterator>
 #include <string>
 
 #include "tests/support/harness.h"
@@ -18,21 +14,12 @@ using namespace sluice::test;
 
 namespace {
 
-// Runs sluicectl against `gw` as `identity` (--json: one line), returning its exit status and
-// what it printed.
+// sluicectl as `identity`, its answer kept for the report of the next failing check.
 int ctl(const Gateway& gw, const std::string& args, std::string& said,
         const std::string& identity = "admin-netadmin") {
-  TempDir dir("sluicectl-out");
-  const auto out = dir.path() / "out.txt";
-  const std::string cmd = "env SLUICE_PKI=" + dev_pki().string() +
-                          " SLUICE_ADMIN_PORT=" + std::to_string(gw.admin_port()) + " " +
-                          sluicectl_binary().string() + " --json --identity " + identity + " " +
-                          args + " > " + out.string() + " 2>&1";
-  const int rc = std::system(cmd.c_str());
-  std::ifstream in(out);
-  said.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  const int rc = run_sluicectl(gw, args, said, identity);
   UNSCOPED_INFO("sluicectl " << args << " -> " << said);
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  return rc;
 }
 
 unsigned post(const Gateway& gw, const std::string& cert, const std::string& doc) {
@@ -74,7 +61,8 @@ TEST_CASE(
   CHECK(said.find("\"version\":2") == std::string::npos);
 
   // Refused, each with its reason, and nothing changes.
-  CHECK(ctl(gw, "config add route 'doc_type = \"case.accept\"' 'destinations = [\"nowhere\"]'",
+  CHECK(run_sluicectl(
+            gw, "config add route 'doc_type = \"case.accept\"' 'destinations = [\"nowhere\"]'",
             said) == 1);
   CHECK(said.find("unknown destination \\\"nowhere\\\"") != std::string::npos);
   CHECK(ctl(gw,
@@ -94,7 +82,8 @@ TEST_CASE(
   // The destination, then a route of case.accept to it: version 2 and 3.
   REQUIRE(ctl(gw, add_district, said) == 0);
   CHECK(said.find("\"version\":2") != std::string::npos);
-  REQUIRE(ctl(gw, "config add route 'doc_type = \"case.accept\"' 'destinations = [\"district\"]'",
+  REQUIRE(run_sluicectl(
+              gw, "config add route 'doc_type = \"case.accept\"' 'destinations = [\"district\"]'",
               said) == 0);
   CHECK(said.find("\"version\":3") != std::string::npos);
   CHECK(said.find("+ route: {") != std::string::npos);

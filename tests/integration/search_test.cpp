@@ -2,11 +2,7 @@
 // filter, a page at a time, and dead letters redriven or discarded in bulk with dry runs first.
 #include <catch2/catch.hpp>
 
-#include <sys/wait.h>
-
-#include <cstdlib>
 #include <fstream>
-#include <iterator>
 #include <string>
 
 #include "tests/support/harness.h"
@@ -16,19 +12,12 @@ using namespace sluice::test;
 
 namespace {
 
+// sluicectl as `identity`, its answer kept for the report of the next failing check.
 int ctl(const Gateway& gw, const std::string& args, std::string& said,
         const std::string& identity = "admin-netadmin") {
-  TempDir dir("sluicectl-out");
-  const auto out = dir.path() / "out.txt";
-  const std::string cmd = "env SLUICE_PKI=" + dev_pki().string() +
-                          " SLUICE_ADMIN_PORT=" + std::to_string(gw.admin_port()) + " " +
-                          sluicectl_binary().string() + " --json --identity " + identity + " " +
-                          args + " > " + out.string() + " 2>&1";
-  const int rc = std::system(cmd.c_str());
-  std::ifstream in(out);
-  said.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  const int rc = run_sluicectl(gw, args, said, identity);
   UNSCOPED_INFO("sluicectl " << args << " -> " << said);
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  return rc;
 }
 
 std::size_t count(const std::string& text, const std::string& what) {

@@ -5,7 +5,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <sys/wait.h>
+
 #include <fstream>
+#include <iterator>
 #include <mutex>
 #include <sstream>
 #include <stdexcept>
@@ -365,5 +368,19 @@ std::filesystem::path sluiced_binary() {
 }
 
 std::filesystem::path sluicectl_binary() { return binary_dir() / "tools" / "sluicectl"; }
+
+int run_sluicectl(const Gateway& gw, const std::string& args, std::string& said,
+                  const std::string& identity) {
+  TempDir dir("sluicectl-out");
+  const auto out = dir.path() / "out.txt";
+  const std::string cmd = "env SLUICE_PKI=" + dev_pki().string() +
+                          " SLUICE_ADMIN_PORT=" + std::to_string(gw.admin_port()) + " " +
+                          sluicectl_binary().string() + " --json --identity " + identity + " " +
+                          args + " > " + out.string() + " 2>&1";
+  const int rc = std::system(cmd.c_str());
+  std::ifstream in(out);
+  said.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
 
 }  // namespace sluice::test

@@ -155,6 +155,11 @@ class Gateway {
 
 // A [[destination]] block for an HTTP sink on `port`.
 std::string http_destination(const std::string& name, std::uint16_t port, int concurrency = 4);
+// Runs the built sluicectl with `args` against `gw`'s admin listener as the development admin
+// certificate `identity`, with --json (one line per answer); returns its exit status, and what
+// it printed (stdout and stderr) in `said`.
+int run_sluicectl(const Gateway& gw, const std::string& args, std::string& said,
+                  const std::string& identity = "admin-netadmin");
 // A sample document from schemas/examples with SenderMessageId replaced by `smid` and the
 // envelope Sender set to `sender` ("node/system"), so it matches the posting certificate.
 std::string sample(const std::string& relative, const std::string& smid = "",
