@@ -413,6 +413,62 @@ class SettleOp final : public WriteOp {
   std::uint32_t attempts_ = 0;
 };
 
+// A message's dead delivery to `dest`, taken out of the dead-letter index: what a redrive and
+// a discard start from. Fails when there is no such message, no delivery there, or it is not
+// dead.
+struct DeadDelivery {
+  std::string id16;
+  std::size_t record_bytes = 0;  // of the message record as stored
+  record::Message message;
+  std::size_t index = 0;  // of the delivery in message.deliveries
+  record::Delivery delivery;
+};
+
+Result<DeadDelivery> take_dead_delivery(Store::Impl& store, TxnCtx& ctx, const std::string& id,
+                                        const std::string& dest) {
+  const Dbis& d = store.dbis();
+  DeadDelivery out;
+  out.id16 = raw_id(id);
+  auto found = lmdb::get(ctx.txn(), d.msg, out.id16);
+  if (!found) {
+    return fail(found.error());
+  }
+  if (!found->has_value()) {
+    return fail(Errc::kNotFound, "message " + id + " not found");
+  }
+  out.record_bytes = (*found)->size();
+  auto m = record::decode_message(**found);
+  if (!m) {
+    return fail(Errc::kInternal, "corrupt message record " + id);
+  }
+  out.message = std::move(*m);
+  auto dest_id = store.committed_dest_id(dest);
+  if (!dest_id) {
+    return fail(dest_id.error());
+  }
+  for (std::size_t i = 0; i < out.message.deliveries.size(); ++i) {
+    const auto [did, seq] = out.message.deliveries[i];
+    if (did != *dest_id) {
+      continue;
+    }
+    auto stored = lmdb::get(ctx.txn(), d.dlv, record::delivery_key(did, seq));
+    if (!stored) {
+      return fail(stored.error());
+    }
+    auto dl = stored->has_value() ? record::decode_delivery(**stored) : std::nullopt;
+    if (!dl || dl->state != static_cast<std::uint8_t>(DeliveryState::kDead)) {
+      return fail(Errc::kInvalidArgument, "message " + id + " is not dead at destination " + dest);
+    }
+    if (auto r = lmdb::del(ctx.txn(), d.dead, record::dead_key(did, dl->done_ms, seq)); !r) {
+      return fail(r.error());
+    }
+    out.index = i;
+    out.delivery = std::move(*dl);
+    return out;
+  }
+  return fail(Errc::kNotFound, "message " + id + " has no delivery to " + dest);
+}
+
 class RedriveOp final : public WriteOp {
  public:
   RedriveOp(Store::Impl& store, std::string id, std::string dest, Store::DoneCallback done)
@@ -420,72 +476,43 @@ class RedriveOp final : public WriteOp {
 
   Result<void> apply(TxnCtx& ctx) override {
     const Dbis& d = store_.dbis();
-    std::string id16 = raw_id(id_);
-    auto found = lmdb::get(ctx.txn(), d.msg, id16);
-    if (!found) {
-      return fail(found.error());
+    auto dead = take_dead_delivery(store_, ctx, id_, dest_);
+    if (!dead) {
+      return fail(dead.error());
     }
-    if (!found->has_value()) {
-      return fail(Errc::kNotFound, "message " + id_ + " not found");
+    auto& [did, seq] = dead->message.deliveries[dead->index];
+    record::Delivery& dl = dead->delivery;
+    if (auto r = lmdb::del(ctx.txn(), d.dlv, record::delivery_key(did, seq)); !r) {
+      return fail(r.error());
     }
-    auto m = record::decode_message(**found);
-    if (!m) {
-      return fail(Errc::kInternal, "corrupt message record " + id_);
+    std::int64_t now = store_.clock().now_ms();
+    std::uint64_t new_seq = ctx.allocate_seq();
+    dl.state = static_cast<std::uint8_t>(DeliveryState::kPending);
+    dl.attempts = 0;
+    dl.next_at_ms = now;
+    dl.done_ms = 0;
+    dl.last_error.clear();
+    if (auto r =
+            lmdb::put(ctx.txn(), d.dlv, record::delivery_key(did, new_seq), record::encode(dl));
+        !r) {
+      return r;
     }
-    auto dest_id = store_.committed_dest_id(dest_);
-    if (!dest_id) {
-      return fail(dest_id.error());
+    seq = new_seq;
+    auto scheduled = schedule_new(store_, ctx.txn(), did, dl.ordering_key, new_seq, now);
+    if (!scheduled) {
+      return fail(scheduled.error());
     }
-    for (auto& [did, seq] : m->deliveries) {
-      if (did != *dest_id) {
-        continue;
-      }
-      std::string old_key = record::delivery_key(did, seq);
-      auto old = lmdb::get(ctx.txn(), d.dlv, old_key);
-      if (!old) {
-        return fail(old.error());
-      }
-      auto dl = old->has_value() ? record::decode_delivery(**old) : std::nullopt;
-      if (!dl || dl->state != static_cast<std::uint8_t>(DeliveryState::kDead)) {
-        return fail(Errc::kInvalidArgument,
-                    "message " + id_ + " is not dead at destination " + dest_);
-      }
-      if (auto r = lmdb::del(ctx.txn(), d.dlv, old_key); !r) {
-        return fail(r.error());
-      }
-      if (auto r = lmdb::del(ctx.txn(), d.dead, record::dead_key(did, dl->done_ms, seq)); !r) {
-        return fail(r.error());
-      }
-      std::int64_t now = store_.clock().now_ms();
-      std::uint64_t new_seq = ctx.allocate_seq();
-      dl->state = static_cast<std::uint8_t>(DeliveryState::kPending);
-      dl->attempts = 0;
-      dl->next_at_ms = now;
-      dl->done_ms = 0;
-      dl->last_error.clear();
-      if (auto r =
-              lmdb::put(ctx.txn(), d.dlv, record::delivery_key(did, new_seq), record::encode(*dl));
-          !r) {
-        return r;
-      }
-      seq = new_seq;
-      auto scheduled = schedule_new(store_, ctx.txn(), did, dl->ordering_key, new_seq, now);
-      if (!scheduled) {
-        return fail(scheduled.error());
-      }
-      scheduled_ = *scheduled;
-      ctx.queued(did, 1, dl->payload_bytes);
-      item_ = DeliveryIndex::Item{.seq = new_seq,
-                                  .message_id = id16,
-                                  .key = dl->ordering_key,
-                                  .doc_type = m->doc_type,
-                                  .next_at_ms = now,
-                                  .expires_ms = dl->expires_ms,
-                                  .attempts = 0,
-                                  .payload_bytes = dl->payload_bytes};
-      return lmdb::put(ctx.txn(), d.msg, id16, record::encode(*m));
-    }
-    return fail(Errc::kNotFound, "message " + id_ + " has no delivery to " + dest_);
+    scheduled_ = *scheduled;
+    ctx.queued(did, 1, dl.payload_bytes);
+    item_ = DeliveryIndex::Item{.seq = new_seq,
+                                .message_id = dead->id16,
+                                .key = dl.ordering_key,
+                                .doc_type = dead->message.doc_type,
+                                .next_at_ms = now,
+                                .expires_ms = dl.expires_ms,
+                                .attempts = 0,
+                                .payload_bytes = dl.payload_bytes};
+    return lmdb::put(ctx.txn(), d.msg, dead->id16, record::encode(dead->message));
   }
 
   void finish(Result<void> outcome) override {
@@ -519,60 +546,31 @@ class DiscardOp final : public WriteOp {
         done_(std::move(done)) {}
 
   Result<void> apply(TxnCtx& ctx) override {
-    const Dbis& d = store_.dbis();
-    std::string id16 = raw_id(id_);
-    auto found = lmdb::get(ctx.txn(), d.msg, id16);
-    if (!found) {
-      return fail(found.error());
+    auto dead = take_dead_delivery(store_, ctx, id_, dest_);
+    if (!dead) {
+      return fail(dead.error());
     }
-    if (!found->has_value()) {
-      return fail(Errc::kNotFound, "message " + id_ + " not found");
+    const auto [did, seq] = dead->message.deliveries[dead->index];
+    record::Delivery& dl = dead->delivery;
+    dl.state = static_cast<std::uint8_t>(DeliveryState::kDiscarded);
+    dl.done_ms = store_.clock().now_ms();
+    dl.last_error = reason_.substr(0, 1024);
+    if (auto r = lmdb::put(ctx.txn(), store_.dbis().dlv, record::delivery_key(did, seq),
+                           record::encode(dl));
+        !r) {
+      return r;
     }
-    const std::size_t record_bytes = (*found)->size();
-    auto m = record::decode_message(**found);
-    if (!m) {
-      return fail(Errc::kInternal, "corrupt message record " + id_);
+    auto ended = ended_message(store_, ctx.txn(), dead->record_bytes, dead->message);
+    if (!ended) {
+      return fail(ended.error());
     }
-    auto dest_id = store_.committed_dest_id(dest_);
-    if (!dest_id) {
-      return fail(dest_id.error());
-    }
-    for (const auto& [did, seq] : m->deliveries) {
-      if (did != *dest_id) {
-        continue;
-      }
-      std::string key = record::delivery_key(did, seq);
-      auto old = lmdb::get(ctx.txn(), d.dlv, key);
-      if (!old) {
-        return fail(old.error());
-      }
-      auto dl = old->has_value() ? record::decode_delivery(**old) : std::nullopt;
-      if (!dl || dl->state != static_cast<std::uint8_t>(DeliveryState::kDead)) {
-        return fail(Errc::kInvalidArgument,
-                    "message " + id_ + " is not dead at destination " + dest_);
-      }
-      if (auto r = lmdb::del(ctx.txn(), d.dead, record::dead_key(did, dl->done_ms, seq)); !r) {
-        return fail(r.error());
-      }
-      dl->state = static_cast<std::uint8_t>(DeliveryState::kDiscarded);
-      dl->done_ms = store_.clock().now_ms();
-      dl->last_error = reason_.substr(0, 1024);
-      if (auto r = lmdb::put(ctx.txn(), d.dlv, key, record::encode(*dl)); !r) {
+    if (ended->has_value()) {
+      if (auto r = enter_history(store_, ctx.txn(), dead->id16, **ended); !r) {
         return r;
       }
-      auto ended = ended_message(store_, ctx.txn(), record_bytes, *m);
-      if (!ended) {
-        return fail(ended.error());
-      }
-      if (ended->has_value()) {
-        if (auto r = enter_history(store_, ctx.txn(), id16, **ended); !r) {
-          return r;
-        }
-        ctx.history_entered((*ended)->bytes);
-      }
-      return {};
+      ctx.history_entered((*ended)->bytes);
     }
-    return fail(Errc::kNotFound, "message " + id_ + " has no delivery to " + dest_);
+    return {};
   }
 
   void finish(Result<void> outcome) override { done_(std::move(outcome)); }

@@ -8,19 +8,12 @@
 #include <string>
 
 #include "tests/support/harness.h"
+#include "tests/support/sluicectl.h"
 
 using namespace sluice;
 using namespace sluice::test;
 
 namespace {
-
-// sluicectl as `identity`, its answer kept for the report of the next failing check.
-int ctl(const Gateway& gw, const std::string& args, std::string& said,
-        const std::string& identity = "admin-netadmin") {
-  const int rc = run_sluicectl(gw, args, said, identity);
-  UNSCOPED_INFO("sluicectl " << args << " -> " << said);
-  return rc;
-}
 
 unsigned post(const Gateway& gw, const std::string& cert, const std::string& doc) {
   auto r = gw.client(cert)->request("POST", "/v1/messages", doc);
