@@ -90,7 +90,11 @@ std::expected<MessageFilter, HttpResponse> filter_of(std::string_view query) {
 std::string describe(const MessageFilter& f) {
   std::string out;
   auto add = [&](const char* k, const std::string& v) {
-    if (!v.empty()) out += (out.empty() ? "" : " ") + std::string(k) + "=" + v;
+    if (v.empty()) return;
+    if (!out.empty()) out += ' ';
+    out += k;
+    out += '=';
+    out += v;
   };
   add("destination", f.destination);
   add("doc_type", f.doc_type);

@@ -13,6 +13,7 @@ packages=(
   libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev catch2 libsystemd-dev
   # tools used by scripts, tests and the demo
   openssl xmlsec1 libxml2-utils xsltproc curl ca-certificates python3 procps
+  file  # CPack's dbgsym step (tests/package/deb-test.sh) tells binaries apart with it
   prometheus  # promtool, which checks the /metrics exposition in a test
 )
 

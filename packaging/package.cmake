@@ -35,7 +35,8 @@ set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)  # dependencies from the binaries' libraries
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "systemd | adduser")
 set(CPACK_DEBIAN_DEBUGINFO_PACKAGE ON)
-set(CPACK_STRIP_FILES ON)
+# The dbgsym step moves the debug sections out and strips the binaries itself (objcopy);
+# CPACK_STRIP_FILES would strip them first and leave it nothing to move.
 # /etc files are conffiles: an administrator's edits survive upgrades, and remove keeps them.
 file(WRITE ${CMAKE_BINARY_DIR}/packaging/conffiles "/etc/sluice/outer.toml\n/etc/sluice/inner.toml\n")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
