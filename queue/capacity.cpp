@@ -35,8 +35,6 @@ Capacity estimate_capacity(const Options& options, const MessageShape& shape) {
   const std::uint64_t record = rules.entry(16, shape.record_bytes);
   const std::uint64_t delivery = rules.entry(12, kTypicalDeliveryRecordBytes);
   const std::uint64_t idem = rules.entry(shape.key_bytes + 1, 16);
-  const std::uint64_t case_entry =
-      shape.case_key_bytes == 0 ? 0 : rules.entry(shape.case_key_bytes, 0);
   Capacity c;
   c.shape = shape;
   c.map_bytes = options.map_size_bytes;
@@ -44,9 +42,9 @@ Capacity estimate_capacity(const Options& options, const MessageShape& shape) {
   // before it of its case (the tail of each case, one entry per case, is not counted).
   const std::uint64_t schedule = rules.entry(record::kScheduleKeyBytes, 0) + rules.entry(12, 8);
   c.pending_message_bytes =
-      record + rules.entry(16, shape.payload_bytes) + delivery + idem + case_entry + schedule;
-  c.delivered_message_bytes = record + delivery + idem + case_entry +
-                              rules.entry(record::kHistoryKeyBytes, record::kHistoryValueBytes);
+      record + rules.entry(16, shape.payload_bytes) + delivery + idem + schedule;
+  c.delivered_message_bytes =
+      record + delivery + idem + rules.entry(record::kHistoryKeyBytes, record::kHistoryValueBytes);
   c.queue_bytes = options.max_queued_bytes;
   c.queue_messages = std::min<std::uint64_t>(
       options.max_queued_bytes / std::max<std::uint32_t>(shape.payload_bytes, 1),

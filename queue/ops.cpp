@@ -100,9 +100,6 @@ class AppendOp final : public WriteOp {
     if (!msg_.sender_message_id.empty()) {
       idem_key_ = idem_key(msg_.sender, msg_.sender_message_id);
     }
-    if (!msg_.ordering_key.empty()) {
-      case_key_ = record::case_key(msg_.ordering_key, id16_);
-    }
     std::int64_t now = store_.clock().now_ms();
     now_ = now;
     record::Message m;
@@ -146,9 +143,6 @@ class AppendOp final : public WriteOp {
                       items_.size() * rules.entry(12, delivery_record_.size());
     if (!idem_key_.empty()) {
       b += rules.entry(idem_key_.size(), 16);
-    }
-    if (!case_key_.empty()) {
-      b += rules.entry(case_key_.size(), 0);
     }
     return b;
   }
@@ -202,11 +196,6 @@ class AppendOp final : public WriteOp {
     if (auto r = lmdb::put(ctx.txn(), d.body, id16_, msg_.payload); !r) {
       return r;
     }
-    if (!case_key_.empty()) {
-      if (auto r = lmdb::put(ctx.txn(), d.cases, case_key_, ""); !r) {
-        return r;
-      }
-    }
     if (!idem_key_.empty()) {
       if (auto r = lmdb::put(ctx.txn(), d.idem, idem_key_, id16_); !r) {
         return r;
@@ -246,7 +235,6 @@ class AppendOp final : public WriteOp {
   std::uint64_t reserved_;
   std::string id16_;
   std::string idem_key_;  // empty: no sender message id, no idempotency entry
-  std::string case_key_;  // empty: no ordering key, no case index entry
   std::string message_record_;
   std::size_t deliveries_at_ = 0;
   std::string delivery_record_;  // the same for every destination
@@ -789,9 +777,6 @@ Result<std::optional<EndedMessage>> ended_message(const Store::Impl& store, MDB_
   if (!m.sender_message_id.empty()) {
     ended.bytes += rules.entry(m.sender.size() + 1 + m.sender_message_id.size(), 16);
   }
-  if (!m.ordering_key.empty()) {
-    ended.bytes += rules.entry(record::case_key(m.ordering_key, std::string(16, '\0')).size(), 0);
-  }
   for (const auto& [did, seq] : m.deliveries) {
     std::string key = record::delivery_key(did, seq);
     auto dv = lmdb::get(txn, d.dlv, key);
@@ -897,12 +882,6 @@ Result<std::size_t> purge_history(Store::Impl& store, TxnCtx& ctx, const PurgeGo
           if (auto r = lmdb::del(ctx.txn(), d.idem, key); !r) {
             return fail(r.error());
           }
-        }
-      }
-      if (!m->ordering_key.empty()) {
-        if (auto r = lmdb::del(ctx.txn(), d.cases, record::case_key(m->ordering_key, victim.id16));
-            !r) {
-          return fail(r.error());
         }
       }
       if (auto r = lmdb::del(ctx.txn(), d.msg, victim.id16); !r) {

@@ -303,43 +303,20 @@ Result<MessagePage> Store::find(const MessageFilter& f, std::string_view cursor,
     return fail(txn.error());
   }
   const Dbis& d = impl_->dbis();
-  // Which index to read: a case's entries when a CaseId is given (a case has few messages),
-  // else the dead letters for the dead, else `msg` in the order of acceptance.
-  enum class Via { kCase, kDead, kTime };
-  const Via via = !f.case_id.empty()               ? Via::kCase
-                  : f.state == MessageState::kDead ? Via::kDead
-                                                   : Via::kTime;
-  std::string case_start;  // kCase: CaseId \0, and Region \0 when the filter names it
-  if (via == Via::kCase) {
-    const auto slash = f.case_id.find('/');
-    case_start = slash == std::string::npos ? record::case_prefix(f.case_id)
-                                            : record::case_prefix(f.case_id.substr(slash + 1)) +
-                                                  f.case_id.substr(0, slash) + '\0';
-  }
-  auto cur = lmdb::Cursor::open(txn->get(), via == Via::kCase   ? d.cases
-                                            : via == Via::kDead ? d.dead
-                                                                : d.msg);
+  const bool dead_index = f.state == MessageState::kDead;
+  auto cur = lmdb::Cursor::open(txn->get(), dead_index ? d.dead : d.msg);
   if (!cur) {
     return fail(cur.error());
   }
   MessagePage page;
   std::string start = after;
   if (start.empty()) {
-    if (via == Via::kCase) {
-      start = case_start;
-    } else if (via == Via::kDead) {
+    if (dead_index) {
       if (only) record::put_u32be(start, *only);
     } else if (f.from_ms != 0) {
       start = id_floor(f.from_ms);
     }
   }
-  // A dead letter is a dead delivery (to `destination`, when given), whatever the others did.
-  auto has_dead = [&](const MessageStatus& st) {
-    return std::any_of(st.deliveries.begin(), st.deliveries.end(), [&](const DeliveryStatus& dl) {
-      return dl.state == DeliveryState::kDead &&
-             (f.destination.empty() || dl.destination == f.destination);
-    });
-  };
   MDB_val k = lmdb::val(start), v;
   int rc = mdb_cursor_get(cur->get(), &k, &v, start.empty() ? MDB_FIRST : MDB_SET_RANGE);
   if (rc == 0 && !after.empty() && lmdb::view(k) == after) {
@@ -347,17 +324,13 @@ Result<MessagePage> Store::find(const MessageFilter& f, std::string_view cursor,
   }
   std::string last;
   for (; rc == 0; rc = mdb_cursor_get(cur->get(), &k, &v, MDB_NEXT)) {
-    const std::string_view key = lmdb::view(k);
-    if (via == Via::kCase && !key.starts_with(case_start)) break;  // past the case's entries
     if (page.messages.size() >= limit || page.scanned >= max_scan) {
       page.next = hex_encode(last);
       break;
     }
+    const std::string_view key = lmdb::view(k);
     std::string id16;
-    if (via == Via::kCase) {
-      if (key.size() < case_start.size() + 16) continue;
-      id16.assign(key.substr(key.size() - 16));
-    } else if (via == Via::kDead) {
+    if (dead_index) {
       std::uint32_t dest = 0;
       std::int64_t done_ms = 0;
       std::uint64_t seq = 0;
@@ -386,9 +359,7 @@ Result<MessagePage> Store::find(const MessageFilter& f, std::string_view cursor,
     }
     auto s = impl_->status_raw(txn->get(), id16);
     if (!s) return fail(s.error());
-    if (f.state == MessageState::kDead ? !has_dead(*s) : (f.state && s->state_kind != *f.state)) {
-      continue;
-    }
+    if (f.state && !dead_index && s->state_kind != *f.state) continue;
     page.messages.push_back(std::move(*s));
   }
   if (rc != 0 && rc != MDB_NOTFOUND) {

@@ -161,9 +161,8 @@ struct MessageFilter {
   std::string doc_type;     // exact, or a prefix pattern: "case.*"
   std::string sender;       // exact, or a prefix pattern: "440604/*"
   std::string case_id;      // the CaseId, or "Region/CaseId" (the ordering key)
-  // kDead matches every message with a dead delivery (to `destination`, when given), whatever
-  // its other deliveries did: the dead letters.
   std::optional<MessageState> state;
+  // With state kDead and a destination: only the deliveries to it that are dead count.
   std::int64_t from_ms = 0;  // accepted at or after (0: no bound)
   std::int64_t to_ms = 0;    // accepted before (0: no bound)
 };
@@ -218,8 +217,6 @@ struct MessageShape {
   // deploy/demo.sh, most of it the signed receipt (2.25 KB).
   std::uint32_t record_bytes = 2530;
   std::uint32_t key_bytes = 40;  // sender + SenderMessageId
-  // Its case index entry (CaseId, Region, MessageId); 0 for documents without a case.
-  std::uint32_t case_key_bytes = 44;
 };
 
 struct Capacity {
@@ -334,11 +331,11 @@ class Store {
   Result<void> discard(std::string_view message_id, const std::string& destination,
                        const std::string& reason);
   // Messages matching `filter`, oldest first, at most `limit` of them, continuing after
-  // `cursor` (the previous page's `next`). A CaseId is read from the case index, dead letters
-  // from theirs (by destination, in the order they went dead), everything else in MessageId
-  // order, which is the order of acceptance (UUIDv7), so a time range reads only its own
-  // messages; the other filters are checked on the way, and a page ends early (with a cursor)
-  // after `max_scan` records looked at.
+  // `cursor` (the previous page's `next`). Dead letters are read from their index (by
+  // destination, in the order they went dead), everything else in MessageId order, which is
+  // the order of acceptance (UUIDv7), so a time range reads only its own messages; the other
+  // filters are checked on the way, and a page ends early (with a cursor) after `max_scan`
+  // records looked at.
   Result<MessagePage> find(const MessageFilter& filter, std::string_view cursor, std::size_t limit,
                            std::size_t max_scan = 100'000) const;
   // Purges history, oldest first: what ended before now - retention, and what exceeds the

@@ -233,24 +233,6 @@ bool parse_dead_key(std::string_view key, std::uint32_t& dest, std::int64_t& don
   return parse_schedule_key(key, dest, done_ms, seq);
 }
 
-std::string case_key(std::string_view ordering_key, std::string_view id16) {
-  const auto slash = ordering_key.find('/');
-  std::string_view region = slash == std::string_view::npos ? "" : ordering_key.substr(0, slash);
-  std::string_view case_id =
-      slash == std::string_view::npos ? ordering_key : ordering_key.substr(slash + 1);
-  std::string k = case_prefix(case_id);
-  k.append(region);
-  k.push_back('\0');
-  k.append(id16);
-  return k;
-}
-
-std::string case_prefix(std::string_view case_id) {
-  std::string k(case_id);
-  k.push_back('\0');
-  return k;
-}
-
 std::string chain_prefix(std::uint32_t dest, std::string_view ordering_key) {
   std::string k;
   k.reserve(6 + ordering_key.size() + 8);

@@ -71,12 +71,6 @@ std::string dead_key(std::uint32_t dest, std::int64_t done_ms, std::uint64_t seq
 bool parse_dead_key(std::string_view key, std::uint32_t& dest, std::int64_t& done_ms,
                     std::uint64_t& seq);
 
-// The case index (FORMAT.md, `case`): a message's ordering key "Region/CaseId" as
-// CaseId \0 Region \0, then its MessageId (16 bytes), with an empty value; none without an
-// ordering key. `case_prefix` is what every entry of one CaseId (all regions) starts with.
-std::string case_key(std::string_view ordering_key, std::string_view id16);
-std::string case_prefix(std::string_view case_id);
-
 // The schedule (FORMAT.md). `sched`: destination u32 BE, next attempt ms u64 BE (clamped at
 // 0), seq u64 BE, with an empty value; `ktail`: chain_prefix (destination u32 BE, ordering
 // key as u16 BE length + bytes) -> the seq (u64 BE) of the key's last pending delivery;

@@ -72,8 +72,7 @@ Result<void> Store::Impl::open() {
                            std::pair{"dlv", &dbis_.dlv}, std::pair{"dest", &dbis_.dest},
                            std::pair{"hist", &dbis_.hist}, std::pair{"sched", &dbis_.sched},
                            std::pair{"ktail", &dbis_.ktail}, std::pair{"next", &dbis_.next},
-                           std::pair{"qlen", &dbis_.qlen}, std::pair{"dead", &dbis_.dead},
-                           std::pair{"case", &dbis_.cases}}) {
+                           std::pair{"qlen", &dbis_.qlen}, std::pair{"dead", &dbis_.dead}}) {
     if (auto r = open_db(name, *dbi); !r) {
       return r;
     }
@@ -411,64 +410,11 @@ Result<std::unique_ptr<Store>> Store::open(Options options) {
   return std::unique_ptr<Store>(new Store(std::move(impl)));
 }
 
-// The case index of every stored message, in transactions of a bounded size (idempotent).
-Result<void> Store::Impl::index_cases() {
-  constexpr std::size_t kPerTransaction = 4096;
-  std::string from;
-  for (bool done = false; !done;) {
-    auto txn = lmdb::Txn::begin(env_.get(), 0);
-    if (!txn) {
-      return fail(txn.error());
-    }
-    std::vector<std::string> keys;
-    {
-      auto cur = lmdb::Cursor::open(txn->get(), dbis_.msg);
-      if (!cur) {
-        return fail(cur.error());
-      }
-      MDB_val k = lmdb::val(from), v;
-      int rc = mdb_cursor_get(cur->get(), &k, &v, from.empty() ? MDB_FIRST : MDB_SET_RANGE);
-      std::size_t seen = 0;
-      for (; rc == 0 && seen < kPerTransaction; rc = mdb_cursor_get(cur->get(), &k, &v, MDB_NEXT)) {
-        ++seen;
-        auto m = record::decode_message(lmdb::view(v));
-        if (!m) {
-          return fail(Errc::kInternal, "corrupt message record during the format upgrade");
-        }
-        if (!m->ordering_key.empty())
-          keys.push_back(record::case_key(m->ordering_key, lmdb::view(k)));
-      }
-      if (rc == 0) {
-        from.assign(lmdb::view(k));
-      } else if (rc == MDB_NOTFOUND) {
-        done = true;
-      } else {
-        return fail(lmdb::error(rc, "scan messages during the format upgrade"));
-      }
-    }
-    for (const auto& key : keys) {
-      if (auto r = lmdb::put(txn->get(), dbis_.cases, key, ""); !r) {
-        return r;
-      }
-    }
-    if (int rc = txn->commit(); rc != 0) {
-      return fail(lmdb::error(rc, "commit the format upgrade"));
-    }
-  }
-  return {};
-}
-
-// Format 3 found dead letters by reading every delivery of a destination and a case's messages
-// by reading them all. Format 4 indexes both (`dead`: destination, when it went dead, seq;
-// `case`: CaseId, Region, MessageId). The upgrade scans `dlv` in transactions
+// Format 3 found dead letters by reading every delivery of a destination. Format 4 indexes
+// them (`dead`: destination, when it went dead, seq). The upgrade scans `dlv` in transactions
 // of a bounded size and marks the store format 4 in the last one; a crash part-way leaves
 // format 3 and the upgrade starts again (its puts are idempotent).
 Result<void> Store::Impl::upgrade_format_3() {
-  // The case index first (from `msg`), then the dead letters, whose last transaction writes
-  // the format.
-  if (auto r = index_cases(); !r) {
-    return r;
-  }
   constexpr std::size_t kPerTransaction = 4096;
   std::string from;
   std::uint64_t dead = 0;
@@ -521,10 +467,8 @@ Result<void> Store::Impl::upgrade_format_3() {
       return fail(lmdb::error(rc, "commit the format upgrade"));
     }
   }
-  spdlog::info(
-      "store {} upgraded from format 3 to 4: {} dead deliveries and the cases of every "
-      "message indexed",
-      options_.path.string(), dead);
+  spdlog::info("store {} upgraded from format 3 to 4: {} dead deliveries indexed",
+               options_.path.string(), dead);
   return {};
 }
 

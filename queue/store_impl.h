@@ -67,7 +67,7 @@ inline std::string text_id(std::string_view raw16) {
 
 struct Dbis {
   MDB_dbi meta = 0, msg = 0, body = 0, idem = 0, dlv = 0, dest = 0, hist = 0;
-  MDB_dbi sched = 0, ktail = 0, next = 0, qlen = 0, dead = 0, cases = 0;
+  MDB_dbi sched = 0, ktail = 0, next = 0, qlen = 0, dead = 0;
   std::unordered_map<std::string, MDB_dbi> tables;
 };
 
@@ -304,7 +304,6 @@ class Store::Impl {
   Result<void> upgrade_format_1();
   Result<void> upgrade_format_2();
   Result<void> upgrade_format_3();
-  Result<void> index_cases();
   // Reads the counters open needs (history, pending per destination): no scan, whatever the
   // backlog or history.
   Result<void> read_counters();

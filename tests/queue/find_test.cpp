@@ -154,44 +154,6 @@ TEST_CASE_METHOD(FindFixture,
   CHECK(found == std::set<std::string>{tax});
 }
 
-TEST_CASE_METHOD(FindFixture,
-                 "a case's messages come from the case index, and leave it when purged") {
-  auto o = options();
-  o.retention_ms = 60'000;
-  auto s = Store::open(o);
-  REQUIRE(s);
-  auto& store = **s;
-  const auto first = append(store, "c1", "440604/approval", "case.accept", "440604/SB-777", {"a"});
-  for (int i = 0; i < 50; ++i) {
-    append(store, "o" + std::to_string(i), "440604/approval", "case.accept",
-           "440604/OTHER-" + std::to_string(i), {"a"});
-  }
-  const auto second = append(store, "c2", "440604/approval", "case.fee", "440604/SB-777", {"a"});
-  const auto elsewhere = append(store, "c3", "440605/tax", "case.fee", "440605/SB-777", {"a"});
-  auto page = store.find({.case_id = "SB-777"}, "", 100);
-  REQUIRE(page);
-  CHECK(ids(*page) == std::set<std::string>{first, second, elsewhere});
-  CHECK(page->scanned == 3);  // the case's own entries, not the 53 messages
-  page = store.find({.case_id = "440604/SB-777"}, "", 100);
-  REQUIRE(page);
-  CHECK(ids(*page) == std::set<std::string>{first, second});
-  CHECK(page->scanned == 2);
-  page = store.find({.case_id = "SB-77"}, "", 100);  // a prefix of a CaseId is another CaseId
-  REQUIRE(page);
-  CHECK(page->messages.empty());
-  // Delivered (a case's events one after the other), then purged with the rest of history:
-  // gone from the index too.
-  for (int round = 0; round < 3; ++round) deliver_all(store, "a");
-  REQUIRE(store.stats().queued_messages == 0);
-  clock.advance_ms(120'000);
-  REQUIRE(store.purge_expired_history());
-  CHECK(store.stats().history_messages == 0);
-  page = store.find({.case_id = "SB-777"}, "", 100);
-  REQUIRE(page);
-  CHECK(page->messages.empty());
-  CHECK(page->scanned == 0);
-}
-
 TEST_CASE_METHOD(FindFixture, "a discarded dead delivery ends and its message enters history") {
   auto store = open();
   const auto id = append(*store, "x1", "440604/approval", "case.accept", "", {"a"});
@@ -214,13 +176,12 @@ TEST_CASE_METHOD(FindFixture, "a discarded dead delivery ends and its message en
   CHECK_FALSE(parse_message_state("gone"));
 }
 
-TEST_CASE_METHOD(FindFixture,
-                 "a format 3 store gets its dead letters and cases indexed when opened") {
+TEST_CASE_METHOD(FindFixture, "a format 3 store gets its dead letters indexed when opened") {
   std::string dead;
   {
     auto store = open();
-    dead = append(*store, "u1", "440604/approval", "case.accept", "440604/UP-1", {"a"});
-    append(*store, "u2", "440604/approval", "case.accept", "440604/UP-2", {"a"});
+    dead = append(*store, "u1", "440604/approval", "case.accept", "", {"a"});
+    append(*store, "u2", "440604/approval", "case.accept", "", {"a"});
     auto l = store->lease("a", 1);
     REQUIRE(l.size() == 1);
     std::promise<Result<void>> done;
@@ -228,7 +189,7 @@ TEST_CASE_METHOD(FindFixture,
     REQUIRE(done.get_future().get());
     dead = l[0].message_id;
   }
-  // Make it look as format 3 left it: no dead-letter index, no case index.
+  // Make it look as format 3 left it: no dead-letter index.
   {
     MDB_env* env = nullptr;
     REQUIRE(mdb_env_create(&env) == 0);
@@ -237,12 +198,10 @@ TEST_CASE_METHOD(FindFixture,
     REQUIRE(mdb_env_open(env, (dir / "store").c_str(), MDB_NOTLS, 0600) == 0);
     MDB_txn* txn = nullptr;
     REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
-    MDB_dbi meta, index, cases;
+    MDB_dbi meta, index;
     REQUIRE(mdb_dbi_open(txn, "meta", 0, &meta) == 0);
     REQUIRE(mdb_dbi_open(txn, "dead", 0, &index) == 0);
     REQUIRE(mdb_drop(txn, index, 0) == 0);
-    REQUIRE(mdb_dbi_open(txn, "case", 0, &cases) == 0);
-    REQUIRE(mdb_drop(txn, cases, 0) == 0);
     MDB_val k{6, const_cast<char*>("format")}, v{1, const_cast<char*>("3")};
     REQUIRE(mdb_put(txn, meta, &k, &v, 0) == 0);
     REQUIRE(mdb_txn_commit(txn) == 0);
@@ -253,9 +212,4 @@ TEST_CASE_METHOD(FindFixture,
   REQUIRE(letters);
   REQUIRE(letters->size() == 1);
   CHECK(letters->front().message_id == dead);
-  for (const char* c : {"UP-1", "UP-2"}) {
-    auto page = store->find({.case_id = c}, "", 10);
-    REQUIRE(page);
-    CHECK(page->messages.size() == 1);
-  }
 }

@@ -119,9 +119,7 @@ TEST_CASE("the capacity estimate agrees with what messages take in the map") {
   MessageShape shape{.payload_bytes = static_cast<std::uint32_t>(kPayloadBytes),
                      .record_bytes = static_cast<std::uint32_t>(record::encode(rec).size()),
                      .key_bytes = static_cast<std::uint32_t>(sample.sender.size() +
-                                                             sample.sender_message_id.size()),
-                     .case_key_bytes = static_cast<std::uint32_t>(
-                         record::case_key(sample.ordering_key, std::string(16, '\0')).size())};
+                                                             sample.sender_message_id.size())};
   const Capacity estimate = estimate_capacity(o, shape);
 
   auto measure = [&](bool deliver) {
