@@ -3,6 +3,8 @@
 #include <boost/json.hpp>
 
 #include <ctime>
+#include <future>
+#include <memory>
 
 #include "api/admin_api.h"
 #include "api/json.h"
@@ -150,10 +152,23 @@ HttpResponse bulk(queue::Store& store, ops::AuditLog* audit, const std::string& 
     cursor = page->next;
   } while (!cursor.empty() && !more);
   // Acting while reading the index would meet a redriven delivery again once it dies again.
+  // All are submitted at once, so that they share group commits, then awaited.
   if (!dry) {
+    std::vector<std::future<Result<void>>> results;
+    results.reserve(work.size());
     for (const auto& [id, dest] : work) {
-      auto r = redrive ? store.redrive(id, dest)
-                       : store.discard(id, dest, "discarded by " + actor + ": " + reason);
+      auto p = std::make_shared<std::promise<Result<void>>>();
+      results.push_back(p->get_future());
+      auto settled = [p](Result<void> r) { p->set_value(std::move(r)); };
+      if (redrive) {
+        store.redrive_async(id, dest, std::move(settled));
+      } else {
+        store.discard_async(id, dest, "discarded by " + actor + ": " + reason, std::move(settled));
+      }
+    }
+    for (std::size_t i = 0; i < work.size(); ++i) {
+      const auto& [id, dest] = work[i];
+      Result<void> r = results[i].get();
       if (audit != nullptr) {
         audit->record(actor, redrive ? "dead.redrive" : "dead.discard", id + " -> " + dest,
                       r ? (redrive ? "ok" : "ok: " + reason) : r.error().message);

@@ -969,28 +969,40 @@ void Store::defer(const Lease& lease, std::string reason, std::int64_t until_ms,
                                            std::move(reason), false, std::move(done), until_ms));
 }
 
-Result<void> Store::redrive(std::string_view message_id, const std::string& destination) {
+void Store::redrive_async(std::string_view message_id, const std::string& destination,
+                          DoneCallback done) {
   if (!is_uuid(message_id)) {
-    return fail(Errc::kInvalidArgument, "message id must be a lowercase UUID");
+    done(fail(Errc::kInvalidArgument, "message id must be a lowercase UUID"));
+    return;
   }
+  impl_->submit(
+      std::make_unique<RedriveOp>(*impl_, std::string(message_id), destination, std::move(done)));
+}
+
+Result<void> Store::redrive(std::string_view message_id, const std::string& destination) {
   std::promise<Result<void>> promise;
   auto future = promise.get_future();
-  impl_->submit(
-      std::make_unique<RedriveOp>(*impl_, std::string(message_id), destination,
-                                  [&promise](Result<void> r) { promise.set_value(std::move(r)); }));
+  redrive_async(message_id, destination,
+                [&promise](Result<void> r) { promise.set_value(std::move(r)); });
   return future.get();
+}
+
+void Store::discard_async(std::string_view message_id, const std::string& destination,
+                          const std::string& reason, DoneCallback done) {
+  if (!is_uuid(message_id)) {
+    done(fail(Errc::kInvalidArgument, "message id must be a lowercase UUID"));
+    return;
+  }
+  impl_->submit(std::make_unique<DiscardOp>(*impl_, std::string(message_id), destination, reason,
+                                            std::move(done)));
 }
 
 Result<void> Store::discard(std::string_view message_id, const std::string& destination,
                             const std::string& reason) {
-  if (!is_uuid(message_id)) {
-    return fail(Errc::kInvalidArgument, "message id must be a lowercase UUID");
-  }
   std::promise<Result<void>> promise;
   auto future = promise.get_future();
-  impl_->submit(
-      std::make_unique<DiscardOp>(*impl_, std::string(message_id), destination, reason,
-                                  [&promise](Result<void> r) { promise.set_value(std::move(r)); }));
+  discard_async(message_id, destination, reason,
+                [&promise](Result<void> r) { promise.set_value(std::move(r)); });
   return future.get();
 }
 

@@ -330,6 +330,11 @@ class Store {
   // Ends a dead delivery without delivering it (kDiscarded, `reason` as its last error).
   Result<void> discard(std::string_view message_id, const std::string& destination,
                        const std::string& reason);
+  // The same, with `done` called after the commit: many of them share group commits.
+  void redrive_async(std::string_view message_id, const std::string& destination,
+                     DoneCallback done);
+  void discard_async(std::string_view message_id, const std::string& destination,
+                     const std::string& reason, DoneCallback done);
   // Messages matching `filter`, oldest first, at most `limit` of them, continuing after
   // `cursor` (the previous page's `next`). Dead letters are read from their index (by
   // destination, in the order they went dead), everything else in MessageId order, which is

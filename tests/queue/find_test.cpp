@@ -5,6 +5,7 @@
 #include <lmdb.h>
 
 #include <future>
+#include <memory>
 #include <set>
 
 #include "common/clock.h"
@@ -212,4 +213,28 @@ TEST_CASE_METHOD(FindFixture, "a format 3 store gets its dead letters indexed wh
   REQUIRE(letters);
   REQUIRE(letters->size() == 1);
   CHECK(letters->front().message_id == dead);
+}
+
+TEST_CASE_METHOD(FindFixture, "many redrives submitted at once share group commits") {
+  auto store = open();
+  for (int i = 0; i < 500; ++i) {
+    append(*store, "r" + std::to_string(i), "440604/approval", "case.accept", "", {"a"});
+  }
+  fail_all(*store, "a");
+  auto dead = store->dead_letters("a", 1000);
+  REQUIRE(dead);
+  REQUIRE(dead->size() == 500);
+  const auto commits_before = store->stats().commits;
+  std::vector<std::future<Result<void>>> results;
+  for (const auto& m : *dead) {
+    auto p = std::make_shared<std::promise<Result<void>>>();
+    results.push_back(p->get_future());
+    store->redrive_async(m.message_id, "a", [p](Result<void> r) { p->set_value(std::move(r)); });
+  }
+  for (auto& r : results) CHECK(r.get());
+  const auto commits = store->stats().commits - commits_before;
+  INFO(commits << " commits for 500 redrives");
+  CHECK(commits < 100);
+  CHECK(store->dead_letters("a", 1000)->empty());
+  CHECK(store->lease("a", 1000).size() == 500);
 }
