@@ -71,14 +71,19 @@ sed -i 's#^listen = "tcp://10.0.0.1:7400"#listen = "tcp://127.0.0.1:7400"#' /etc
 grep -q '^listen = "tcp://127.0.0.1:7400"' /etc/sluice/outer.toml || fail "the ferry address in /etc/sluice/outer.toml"
 runuser -u sluice -- /usr/bin/sluiced --config /etc/sluice/outer.toml --check-config \
   || fail "the installed sluiced refuses the installed configuration"
-install -d -m 0700 -o sluice -g sluice "$work/run"
 chmod 0711 "$work"
-runuser -u sluice -- /usr/bin/sluiced --config /etc/sluice/outer.toml --ready-file "$work/run/ready" \
-  > "$work/sluiced.log" 2>&1 &
+runuser -u sluice -- /usr/bin/sluiced --config /etc/sluice/outer.toml > "$work/sluiced.log" 2>&1 &
 pid=$!
-for _ in $(seq 200); do [ -f "$work/run/ready" ] && break; sleep 0.05; done
-[ -f "$work/run/ready" ] || { cat "$work/sluiced.log"; fail "the installed sluiced did not start"; }
-spid=$(sed -n 's/.*"pid":\([0-9]*\).*/\1/p' "$work/run/ready")
+# Up once it logs that its listeners are: read the log as it grows, for at most 20 s.
+exec {log_fd}< <(exec tail -n +1 -F "$work/sluiced.log" 2>/dev/null)
+tail_pid=$!
+up=0
+timeout 20 grep -q -m1 ' up: data port ' <&"$log_fd" && up=1
+kill "$tail_pid" 2>/dev/null || true
+exec {log_fd}<&-
+[ "$up" = 1 ] || { cat "$work/sluiced.log"; fail "the installed sluiced did not start within 20 s"; }
+spid=$(pgrep -u sluice -x sluiced)
+[ -n "$spid" ] || fail "no sluiced process of the sluice account"
 [ "$(ps -o user= -p "$spid" | tr -d ' ')" = sluice ] || fail "sluiced does not run as sluice"
 curl_as() {  # curl_as <certificate name> <curl arguments...>
   local who="$1"; shift
